@@ -172,21 +172,26 @@ def progress_payload(results: Sequence[dict[str, Any]], summary: dict[str, Any])
 
 
 def disagreements(records: Sequence[AnswerRecord]) -> list[dict[str, Any]]:
-    """Questions where the models' verdicts differ within one mode, with every model's answer."""
+    """Questions where one model was judged right and another wrong, in the same mode.
+
+    Modes come no-RAG first then by k; questions keep the eval file's order. Every model's
+    answer is listed. Unparseable verdicts alone do not make a disagreement.
+    """
     by_question: dict[tuple[Mode, str], list[AnswerRecord]] = defaultdict(list)
     for record in records:
         by_question[(record.mode_obj, record.question_id)].append(record)
     out = []
-    for (mode, _), group in sorted(by_question.items(), key=lambda kv: (kv[0][0].sort_key(), kv[0][1])):
+    for (mode, _), group in sorted(by_question.items(), key=lambda kv: kv[0][0].sort_key()):
         verdicts = {r.verdict for r in group}
-        if len(group) > 1 and len(verdicts) > 1:
+        if YES in verdicts and NO in verdicts:
             first = group[0]
             out.append(
                 {
                     "questionId": first.question_id,
                     "question": first.question,
                     "reference": first.reference,
-                    "mode": mode.label,
+                    "mode": first.mode,
+                    "topK": first.top_k,
                     "answers": [
                         {"model": r.model, "answer": r.answer, "verdict": r.verdict, "refusal": r.refusal}
                         for r in group

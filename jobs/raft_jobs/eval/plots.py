@@ -28,14 +28,18 @@ def plot_judge_by_topk(results: Sequence[dict[str, Any]], path: Path) -> Path:
 
     The no-RAG score of each model is drawn as a dashed horizontal line in the same colour.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=120)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ks = sorted({r["topK"] for r in results if r["mode"] == "rag"})
-    for i, model in enumerate(_models(results)):
+    models = _models(results)
+    # Models are nudged sideways so that overlapping error bars stay apart.
+    step = (min(b - a for a, b in zip(ks, ks[1:])) if len(ks) > 1 else 1) * 0.06
+    for i, model in enumerate(models):
         colour = colours[i % len(colours)]
+        offset = (i - (len(models) - 1) / 2) * step
         rag = sorted((r for r in results if r["model"] == model and r["mode"] == "rag"), key=lambda r: r["topK"])
         if rag:
-            xs = [r["topK"] for r in rag]
+            xs = [r["topK"] + offset for r in rag]
             ys = [_percent(r["judgeScore"]) for r in rag]
             low = [y - _percent(r["judgeCI"][0]) if r["judgeCI"] else 0.0 for y, r in zip(ys, rag)]
             high = [_percent(r["judgeCI"][1]) - y if r["judgeCI"] else 0.0 for y, r in zip(ys, rag)]
@@ -51,7 +55,7 @@ def plot_judge_by_topk(results: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_ylim(0, 105)
     ax.set_title("LLM-judge score by top-k (bars: bootstrap 95% CI)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
@@ -64,7 +68,7 @@ def plot_refusals_precision(results: Sequence[dict[str, Any]], path: Path) -> Pa
     modes = list(dict.fromkeys((r["mode"], r["topK"]) for r in results))
     modes.sort(key=lambda m: (m[0] != "none", m[1] or 0))
     width = 0.8 / max(len(modes), 1)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=120)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
     for ax, key, title in (
         (axes[0], "refusalRate", "Refusal rate (%)"),
         (axes[1], "precision", "Precision: judge score among answered (%)"),
@@ -81,7 +85,7 @@ def plot_refusals_precision(results: Sequence[dict[str, Any]], path: Path) -> Pa
         ax.set_ylim(0, 105)
         ax.set_title(title)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[1].legend(fontsize=8, loc="best")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)

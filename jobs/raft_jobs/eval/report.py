@@ -14,7 +14,7 @@ from typing import Any
 
 from .judge import RUBRIC_CRITERIA
 
-MAX_DISAGREEMENTS = 50
+MAX_DISAGREEMENTS_PER_MODE = 25
 
 _COLUMNS = (
     ("judgeScore", "Judge"),
@@ -114,13 +114,24 @@ def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, A
         out += [f"| {k} | {pct(v)} |" for k, v in recall.items()]
     out += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     out += ["", f"## Questions where the models disagree ({len(disagreements)})", ""]
-    for item in disagreements[:MAX_DISAGREEMENTS]:
-        out += [f"### {item['question']} ({item['mode']})", "", f"Reference: {item['reference']}", ""]
-        out += [f"- **{a['model']}** [{a['verdict']}]: {_one_line(a['answer'])}" for a in item["answers"]]
-        out.append("")
-    if len(disagreements) > MAX_DISAGREEMENTS:
-        out.append(f"… and {len(disagreements) - MAX_DISAGREEMENTS} more in answers.jsonl.")
+    if not disagreements:
+        out.append("No question was judged right for one model and wrong for another.")
+    for (mode, top_k), items in _by_mode(disagreements):
+        out += [f"### {mode_label(mode, top_k)} ({len(items)})", ""]
+        for item in items[:MAX_DISAGREEMENTS_PER_MODE]:
+            out += [f"**{_one_line(item['question'])}**", "", f"Reference: {_one_line(item['reference'])}", ""]
+            out += [f"- {a['model']} [{a['verdict']}]: {_one_line(a['answer'])}" for a in item["answers"]]
+            out.append("")
+        if len(items) > MAX_DISAGREEMENTS_PER_MODE:
+            out += [f"… and {len(items) - MAX_DISAGREEMENTS_PER_MODE} more in answers.jsonl.", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _by_mode(disagreements: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, int | None], list[dict[str, Any]]]]:
+    groups: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for item in disagreements:
+        groups.setdefault((item["mode"], item["topK"]), []).append(item)
+    return list(groups.items())
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -135,13 +146,15 @@ h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid 
 .meta{color:#57606a;margin:0;padding-left:18px}.headline{font-size:1.15em;background:#f6f8fa;
 border-left:4px solid #0969da;padding:12px 16px;margin:16px 0}
 table{border-collapse:collapse;margin:8px 0;font-size:.92em}th,td{border:1px solid #d0d7de;padding:5px 9px;
-text-align:right}th{background:#f6f8fa}td.l,th.l{text-align:left}tr.student td{background:#eef6ff;font-weight:600}
+text-align:right;white-space:nowrap}th{background:#f6f8fa}td.l,th.l{text-align:left}tr.student td{background:#eef6ff}
+tr.student td:first-child{font-weight:600}
 .note{color:#57606a;font-size:.9em}.pos{color:#1a7f37}.neg{color:#cf222e}
 img{max-width:100%;border:1px solid #d0d7de;margin:8px 0}
 details{border:1px solid #d0d7de;border-radius:6px;margin:6px 0;padding:6px 10px}summary{cursor:pointer}
 .badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:.8em;font-weight:600;color:#fff}
 .YES{background:#1a7f37}.NO{background:#cf222e}.UNPARSEABLE{background:#6e7781}
-.ans{margin:6px 0 6px 8px}.ref{color:#57606a}
+.ans{margin:6px 0 6px 8px}.ref{color:#57606a}.verdicts{margin-left:8px;white-space:nowrap}
+h3{margin:18px 0 6px}
 """
 
 
@@ -230,20 +243,30 @@ def render_html(
         for path in plot_paths:
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
             parts.append(f"<img alt='{_e(Path(path).stem)}' src='data:image/png;base64,{data}'>")
-    parts.append(f"<h2>Questions where the models disagree ({len(disagreements)})</h2>")
+    parts.append(
+        f"<h2>Questions where the models disagree ({len(disagreements)})</h2><p class='note'>Questions the "
+        "judge marked correct for one model and wrong for another, in the same mode. Click one to see every "
+        "model's final answer.</p>"
+    )
     if not disagreements:
-        parts.append("<p class='note'>Every model got the same verdict on every question.</p>")
-    for item in disagreements[:MAX_DISAGREEMENTS]:
-        verdicts = " ".join(f"{_e(a['model'])} {_badge(a['verdict'])}" for a in item["answers"])
-        parts.append(
-            f"<details><summary><b>{_e(item['question'])}</b> <span class='note'>({_e(item['mode'])})</span> "
-            f"— {verdicts}</summary><p class='ref'>Reference: {_e(item['reference'])}</p>"
-        )
-        for a in item["answers"]:
-            refusal = " <span class='note'>(refusal)</span>" if a["refusal"] else ""
-            parts.append(f"<div class='ans'>{_badge(a['verdict'])} <b>{_e(a['model'])}</b>{refusal}: {_e(a['answer'])}</div>")
-        parts.append("</details>")
-    if len(disagreements) > MAX_DISAGREEMENTS:
-        parts.append(f"<p class='note'>… and {len(disagreements) - MAX_DISAGREEMENTS} more in answers.jsonl.</p>")
+        parts.append("<p class='note'>No question was judged right for one model and wrong for another.</p>")
+    for (mode, top_k), items in _by_mode(disagreements):
+        parts.append(f"<h3>{_e(mode_label(mode, top_k))} ({len(items)})</h3>")
+        for item in items[:MAX_DISAGREEMENTS_PER_MODE]:
+            verdicts = " ".join(f"{_e(a['model'])}&nbsp;{_badge(a['verdict'])}" for a in item["answers"])
+            parts.append(
+                f"<details><summary><b>{_e(item['question'])}</b> <span class='verdicts'>{verdicts}</span>"
+                f"</summary><p class='ref'>Reference: {_e(item['reference'])}</p>"
+            )
+            for a in item["answers"]:
+                refusal = " <span class='note'>(refusal)</span>" if a["refusal"] else ""
+                parts.append(
+                    f"<div class='ans'>{_badge(a['verdict'])} <b>{_e(a['model'])}</b>{refusal}: {_e(a['answer'])}</div>"
+                )
+            parts.append("</details>")
+        if len(items) > MAX_DISAGREEMENTS_PER_MODE:
+            parts.append(
+                f"<p class='note'>… and {len(items) - MAX_DISAGREEMENTS_PER_MODE} more in answers.jsonl.</p>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
