@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Start the local Kubernetes cluster: real kube-apiserver (RBAC, admission, service-account
+# tokens), kube-controller-manager, kube-scheduler and etcd built from source, kwok fake nodes
+# (GPU nodes with nvidia.com/gpu allocatable + CPU nodes), the SIMULATED RayJob/PyTorchJob CRDs
+# and, unless --no-sim, the SIMULATED controllers (raft_sim.controllers).
+#
+#   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
+#                      [--no-sim] [--sim-duration 3] [--vllm-port PORT] [--build]
+#
+# Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
+# RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION, RAFT_VLLM_PORT,
+# RAFT_BUILD_CLUSTER=1). A cluster of the same name is deleted first. Everything listens on
+# 127.0.0.1. The last line on stdout is the kubeconfig path; progress goes to stderr.
+# Stop it with hack/cluster/down.sh --name NAME.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+name="${RAFT_CLUSTER_NAME:-raft}"
+gpu_nodes="${RAFT_GPU_NODES:-4}"
+cpu_nodes="${RAFT_CPU_NODES:-1}"
+gpus_per_node="${RAFT_GPUS_PER_NODE:-8}"
+sim="${RAFT_CLUSTER_SIM:-1}"
+sim_duration="${RAFT_SIM_DURATION:-3}"
+vllm_port="${RAFT_VLLM_PORT:-}"
+build="${RAFT_BUILD_CLUSTER:-0}"
+python="${RAFT_PYTHON:-python3}"
+while (($#)); do
+  case "$1" in
+    --name) name="$2"; shift ;;
+    --gpu-nodes) gpu_nodes="$2"; shift ;;
+    --cpu-nodes) cpu_nodes="$2"; shift ;;
+    --gpus-per-node) gpus_per_node="$2"; shift ;;
+    --no-sim) sim=0 ;;
+    --sim-duration) sim_duration="$2"; shift ;;
+    --vllm-port) vllm_port="$2"; shift ;;
+    --build) build=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "bad cluster name: $name" >&2; exit 2; }
+
+started=$SECONDS
+if ! cluster_binaries_present; then
+  if [[ "$build" == 1 ]]; then
+    "$cluster_here/build.sh" >/dev/null
+  else
+    echo "cluster binaries missing under $cluster_bin; run hack/cluster/build.sh (or pass --build)" >&2
+    exit 3
+  fi
+fi
+
+state="$(cluster_state_dir "$name")"
+cluster_delete "$name"
+rm -rf "$state"
+mkdir -p "$state"
+
+# kwokctl configuration: binary runtime, every binary local, so nothing is downloaded.
+{
+  cat <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  kubeVersion: $K8S_VERSION
+  kwokVersion: $KWOK_VERSION
+  etcdVersion: ${ETCD_VERSION#v}
+  bindAddress: 127.0.0.1
+  securePort: true
+  kubeAuthorization: true
+  kubeAdmission: true
+  quietPull: true
+  cacheDir: $KWOK_WORKDIR/cache
+  kubeApiserverPort: ${RAFT_APISERVER_PORT:-0}
+  kubeApiserverBinary: $cluster_bin/kube-apiserver
+  kubeControllerManagerBinary: $cluster_bin/kube-controller-manager
+  kubeSchedulerBinary: $cluster_bin/kube-scheduler
+  kwokControllerBinary: $cluster_bin/kwok
+  etcdBinary: $cluster_bin/etcd
+  kubectlBinary: $(command -v kubectl || echo "$cluster_bin/kubectl")
+---
+YAML
+  cat "$cluster_here/kwok-stages.yaml"
+} >"$state/kwokctl.yaml"
+
+cluster_log "creating cluster $name (kube $K8S_VERSION, kwok $KWOK_VERSION, etcd $ETCD_VERSION)"
+if ! kwokctl create cluster --name "$name" --config "$state/kwokctl.yaml" --kubeconfig "" \
+    --wait 60s >"$state/kwokctl-create.log" 2>&1; then
+  cat "$state/kwokctl-create.log" >&2
+  cluster_delete "$name"
+  exit 1
+fi
+kubeconfig="$state/kubeconfig"
+cp "$KWOK_WORKDIR/clusters/$name/kubeconfig.yaml" "$kubeconfig"
+k() { kubectl --kubeconfig "$kubeconfig" "$@"; }
+
+# Fake nodes. GPU nodes look like 8x H100 machines; kwok keeps them Ready and runs their pods.
+nodes_yaml() {
+  local i kind node gpus
+  for ((i = 0; i < gpu_nodes + cpu_nodes; i++)); do
+    if ((i < gpu_nodes)); then kind=gpu; node="gpu-node-$i"; gpus="$gpus_per_node"
+    else kind=cpu; node="cpu-node-$((i - gpu_nodes))"; gpus=0; fi
+    cat <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $node
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: $node
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+    raftoperator.io/node-kind: $kind
+$(if [[ $kind == gpu ]]; then printf '    nvidia.com/gpu.present: "true"\n    nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3\n    nvidia.com/gpu.count: "%s"\n' "$gpus"; fi)
+status:
+  capacity: &resources
+    cpu: "$([[ $kind == gpu ]] && echo 96 || echo 32)"
+    memory: $([[ $kind == gpu ]] && echo 1Ti || echo 128Gi)
+    ephemeral-storage: 2Ti
+    pods: "110"
+$(if [[ $kind == gpu ]]; then printf '    nvidia.com/gpu: "%s"\n' "$gpus"; fi)
+  allocatable: *resources
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+YAML
+  done
+}
+nodes_yaml >"$state/nodes.yaml"
+k apply -f "$state/nodes.yaml" >&2
+
+# A default StorageClass whose claims the SIMULATED provisioner in raft_sim.controllers binds.
+k apply -f - >&2 <<'YAML'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: sim-shared
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+    raftoperator.io/simulated: "true"
+provisioner: sim.raftoperator.io/hostpath
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+YAML
+
+k apply -f "$cluster_repo/sim/raft_sim/crds/" >&2
+k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org >&2
+k wait --for=condition=Ready --timeout=60s node --all >&2
+# The service-account controller must have made the default ServiceAccount before pods can be admitted.
+for _ in $(seq 100); do k get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 0.1; done
+
+export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
+if [[ "$sim" == 1 ]]; then
+  nohup "$python" -m raft_sim.controllers --kubeconfig "$kubeconfig" --duration "$sim_duration" \
+    >"$state/sim-controllers.log" 2>&1 </dev/null &
+  echo $! >"$state/sim-controllers.pid"
+fi
+if [[ -n "$vllm_port" ]]; then
+  nohup "$python" -m raft_sim.vllm_server --port "$vllm_port" \
+    >"$state/vllm-server.log" 2>&1 </dev/null &
+  echo $! >"$state/vllm-server.pid"
+fi
+
+cluster_log "cluster $name ready in $((SECONDS - started))s; export KUBECONFIG=$kubeconfig"
+echo "$kubeconfig"

@@ -1,0 +1,67 @@
+"""Names shared by every part of the operator: the RaftRun API, labels, child names, phases."""
+
+from __future__ import annotations
+
+GROUP = "raftoperator.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "RaftRun"
+PLURAL = "raftruns"
+
+MANAGER = "raft-operator"  # app.kubernetes.io/managed-by and the server-side apply field manager
+RUN_LABEL = f"{GROUP}/run"
+
+# Phases of status.phase, in pipeline order.
+PENDING = "Pending"
+SERVING_TEACHER = "ServingTeacher"
+GENERATING_DATA = "GeneratingData"
+FINE_TUNING = "FineTuning"
+EVALUATING = "Evaluating"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SUSPENDED = "Suspended"
+TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
+
+# Stages (status.stage) and the phase each one runs in.
+TEACHER, DATAGEN, FINETUNE, EVAL, DONE = "teacher", "datagen", "finetune", "eval", "done"
+STAGE_PHASE = {TEACHER: SERVING_TEACHER, DATAGEN: GENERATING_DATA, FINETUNE: FINE_TUNING, EVAL: EVALUATING}
+
+# Condition types (status.conditions[].type).
+READY = "Ready"
+SUCCEEDED_CONDITION = "Succeeded"
+STALLED = "Stalled"
+TEACHER_READY = "TeacherReady"
+DATA_GENERATED = "DataGenerated"
+MODEL_TRAINED = "ModelTrained"
+EVALUATED = "Evaluated"
+STAGE_CONDITION = {TEACHER: TEACHER_READY, DATAGEN: DATA_GENERATED, FINETUNE: MODEL_TRAINED, EVAL: EVALUATED}
+
+# Where workloads find things.
+DATA_MOUNT = "/data"
+CORPUS_MOUNT = "/corpus"
+CONFIG_MOUNT = "/etc/raft"
+RUN_CONFIG_KEY = "run.yaml"
+RUN_CONFIG_PATH = f"{CONFIG_MOUNT}/{RUN_CONFIG_KEY}"
+SERVER_PORT = 8000
+
+
+def run_root(run_name: str) -> str:
+    """The directory of one run on its volume."""
+    return f"{DATA_MOUNT}/runs/{run_name}"
+
+
+class ChildNames:
+    """Deterministic names of a run's children (see docs/architecture.md)."""
+
+    def __init__(self, run_name: str) -> None:
+        self.run = run_name
+        self.service_account = f"{run_name}-workload"
+        self.progress = f"{run_name}-progress"
+        self.config = f"{run_name}-config"
+        self.pvc = f"{run_name}-data"
+        self.teacher = f"{run_name}-teacher"
+        self.datagen = f"{run_name}-datagen"
+        self.finetune = f"{run_name}-finetune"
+        self.serve_student = f"{run_name}-serve-student"
+        self.serve_base = f"{run_name}-serve-base"
+        self.eval = f"{run_name}-eval"

@@ -1,0 +1,95 @@
+"""Carry out a plan against the API server: create-if-absent, merge patches, deletes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from . import metrics
+from .reconciler import Plan, Ref
+
+log = logging.getLogger(__name__)
+
+PLURALS = {
+    "ServiceAccount": "serviceaccounts",
+    "ConfigMap": "configmaps",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "Service": "services",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "Deployment": "deployments",
+    "Job": "jobs",
+    "RayJob": "rayjobs",
+    "PyTorchJob": "pytorchjobs",
+}
+
+
+def collection_path(api_version: str, kind: str, namespace: str) -> str:
+    """/api/v1/namespaces/ns/configmaps, /apis/apps/v1/namespaces/ns/deployments, …"""
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{prefix}/namespaces/{namespace}/{PLURALS[kind]}"
+
+
+class Applier:
+    """Sends a plan's writes with one API client."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or client.ApiClient()
+
+    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        return self.api.call_api(
+            path, method, header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body, response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True,
+            _preload_content=True,
+        )
+
+    def create(self, namespace: str, manifest: dict[str, Any]) -> None:
+        """POST; an object that already exists (409) is what we wanted."""
+        path = collection_path(manifest["apiVersion"], manifest["kind"], namespace)
+        metrics.API_WRITES.labels("create", manifest["kind"]).inc()
+        try:
+            self._call("POST", path, manifest)
+            log.info("created %s/%s", manifest["kind"], manifest["metadata"]["name"])
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def patch(self, namespace: str, ref: Ref, patch: dict[str, Any]) -> None:
+        """JSON merge patch."""
+        path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
+        metrics.API_WRITES.labels("patch", ref.kind).inc()
+        self._call("PATCH", path, patch, "application/merge-patch+json")
+
+    def delete(self, namespace: str, ref: Ref) -> None:
+        """DELETE with background propagation; an object already gone (404) is fine."""
+        path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
+        metrics.API_WRITES.labels("delete", ref.kind).inc()
+        try:
+            self._call("DELETE", path, {"propagationPolicy": "Background"})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def apply(self, namespace: str, plan: Plan) -> None:
+        """Every write of the plan, creates first (children before the things that use them)."""
+        for manifest in plan.create:
+            self.create(namespace, manifest)
+        for ref, patch in plan.patch:
+            self.patch(namespace, ref, patch)
+        for ref in plan.delete:
+            self.delete(namespace, ref)
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning status ``old`` into ``new`` (None deletes a key); empty when equal."""
+    patch: dict[str, Any] = {}
+    for key in set(old) | set(new):
+        if key not in new:
+            patch[key] = None
+        elif json.dumps(old.get(key), sort_keys=True) != json.dumps(new[key], sort_keys=True):
+            patch[key] = new[key]
+    return patch

@@ -1,0 +1,97 @@
+"""Data generation: a KubeRay RayJob whose entrypoint runs raft_jobs.datagen against the teacher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import api
+from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+                     secret_env, standard_mounts, standard_volumes, workload_env)
+from .configmaps import TEACHER_API_KEY_ENV
+
+RAY_VERSION = "2.60.0"  # must match the Ray the datagen image installs (images/datagen/Dockerfile)
+ENTRYPOINT = f"python -m raft_jobs.datagen --config {api.RUN_CONFIG_PATH}"
+TTL_SECONDS_AFTER_FINISHED = 3600
+
+
+def _env(run: Run) -> list[dict[str, Any]]:
+    env = workload_env(run)
+    ext = run.spec["teacher"].get("external") or {}
+    if ext.get("apiKeySecretRef"):
+        env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
+    return env
+
+
+def _corpus_mount(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The corpus claim, read-only at /corpus, when the corpus is a volume."""
+    volume = run.spec["corpus"].get("volume")
+    if not volume:
+        return [], []
+    mount: dict[str, Any] = {"name": "corpus", "mountPath": api.CORPUS_MOUNT, "readOnly": True}
+    if volume.get("subPath"):
+        mount["subPath"] = volume["subPath"]
+    claim = {"name": "corpus", "persistentVolumeClaim": {"claimName": volume["claimName"], "readOnly": True}}
+    return [mount], [claim]
+
+
+def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    corpus_mounts, corpus_volumes = _corpus_mount(run)
+    container = {
+        "name": container_name,
+        "image": run.image["datagen"],
+        "env": _env(run),
+        "ports": ports,
+        "resources": resources(run.spec["datagen"].get("resources")),
+        "volumeMounts": standard_mounts() + corpus_mounts,
+        # Ray writes its session files under /tmp (a mounted emptyDir) but also into its install tree.
+        "securityContext": container_security_context(read_only_root=False),
+    }
+    return pod_template(run, "datagen", pod_spec(run, [container], standard_volumes(run) + corpus_volumes))
+
+
+def rayjob(run: Run, *, suspend: bool) -> Manifest:
+    """The RayJob: one head (no tasks) and ``datagen.workers`` workers."""
+    datagen = run.spec["datagen"]
+    workers = datagen["workers"]
+    head_ports = [
+        {"name": "gcs", "containerPort": 6379},
+        {"name": "dashboard", "containerPort": 8265},
+        {"name": "client", "containerPort": 10001},
+    ]
+    submitter = _ray_pod(run, "ray-job-submitter", [])
+    submitter["spec"]["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": metadata(run, run.names.datagen, "datagen", queued=True),
+        "spec": {
+            "entrypoint": ENTRYPOINT,
+            "submissionMode": "K8sJobMode",
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
+            "activeDeadlineSeconds": run.spec["failurePolicy"]["datagenDeadlineSeconds"],
+            "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
+            "suspend": suspend,
+            "submitterPodTemplate": submitter,
+            "rayClusterSpec": {
+                "rayVersion": RAY_VERSION,
+                "headGroupSpec": {
+                    "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
+                    "template": _ray_pod(run, "ray-head", head_ports),
+                },
+                "workerGroupSpecs": [{
+                    "groupName": "workers",
+                    "replicas": workers,
+                    "minReplicas": workers,
+                    "maxReplicas": workers,
+                    "rayStartParams": {},
+                    "template": _ray_pod(run, "ray-worker", []),
+                }],
+            },
+        },
+    }
+
+
+def build(run: Run, *, suspend: bool = False) -> list[Manifest]:
+    """The RayJob (created suspended when suspended or queued in Kueue, which admits it)."""
+    return [rayjob(run, suspend=suspend or bool(run.queue_name))]

@@ -1,0 +1,81 @@
+"""Eval: vLLM servers for the fine-tuned student (and the base student), then a Job running raft_jobs.eval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import api
+from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+                     secret_env, standard_mounts, standard_volumes, workload_env)
+from .configmaps import JUDGE_API_KEY_ENV, TEACHER_API_KEY_ENV, student_served_name
+from .vllm_server import VllmServer, deployment, service
+
+COMMAND = ["python", "-m", "raft_jobs.eval", "--config", api.RUN_CONFIG_PATH]
+
+
+def _server(run: Run, name: str, model: str, served: str, replicas: int) -> VllmServer:
+    gpus = run.spec["eval"]["servingGpus"]
+    return VllmServer(
+        name=name, component="student-server", model=model, served_model_name=served, replicas=replicas,
+        gpus=gpus, tensor_parallel_size=gpus, max_model_len=run.spec["student"]["contextLength"],
+        image=run.image["vllm"], startup_timeout_seconds=1800,
+    )
+
+
+def servers(run: Run, replicas: int = 1) -> list[VllmServer]:
+    """The fine-tuned student (from the run's volume) and, when asked, the base student."""
+    # Both share the component label: give each its own selector by distinct names below.
+    out = [_server(run, run.names.serve_student, f"{run.root}/model", student_served_name(run), replicas)]
+    if run.spec["eval"]["baselines"].get("baseStudent", True):
+        out.append(_server(run, run.names.serve_base, run.spec["student"]["baseModel"],
+                           run.spec["student"]["baseModel"], replicas))
+    return out
+
+
+def server_manifests(run: Run, replicas: int = 1) -> list[Manifest]:
+    """Deployment + Service per student server; each selects its own pods by name."""
+    manifests: list[Manifest] = []
+    for s in servers(run, replicas):
+        dep, svc = deployment(run, s), service(run, s)
+        pick = {"raftoperator.io/server": s.name}
+        dep["spec"]["selector"]["matchLabels"].update(pick)
+        dep["spec"]["template"]["metadata"]["labels"].update(pick)
+        svc["spec"]["selector"].update(pick)
+        manifests += [dep, svc]
+    return manifests
+
+
+def _env(run: Run) -> list[dict[str, Any]]:
+    env = workload_env(run) + [{"name": "HF_HUB_OFFLINE", "value": "0"}]
+    ext = run.spec["teacher"].get("external") or {}
+    if ext.get("apiKeySecretRef"):
+        env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
+    judge = run.spec["eval"].get("judge") or {}
+    if judge.get("apiKeySecretRef"):
+        env.append(secret_env(JUDGE_API_KEY_ENV, judge["apiKeySecretRef"]))
+    return env
+
+
+def job(run: Run, *, suspend: bool = False) -> Manifest:
+    """The eval Job."""
+    container = {
+        "name": "eval",
+        "image": run.image["eval"],
+        "command": COMMAND,
+        "env": _env(run),
+        "resources": resources(None),
+        "volumeMounts": standard_mounts(),
+        "securityContext": container_security_context(read_only_root=True),
+    }
+    spec = pod_spec(run, [container], standard_volumes(run), restart_policy="Never")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(run, run.names.eval, "eval", queued=True),
+        "spec": {
+            "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
+            "activeDeadlineSeconds": run.spec["failurePolicy"]["evalDeadlineSeconds"],
+            "suspend": suspend or bool(run.queue_name),
+            "template": pod_template(run, "eval", spec),
+        },
+    }

@@ -1,0 +1,36 @@
+"""The in-cluster teacher: vLLM with tensor parallelism, GPUs per pod from the spec."""
+
+from __future__ import annotations
+
+from .common import Manifest, Run
+from .vllm_server import VllmServer, deployment, service
+
+
+def server(run: Run, replicas: int | None = None) -> VllmServer:
+    """The teacher's server settings; ``replicas`` overrides the spec (0 scales it down)."""
+    vllm = run.spec["teacher"]["vllm"]
+    tp = vllm["tensorParallelSize"]
+    return VllmServer(
+        name=run.names.teacher,
+        component="teacher",
+        model=vllm["model"],
+        served_model_name=vllm["model"],
+        replicas=vllm["replicas"] if replicas is None else replicas,
+        gpus=vllm.get("gpusPerReplica") or tp,
+        tensor_parallel_size=tp,
+        max_model_len=vllm["maxModelLen"],
+        gpu_memory_utilization=vllm["gpuMemoryUtilization"],
+        extra_args=list(vllm.get("extraArgs") or []),
+        resources=vllm.get("resources"),
+        shm_size=vllm["shmSize"],
+        image=vllm.get("image") or run.image["vllm"],
+        startup_timeout_seconds=vllm["startupTimeoutSeconds"],
+    )
+
+
+def build(run: Run, replicas: int | None = None) -> list[Manifest]:
+    """Deployment and Service; empty for an external teacher."""
+    if not run.teacher_in_cluster:
+        return []
+    s = server(run, replicas)
+    return [deployment(run, s), service(run, s)]

@@ -1,0 +1,260 @@
+"""The reconciler's state machine: every stage, each stage's failure, suspend/resume, restarts."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from harness import FakeCluster, raftrun
+
+TEACHER, RAYJOB, PTJOB, EVALJOB = "demo-teacher", "demo-datagen", "demo-finetune", "demo-eval"
+SERVERS = ["demo-serve-student", "demo-serve-base"]
+
+
+def to_datagen(c: FakeCluster) -> None:
+    c.step()
+    c.deployment_available(TEACHER)
+    c.step()
+
+
+def to_finetune(c: FakeCluster) -> None:
+    to_datagen(c)
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
+
+
+def to_eval(c: FakeCluster) -> None:
+    to_finetune(c)
+    c.pytorchjob(PTJOB, "Succeeded")
+    c.step()
+
+
+def servers_up(c: FakeCluster) -> None:
+    c.deployment_available(TEACHER)
+    for s in SERVERS:
+        c.deployment_available(s)
+    c.step()
+
+
+def test_happy_path_walks_every_stage_in_order() -> None:
+    c = FakeCluster(raftrun())
+    c.step()
+    assert c.phase == "ServingTeacher"
+    assert ("Deployment", TEACHER) in c.objects and ("RayJob", RAYJOB) not in c.objects
+    assert {k for k, _ in c.creates} >= {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "PersistentVolumeClaim",
+                                         "Deployment", "Service"}
+    c.deployment_available(TEACHER)
+    c.step()
+    assert c.phase == "GeneratingData" and c.condition("TeacherReady")["status"] == "True"
+    assert ("RayJob", RAYJOB) in c.objects
+    c.progress("datagen", json.dumps({"chunksDone": 30, "chunksTotal": 120, "records": 100, "malformed": 2, "retries": 5}))
+    c.rayjob(RAYJOB, "Running", "RUNNING")
+    c.step()
+    assert c.run["status"]["progress"] == "chunks 30/120 (25%)"
+    assert c.run["status"]["datagen"]["malformed"] == 2
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
+    assert c.phase == "FineTuning"
+    assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 0, "teacher scaled to zero during fine-tuning"
+    assert c.condition("TeacherReady")["reason"] == "ScaledDown"
+    assert ("PyTorchJob", PTJOB) in c.objects
+    c.pytorchjob(PTJOB, "Succeeded")
+    c.step()
+    assert c.phase == "Evaluating"
+    assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 1, "teacher back as judge"
+    assert all(("Deployment", s) in c.objects for s in SERVERS)
+    assert ("Job", EVALJOB) not in c.objects, "eval waits for its servers"
+    servers_up(c)
+    assert ("Job", EVALJOB) in c.objects
+    c.progress("eval", json.dumps({"results": [{"model": "student", "mode": "rag", "topK": 5, "judgeScore": 0.8}],
+                                   "summary": {"model": "student", "judgeScore": 0.8, "improvement": {"base": 0.25}}}))
+    c.job(EVALJOB, "Complete")
+    c.step()
+    assert c.phase == "Succeeded"
+    status = c.run["status"]
+    assert status["score"] == "judge 0.80 (+25% vs base)"
+    assert c.condition("Succeeded")["status"] == "True" and c.condition("Ready")["status"] == "True"
+    assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 0
+    assert not any(("Deployment", s) in c.objects for s in SERVERS), "eval servers deleted"
+    assert all("completionTime" in status["stages"][s] for s in ("teacher", "datagen", "finetune", "eval"))
+    phases = [m for t, r, m in c.events if "→" in m]
+    assert phases == ["phase None → ServingTeacher", "phase ServingTeacher → GeneratingData",
+                      "phase GeneratingData → FineTuning", "phase FineTuning → Evaluating", "phase Evaluating → Succeeded"]
+    assert status["observedGeneration"] == 1
+    for cond in status["conditions"]:
+        assert cond["observedGeneration"] == 1 and cond["reason"] and "lastTransitionTime" in cond
+
+
+def test_steady_state_plans_nothing() -> None:
+    c = FakeCluster(raftrun())
+    to_finetune(c)
+    c.step()
+    before = copy.deepcopy(c.run["status"])
+    plan = c.step()
+    assert not plan.create and not plan.patch and not plan.delete and not plan.events
+    assert plan.status == before
+
+
+def test_external_teacher_skips_serving() -> None:
+    spec = raftrun()["spec"]
+    spec["teacher"] = {"external": {"url": "https://api.example.com/v1", "model": "big",
+                                    "apiKeySecretRef": {"name": "key"}}}
+    c = FakeCluster(raftrun(spec=spec))
+    c.step()
+    assert c.phase == "GeneratingData"
+    assert not any(k == "Deployment" for k, _ in c.creates)
+    assert c.condition("TeacherReady")["reason"] == "ExternalEndpoint"
+
+
+@pytest.mark.parametrize("stage", ["teacher", "datagen", "finetune", "eval"])
+def test_failure_of_each_stage_fails_the_run_with_the_childs_reason(stage: str) -> None:
+    spec = raftrun()["spec"]
+    spec["teacher"]["vllm"]["startupTimeoutSeconds"] = 60
+    c = FakeCluster(raftrun(spec=spec))
+    if stage == "teacher":
+        c.step()
+        pod = {"kind": "Pod", "metadata": {"name": "demo-teacher-abc", "labels": {
+            "app.kubernetes.io/managed-by": "raft-operator", "raftoperator.io/run": "demo",
+            "app.kubernetes.io/component": "teacher"}},
+            "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                       "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}}
+        c.objects[("Pod", "demo-teacher-abc")] = pod
+        c.step()
+        assert c.phase == "ServingTeacher"
+        assert c.condition("TeacherReady")["reason"] == "Unschedulable"
+        c.step(seconds=120)
+        expect = "Insufficient nvidia.com/gpu"
+    elif stage == "datagen":
+        to_datagen(c)
+        c.rayjob(RAYJOB, "Failed", "FAILED", message="teacher http://demo-teacher:8000 stayed down")
+        c.step()
+        expect = "stayed down"
+    elif stage == "finetune":
+        to_finetune(c)
+        c.pytorchjob(PTJOB, "Failed", message="pytorch replica Master-0 exited with code 1", reason="PyTorchJobFailed")
+        c.step()
+        expect = "Master-0 exited"
+    else:
+        to_eval(c)
+        servers_up(c)
+        c.job(EVALJOB, "Failed", message="Job has reached the specified backoff limit", reason="BackoffLimitExceeded")
+        c.step()
+        expect = "backoff limit"
+    assert c.phase == "Failed"
+    assert expect in c.run["status"]["message"]
+    stalled, ready = c.condition("Stalled"), c.condition("Ready")
+    assert stalled["status"] == "True" and ready["status"] == "False" and expect in ready["message"]
+    assert any(t == "Warning" and expect in m for t, _, m in c.events)
+    if ("Deployment", TEACHER) in c.objects:
+        assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 0, "a failed run holds no GPUs"
+    plan = c.step()
+    assert c.phase == "Failed" and not plan.create, "a failed run stays failed"
+
+
+def test_probe_failure_keeps_waiting_then_succeeds() -> None:
+    c = FakeCluster(raftrun(), probe_ok=False)
+    c.step()
+    c.deployment_available(TEACHER)
+    c.step()
+    assert c.phase == "ServingTeacher" and c.condition("TeacherReady")["reason"] == "ProbeFailed"
+    c.probe_ok = True
+    c.step()
+    assert c.phase == "GeneratingData"
+    probes = c.probes
+    c.step()
+    assert c.probes == probes, "no probe once the teacher is confirmed"
+
+
+def drive_to_success(c: FakeCluster, max_steps: int = 20) -> None:
+    """Play every controller's part until the run ends."""
+    for _ in range(max_steps):
+        for (kind, name), obj in list(c.objects.items()):
+            if kind == "Deployment" and obj["spec"]["replicas"]:
+                c.deployment_available(name)
+            elif kind == "RayJob" and not obj["spec"]["suspend"]:
+                c.rayjob(name, "Complete", "SUCCEEDED")
+            elif kind == "PyTorchJob" and not obj["spec"]["runPolicy"]["suspend"]:
+                c.pytorchjob(name, "Succeeded")
+            elif kind == "Job" and not obj["spec"]["suspend"]:
+                c.job(name, "Complete")
+        c.step()
+        if c.phase in ("Succeeded", "Failed"):
+            return
+
+
+def suspended(obj: dict) -> bool:
+    return bool(obj["spec"]["runPolicy"]["suspend"] if obj["kind"] == "PyTorchJob" else obj["spec"].get("suspend"))
+
+
+@pytest.mark.parametrize("stage", ["teacher", "datagen", "finetune", "eval"])
+def test_suspend_and_resume_in_each_stage(stage: str) -> None:
+    c = FakeCluster(raftrun())
+    {"teacher": lambda: c.step(), "datagen": lambda: to_datagen(c), "finetune": lambda: to_finetune(c),
+     "eval": lambda: (to_eval(c), servers_up(c))}[stage]()
+    c.run["spec"]["suspend"] = True
+    c.step()
+    assert c.phase == "Suspended" and c.condition("Ready")["reason"] == "Suspended"
+    batch = {"datagen": ("RayJob", RAYJOB), "finetune": ("PyTorchJob", PTJOB), "eval": ("Job", EVALJOB)}.get(stage)
+    if batch:
+        assert suspended(c.get(*batch)), f"{batch} suspended"
+    for name in [TEACHER] + SERVERS:
+        if c.get("Deployment", name):
+            assert c.get("Deployment", name)["spec"]["replicas"] == 0, f"{name} scaled to zero"
+    assert not c.step().create, "nothing new starts while suspended"
+    c.run["spec"]["suspend"] = False
+    c.step()
+    assert c.phase != "Suspended"
+    if batch:
+        assert not suspended(c.get(*batch)), f"{batch} resumed"
+    drive_to_success(c)
+    assert c.phase == "Succeeded"
+
+
+@pytest.mark.parametrize("stage", ["teacher", "datagen", "finetune", "eval"])
+def test_restart_mid_stage_creates_no_duplicates(stage: str) -> None:
+    """A restarted operator sees the same status and children: it creates nothing twice."""
+    c = FakeCluster(raftrun())
+    {"teacher": lambda: c.step(), "datagen": lambda: to_datagen(c), "finetune": lambda: to_finetune(c),
+     "eval": lambda: (to_eval(c), servers_up(c))}[stage]()
+    fresh = FakeCluster(copy.deepcopy(c.run))  # a new operator process: nothing in memory
+    fresh.objects = copy.deepcopy(c.objects)
+    fresh.now = c.now
+    plan = fresh.step()
+    assert plan.create == [], f"restart in {stage} created {[(m['kind'], m['metadata']['name']) for m in plan.create]}"
+    assert fresh.phase == c.phase
+
+
+def test_retention_policy_sets_pvc_owner_reference() -> None:
+    spec = raftrun()["spec"]
+    spec["storage"]["retentionPolicy"] = "Delete"
+    c = FakeCluster(raftrun(spec=spec))
+    c.step()
+    assert c.get("PersistentVolumeClaim", "demo-data")["metadata"]["ownerReferences"][0]["uid"] == "uid-demo"
+    c.run["spec"]["storage"]["retentionPolicy"] = "Retain"
+    c.step()
+    assert c.get("PersistentVolumeClaim", "demo-data")["metadata"]["ownerReferences"] == []
+
+
+def test_existing_claim_is_not_created() -> None:
+    spec = raftrun()["spec"]
+    spec["storage"] = {"existingClaim": "shared"}
+    c = FakeCluster(raftrun(spec=spec))
+    c.step()
+    assert not any(k == "PersistentVolumeClaim" for k, _ in c.creates)
+    vols = c.get("Deployment", TEACHER)["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "shared"}} in vols
+
+
+def test_separate_judge_and_no_teacher_baseline_keeps_teacher_down_in_eval() -> None:
+    spec = raftrun()["spec"]
+    spec["eval"] = {"judge": {"url": "https://judge.example.com/v1", "model": "judge"}, "baselines": {"teacher": False}}
+    c = FakeCluster(raftrun(spec=spec))
+    to_eval(c)
+    assert c.phase == "Evaluating"
+    assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 0
+    for s in SERVERS:
+        c.deployment_available(s)
+    c.step()
+    assert ("Job", EVALJOB) in c.objects
