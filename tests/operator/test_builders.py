@@ -1,0 +1,252 @@
+"""Manifest builders over representative specs: what production receives, field by field."""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+from harness import raftrun
+from raft_jobs.common.runconfig import run_config_from_dict
+from raft_operator.builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
+from raft_operator.builders.common import Run
+
+
+def make_run(**overrides) -> Run:
+    body = raftrun()
+    for path, value in overrides.items():
+        target = body["spec"]
+        keys = path.split("__")
+        for k in keys[:-1]:
+            target = target.setdefault(k, {})
+        target[keys[-1]] = value
+    return Run.from_body(body)
+
+
+def container(manifest: dict, path: tuple = ("spec", "template", "spec")) -> dict:
+    spec = manifest
+    for k in path:
+        spec = spec[k]
+    return spec["containers"][0]
+
+
+def pod_specs(manifest: dict) -> list[dict]:
+    """Every pod spec inside a workload manifest."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "containers" in node:
+                found.append(node)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(manifest)
+    return found
+
+
+def all_workloads(run: Run) -> list[dict]:
+    return (teacher.build(run) + datagen.build(run) + finetune.build(run)
+            + evaluation.server_manifests(run) + [evaluation.job(run)])
+
+
+def test_teacher_tp8() -> None:
+    run = make_run(teacher__vllm={"model": "meta-llama/Meta-Llama-3-70B-Instruct", "tensorParallelSize": 8, "replicas": 2,
+                                  "maxModelLen": 16384, "extraArgs": ["--enable-prefix-caching"]})
+    deploy, svc = teacher.build(run)
+    c = container(deploy)
+    args = c["args"]
+    assert args[args.index("--tensor-parallel-size") + 1] == "8"
+    assert args[args.index("--max-model-len") + 1] == "16384"
+    assert "--enable-prefix-caching" in args
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 8 and c["resources"]["requests"]["nvidia.com/gpu"] == 8
+    assert deploy["spec"]["replicas"] == 2 and deploy["spec"]["strategy"]["type"] == "Recreate"
+    assert c["startupProbe"]["httpGet"]["path"] == "/health"
+    assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] >= 3600
+    assert {"readinessProbe", "livenessProbe"} <= set(c)
+    shm = next(v for v in deploy["spec"]["template"]["spec"]["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
+    env = {e["name"]: e for e in c["env"]}
+    assert env["HF_HOME"]["value"].startswith("/data/runs/demo/")
+    assert svc["spec"]["ports"][0]["port"] == 8000
+    assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+
+
+def test_teacher_gpus_per_replica_overrides_tp() -> None:
+    run = make_run(teacher__vllm={"model": "m", "tensorParallelSize": 4, "gpusPerReplica": 8})
+    assert container(teacher.build(run)[0])["resources"]["limits"]["nvidia.com/gpu"] == 8
+
+
+def test_hf_token_comes_from_secret_reference() -> None:
+    run = make_run(scheduling={"huggingFaceTokenSecretRef": {"name": "hf"}})
+    for manifest in all_workloads(run):
+        if manifest["kind"] == "Service":
+            continue
+        for spec in pod_specs(manifest):
+            env = {e["name"]: e for e in spec["containers"][0]["env"]}
+            assert env["HF_TOKEN"] == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
+
+
+def test_external_teacher_has_no_server_and_key_by_reference() -> None:
+    run = make_run(teacher={"external": {"url": "https://api.example.com/v1/", "model": "gpt-x",
+                                         "apiKeySecretRef": {"name": "openai", "key": "key"}}})
+    assert teacher.build(run) == []
+    cfg = configmaps.run_config(run)
+    assert cfg["teacher"] == {"endpoints": ["https://api.example.com/v1"], "model": "gpt-x", "apiKeyEnv": "TEACHER_API_KEY"}
+    (rayjob,) = datagen.build(run)
+    for spec in pod_specs(rayjob):
+        env = {e["name"]: e for e in spec["containers"][0]["env"]}
+        assert env["TEACHER_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "openai", "key": "key"}
+    assert "openai" not in yaml.safe_dump(cfg), "run.yaml names no Secret: the key reaches pods only by reference"
+
+
+def test_rayjob_with_four_workers() -> None:
+    run = make_run(datagen={"workers": 4, "concurrency": 64})
+    (rj,) = datagen.build(run)
+    spec = rj["spec"]
+    assert rj["apiVersion"] == "ray.io/v1"
+    assert spec["shutdownAfterJobFinishes"] is True and spec["ttlSecondsAfterFinished"] > 0
+    assert spec["activeDeadlineSeconds"] == 86400 and spec["backoffLimit"] == 2
+    assert spec["entrypoint"] == "python -m raft_jobs.datagen --config /etc/raft/run.yaml"
+    group = spec["rayClusterSpec"]["workerGroupSpecs"][0]
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 4
+    assert spec["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    corpus = [m for m in container(group["template"], ("spec",))["volumeMounts"] if m["name"] == "corpus"]
+    assert corpus == [{"name": "corpus", "mountPath": "/corpus", "readOnly": True}]
+    assert configmaps.run_config(run)["datagen"]["workers"] == 4
+
+
+def test_pytorchjob_two_nodes_by_eight_gpus() -> None:
+    run = make_run(student={"baseModel": "meta-llama/Meta-Llama-3-8B-Instruct", "nodes": 2, "gpusPerNode": 8})
+    (job,) = finetune.build(run)
+    spec = job["spec"]
+    assert job["apiVersion"] == "kubeflow.org/v1" and spec["nprocPerNode"] == "8"
+    assert spec["pytorchReplicaSpecs"]["Master"]["replicas"] == 1
+    assert spec["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    policy = spec["runPolicy"]
+    assert policy["cleanPodPolicy"] == "All" and policy["backoffLimit"] == 2 and policy["activeDeadlineSeconds"] == 259200
+    c = container(spec["pytorchReplicaSpecs"]["Master"]["template"], ("spec",))
+    assert c["name"] == "pytorch"
+    assert "torchrun" in c["command"][-1] and "-m raft_jobs.finetune" in c["command"][-1]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 8
+    assert any(m["mountPath"] == "/dev/shm" for m in c["volumeMounts"])
+
+
+def test_single_node_training_has_no_workers() -> None:
+    run = make_run(student={"baseModel": "m", "nodes": 1, "gpusPerNode": 4})
+    assert set(finetune.build(run)[0]["spec"]["pytorchReplicaSpecs"]) == {"Master"}
+
+
+def test_kueue_queue_labels_and_suspends_batch_jobs() -> None:
+    run = make_run(scheduling={"queueName": "gpu-queue"})
+    (rj,), (pj,), ej = datagen.build(run), finetune.build(run), evaluation.job(run)
+    for manifest in (rj, pj, ej):
+        assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
+    assert rj["spec"]["suspend"] is True and ej["spec"]["suspend"] is True
+    assert pj["spec"]["runPolicy"]["suspend"] is True
+    assert pj["spec"]["runPolicy"]["schedulingPolicy"] == {"queue": "gpu-queue"}
+
+
+def test_tolerations_node_selector_priority_pull_secrets_everywhere() -> None:
+    scheduling = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                  "nodeSelector": {"pool": "a100"}, "priorityClassName": "training",
+                  "imagePullSecrets": [{"name": "regcred"}]}
+    run = make_run(scheduling=scheduling)
+    for manifest in all_workloads(run):
+        for spec in pod_specs(manifest):
+            assert spec["tolerations"] == scheduling["tolerations"]
+            assert spec["nodeSelector"] == {"pool": "a100"}
+            assert spec["priorityClassName"] == "training"
+            assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_custom_images() -> None:
+    images = {"vllm": "registry.example.com/vllm:1", "datagen": "registry.example.com/datagen:2",
+              "trainer": "registry.example.com/trainer:3", "eval": "registry.example.com/eval:4"}
+    run = make_run(scheduling={"images": images})
+    assert container(teacher.build(run)[0])["image"] == images["vllm"]
+    assert all(s["containers"][0]["image"] == images["datagen"] for s in pod_specs(datagen.build(run)[0]))
+    assert all(s["containers"][0]["image"] == images["trainer"] for s in pod_specs(finetune.build(run)[0]))
+    assert container(evaluation.job(run))["image"] == images["eval"]
+    assert container(evaluation.server_manifests(run)[0])["image"] == images["vllm"]
+
+
+def test_default_images_from_schema() -> None:
+    run = make_run()
+    assert container(evaluation.job(run))["image"].endswith("/eval:0.1.0")
+
+
+def test_every_workload_runs_non_root_with_seccomp_and_no_escalation() -> None:
+    run = make_run()
+    for manifest in all_workloads(run):
+        for spec in pod_specs(manifest):
+            assert spec["securityContext"]["runAsNonRoot"] is True
+            assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert spec["serviceAccountName"] == "demo-workload"
+            sc = spec["containers"][0]["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_every_child_is_owned_and_labelled() -> None:
+    run = make_run(storage={"size": "1Ti", "retentionPolicy": "Delete"})
+    children = (workload_rbac.build(run) + configmaps.build(run) + [storage.build(run)] + all_workloads(run))
+    for m in children:
+        meta = m["metadata"]
+        assert meta["name"].startswith("demo-") and meta["namespace"] == "team"
+        assert meta["ownerReferences"][0]["uid"] == "uid-demo" and meta["ownerReferences"][0]["controller"] is True
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "raft-operator"
+        assert meta["labels"]["raftoperator.io/run"] == "demo"
+        assert meta["labels"]["app.kubernetes.io/instance"] == "demo"
+    assert len({(m["kind"], m["metadata"]["name"]) for m in children}) == len(children), "names are unique"
+
+
+def test_retained_pvc_has_no_owner() -> None:
+    pvc = storage.build(make_run())
+    assert "ownerReferences" not in pvc["metadata"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"] and pvc["spec"]["resources"]["requests"]["storage"] == "500Gi"
+
+
+def test_progress_role_is_limited_to_one_configmap() -> None:
+    sa, role, binding = workload_rbac.build(make_run())
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["demo-progress"],
+                              "verbs": ["get", "patch"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "demo-workload", "namespace": "team"}]
+
+
+def test_run_config_round_trips_through_the_programs_schema() -> None:
+    run = make_run(eval={"topK": [1, 4], "evalFile": "qa/eval.json", "baselines": {"teacher": False}})
+    cm = configmaps.run_config_map(run)
+    cfg = run_config_from_dict(yaml.safe_load(cm["data"]["run.yaml"]))
+    assert cfg.root == "/data/runs/demo"
+    assert cfg.corpus.volume == {"path": "/corpus", "include": ["**/*.txt", "**/*.md", "**/*.pdf", "**/*.html"]}
+    assert cfg.teacher.endpoints == ["http://demo-teacher.team.svc:8000/v1"]
+    assert cfg.eval.judge.endpoints == cfg.teacher.endpoints, "the judge defaults to the teacher"
+    assert [m.name for m in cfg.eval.models] == ["student", "base"]
+    assert cfg.eval.models[0].endpoints == ["http://demo-serve-student.team.svc:8000/v1"]
+    assert cfg.eval.evalFile == "/data/runs/demo/qa/eval.json"
+    assert cfg.eval.topK == [1, 4]
+    assert cfg.progress.configMap == "demo-progress"
+
+
+def test_student_servers_select_only_their_own_pods() -> None:
+    run = make_run()
+    manifests = evaluation.server_manifests(run)
+    deployments = [m for m in manifests if m["kind"] == "Deployment"]
+    selectors = [d["spec"]["selector"]["matchLabels"] for d in deployments]
+    assert selectors[0] != selectors[1]
+    student_args = container(deployments[0])["args"]
+    assert student_args[student_args.index("--model") + 1] == "/data/runs/demo/model"
+    for d in deployments:
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert all(labels[k] == v for k, v in d["spec"]["selector"]["matchLabels"].items())
+
+
+def test_builders_do_not_mutate_the_spec() -> None:
+    body = raftrun()
+    before = copy.deepcopy(body)
+    run = Run.from_body(body)
+    all_workloads(run)
+    configmaps.build(run)
+    assert body == before
