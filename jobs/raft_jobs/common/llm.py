@@ -1,0 +1,488 @@
+"""A pool of async OpenAI-compatible clients over the replicas of one served model.
+
+Used by datagen (the teacher) and eval (the judge and the models under test). One
+:class:`LLMPool` wraps one ``AsyncOpenAI`` client per base URL (``…/v1``) and adds what the
+OpenAI SDK leaves to the caller when talking to self-hosted vLLM replicas:
+
+* **spreading**: every attempt goes to the least-loaded replica that is not cooling down
+  after a failure (ties broken round-robin);
+* **bounded concurrency**: at most ``max_in_flight`` requests in flight over the whole pool;
+* **retries** with exponential backoff and jitter on timeouts, connection errors, 429
+  (``Retry-After`` honoured) and 5xx; a total per-request timeout; a retry may land on
+  another replica;
+* **a circuit** per replica: a replica that fails every request for longer than
+  ``down_after`` seconds makes every call raise :class:`EndpointDownError`, naming it, so a
+  run fails with a message people can act on instead of retrying forever;
+* **counters**: requests, retries, failures by kind, prompt/completion tokens (from ``usage``).
+
+Typical use::
+
+    async with LLMPool.from_endpoint(config.teacher, max_in_flight=32) as pool:
+        await pool.wait_ready(timeout=300)
+        result = await pool.chat_completion(messages, max_tokens=512, temperature=0.7, seed=1)
+        result.text, result.completion_tokens
+
+``pool.chat(messages, max_tokens=..., temperature=...)`` returns just the text (the eval
+runner's ``ChatClient`` protocol: ``name``, ``endpoints``, ``chat``, ``check``, ``close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from .runconfig import Endpoint
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+class LLMError(RuntimeError):
+    """Base class of the errors raised by :class:`LLMPool`."""
+
+
+class RequestFailedError(LLMError):
+    """One request failed for good: retries exhausted, or a 4xx other than 429.
+
+    Not fatal by itself; callers usually count it and move on. ``status`` is the last HTTP
+    status (None for timeouts and connection errors).
+    """
+
+    def __init__(self, message: str, *, endpoint: str, status: int | None, attempts: int) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status = status
+        self.attempts = attempts
+
+
+class FatalRequestError(LLMError):
+    """A request the server will never accept (401/403/404: bad key, unknown model or path)."""
+
+
+class EndpointDownError(LLMError):
+    """A replica failed every request for longer than the pool's ``down_after`` limit."""
+
+    def __init__(self, endpoint: str, down_for: float, failures: int, last_error: str) -> None:
+        super().__init__(
+            f"model endpoint {endpoint} has been down for {down_for:.1f}s "
+            f"({failures} consecutive failures; last: {last_error}). Check that the server "
+            "behind it is running and serving the configured model."
+        )
+        self.endpoint = endpoint
+        self.down_for = down_for
+        self.failures = failures
+        self.last_error = last_error
+
+
+@dataclass
+class RetryPolicy:
+    """How hard the pool tries. Delays in seconds."""
+
+    max_retries: int = 5  # retries after the first attempt, per request
+    timeout: float = 120.0  # total time for one attempt
+    backoff_base: float = 0.5  # first retry waits about this long, then doubles
+    backoff_max: float = 20.0
+    max_retry_after: float = 60.0  # cap on a server's Retry-After
+    down_after: float = 300.0  # a replica failing this long (no success) fails every call
+    min_failures_for_down: int = 3
+    # While every replica is failing, keep retrying past max_retries until the circuit opens:
+    # a whole teacher being restarted must not turn into thousands of failed requests.
+    wait_while_all_down: bool = True
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Delay before retry number ``attempt`` (1-based): exponential, capped, jittered."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling * rng.uniform(0.5, 1.0)
+
+
+@dataclass
+class ChatResult:
+    """One successful completion."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    endpoint: str
+    attempts: int
+    finish_reason: str | None = None
+
+
+@dataclass
+class PoolStats:
+    """Counters over the pool's lifetime (all requests, all replicas)."""
+
+    requests: int = 0  # calls made by the caller
+    succeeded: int = 0
+    failed: int = 0  # RequestFailedError / FatalRequestError raised
+    attempts: int = 0  # HTTP requests sent
+    retries: int = 0  # attempts - first attempts
+    timeouts: int = 0
+    connection_errors: int = 0
+    rate_limited: int = 0  # 429
+    server_errors: int = 0  # 5xx
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """A JSON-ready copy."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class EndpointState:
+    """Health and load of one replica."""
+
+    url: str
+    client: Any
+    in_flight: int = 0
+    served: int = 0
+    consecutive_failures: int = 0
+    failing_since: float | None = None  # first failure since the last success
+    cooldown_until: float = 0.0
+    last_error: str = ""
+    stats: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0})
+
+
+class LLMPool:
+    """Async client for one model served by one or more OpenAI-compatible replicas."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        model: str,
+        *,
+        api_key: str = "EMPTY",
+        policy: RetryPolicy | None = None,
+        max_in_flight: int | None = None,
+        name: str = "",
+        seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        client_factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        urls = [str(u).rstrip("/") for u in endpoints if str(u).strip()]
+        if not urls:
+            raise ValueError(f"{name or model}: no endpoints configured")
+        if not model:
+            raise ValueError(f"{name or urls[0]}: no model name configured")
+        self.name = name or model
+        self.model = model
+        self.policy = policy or RetryPolicy()
+        self.stats = PoolStats()
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._rr = 0
+        self._semaphore = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        factory = client_factory or (lambda url: _openai_client(url, api_key, self.policy.timeout))
+        self._states = [EndpointState(url=u, client=factory(u)) for u in urls]
+        self._down: EndpointDownError | None = None
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        endpoint: Endpoint,
+        *,
+        max_in_flight: int | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        down_after: float | None = None,
+        name: str = "",
+        seed: int | None = None,
+    ) -> LLMPool:
+        """A pool for a run config :class:`Endpoint` (endpoints, model, API key from its env var)."""
+        policy = RetryPolicy(max_retries=max_retries, timeout=timeout)
+        if down_after is not None:
+            policy.down_after = down_after
+        return cls(
+            endpoint.endpoints,
+            endpoint.model,
+            api_key=endpoint.api_key(),
+            policy=policy,
+            max_in_flight=max_in_flight,
+            name=name,
+            seed=seed,
+        )
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The replicas' base URLs."""
+        return [s.url for s in self._states]
+
+    def endpoint_states(self) -> list[EndpointState]:
+        """Per-replica health and load (read-only use)."""
+        return list(self._states)
+
+    async def __aenter__(self) -> LLMPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every replica's HTTP connections."""
+        for state in self._states:
+            closer = getattr(state.client, "close", None)
+            if closer is not None:
+                await closer()
+
+    # ---- requests -------------------------------------------------------------------------
+
+    async def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> str:
+        """The assistant message text for ``messages`` (see :meth:`chat_completion`)."""
+        result = await self.chat_completion(messages, max_tokens=max_tokens, temperature=temperature)
+        return result.text
+
+    async def chat_completion(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        """One chat completion (``/v1/chat/completions``) with retries over the replicas.
+
+        Raises :class:`RequestFailedError` when retries run out (or on a 400/422),
+        :class:`FatalRequestError` on 401/403/404, :class:`EndpointDownError` once a replica
+        has been down past ``policy.down_after``.
+        """
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if seed is not None:
+            kwargs["seed"] = seed
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+
+        async def call(client: Any) -> ChatResult:
+            response = await client.chat.completions.create(**kwargs)
+            choice = response.choices[0]
+            return _result(response, choice.message.content or "", choice.finish_reason)
+
+        return await self._request(call)
+
+    async def completion(self, prompt: str, *, max_tokens: int, temperature: float = 0.0) -> ChatResult:
+        """One legacy text completion (``/v1/completions``), e.g. a one-token readiness probe."""
+
+        async def call(client: Any) -> ChatResult:
+            response = await client.completions.create(
+                model=self.model, prompt=prompt, max_tokens=max_tokens, temperature=temperature
+            )
+            choice = response.choices[0]
+            return _result(response, choice.text or "", choice.finish_reason)
+
+        return await self._request(call)
+
+    async def check(self) -> None:
+        """Raise :class:`LLMError` unless every replica answers ``/v1/models`` listing the model."""
+        problems = []
+        for state in self._states:
+            try:
+                async with asyncio.timeout(min(self.policy.timeout, 30.0)):
+                    listing = await state.client.models.list()
+                served = [m.id for m in listing.data]
+            except Exception as exc:  # noqa: BLE001 - reported below, per replica
+                problems.append(f"{state.url}: not answering ({_describe(exc)})")
+                continue
+            if self.model not in served:
+                problems.append(f"{state.url}: serves {served}, not {self.model!r}")
+        if problems:
+            raise LLMError(f"{self.name}: " + "; ".join(problems))
+
+    async def wait_ready(self, timeout: float, interval: float = 2.0) -> None:
+        """Poll :meth:`check` until it passes; re-raise its last error after ``timeout`` seconds."""
+        deadline = self._clock() + timeout
+        while True:
+            try:
+                await self.check()
+                return
+            except LLMError as exc:
+                if self._clock() >= deadline:
+                    raise
+                log.info("waiting for %s: %s", self.name, exc)
+            await asyncio.sleep(interval)
+
+    # ---- internals ------------------------------------------------------------------------
+
+    async def _request(self, call: Callable[[Any], Any]) -> ChatResult:
+        self.stats.requests += 1
+        policy = self.policy
+        attempt = 0
+        while True:
+            self._check_circuit()
+            attempt += 1
+            state = self._pick()
+            status: int | None = None
+            retry_after: float | None = None
+            if self._semaphore is not None:
+                await self._semaphore.acquire()
+            state.in_flight += 1
+            self.stats.attempts += 1
+            if attempt > 1:
+                self.stats.retries += 1
+            try:
+                async with asyncio.timeout(policy.timeout):
+                    result: ChatResult = await call(state.client)
+            except (TimeoutError, openai.APITimeoutError) as exc:
+                self.stats.timeouts += 1
+                error = f"timed out after {policy.timeout:g}s" if isinstance(exc, TimeoutError) else _describe(exc)
+                self._failed(state, error)
+            except openai.APIConnectionError as exc:
+                self.stats.connection_errors += 1
+                error = _describe(exc)
+                self._failed(state, error)
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                error = _describe(exc)
+                if status == 429:
+                    self.stats.rate_limited += 1
+                    retry_after = _retry_after(exc.response, policy.max_retry_after)
+                    # Alive but busy: steer other requests away without counting it as down.
+                    state.cooldown_until = self._clock() + (retry_after or policy.backoff_base)
+                elif status >= 500:
+                    self.stats.server_errors += 1
+                    self._failed(state, error)
+                else:
+                    self.stats.failed += 1
+                    state.stats["failed"] += 1
+                    kind = FatalRequestError if status in (401, 403, 404) else RequestFailedError
+                    message = f"{self.name}: {state.url} rejected the request: {error}"
+                    if kind is FatalRequestError:
+                        raise FatalRequestError(message) from exc
+                    raise RequestFailedError(message, endpoint=state.url, status=status, attempts=attempt) from exc
+            else:
+                result.attempts = attempt
+                result.endpoint = state.url
+                self._succeeded(state, result)
+                return result
+            finally:
+                state.in_flight -= 1
+                if self._semaphore is not None:
+                    self._semaphore.release()
+
+            if attempt > policy.max_retries and not (policy.wait_while_all_down and self._all_failing()):
+                self.stats.failed += 1
+                raise RequestFailedError(
+                    f"{self.name}: gave up after {attempt} attempts; last from {state.url}: {error}",
+                    endpoint=state.url,
+                    status=status,
+                    attempts=attempt,
+                )
+            delay = policy.backoff(min(attempt, 30), self._rng)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            log.debug("%s: retry %d in %.2fs after %s from %s", self.name, attempt, delay, error, state.url)
+            await asyncio.sleep(delay)
+
+    def _pick(self) -> EndpointState:
+        """The least-loaded replica not cooling down; round-robin among equals."""
+        now = self._clock()
+        n = len(self._states)
+        start = self._rr
+        self._rr = (self._rr + 1) % n
+        ordered = [self._states[(start + i) % n] for i in range(n)]
+        ready = [s for s in ordered if s.cooldown_until <= now]
+        if ready:
+            return min(ready, key=lambda s: s.in_flight)
+        return min(ordered, key=lambda s: s.cooldown_until)
+
+    def _failed(self, state: EndpointState, error: str) -> None:
+        now = self._clock()
+        state.consecutive_failures += 1
+        state.stats["failed"] += 1
+        state.last_error = error
+        if state.failing_since is None:
+            state.failing_since = now
+        delay = self.policy.backoff(min(state.consecutive_failures, 30), self._rng)
+        state.cooldown_until = max(state.cooldown_until, now + delay)
+
+    def _succeeded(self, state: EndpointState, result: ChatResult) -> None:
+        state.consecutive_failures = 0
+        state.failing_since = None
+        state.cooldown_until = 0.0
+        state.served += 1
+        state.stats["ok"] += 1
+        self.stats.succeeded += 1
+        self.stats.prompt_tokens += result.prompt_tokens
+        self.stats.completion_tokens += result.completion_tokens
+
+    def _all_failing(self) -> bool:
+        return all(s.failing_since is not None for s in self._states)
+
+    def _check_circuit(self) -> None:
+        if self._down is not None:
+            raise self._down
+        now = self._clock()
+        for state in self._states:
+            if (
+                state.failing_since is not None
+                and state.consecutive_failures >= self.policy.min_failures_for_down
+                and now - state.failing_since > self.policy.down_after
+            ):
+                self._down = EndpointDownError(
+                    state.url, now - state.failing_since, state.consecutive_failures, state.last_error
+                )
+                log.error("%s", self._down)
+                raise self._down
+
+
+def _openai_client(url: str, api_key: str, timeout: float) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=url, api_key=api_key, timeout=timeout, max_retries=0)
+
+
+def _result(response: Any, text: str, finish_reason: str | None) -> ChatResult:
+    usage = getattr(response, "usage", None)
+    return ChatResult(
+        text=text,
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        endpoint="",
+        attempts=1,
+        finish_reason=finish_reason,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    text = str(exc).strip() or type(exc).__name__
+    if len(text) > 200:
+        text = text[:200] + "…"
+    return f"HTTP {status}: {text}" if status else f"{type(exc).__name__}: {text}"
+
+
+def _retry_after(response: Any, cap: float) -> float | None:
+    """Seconds from ``Retry-After`` / ``retry-after-ms`` (delta or HTTP date), capped."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return min(cap, max(0.0, float(millis) / 1000))
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(cap, max(0.0, float(value)))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(cap, max(0.0, parsed.timestamp() - time.time()))
