@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything raft-operator's tests and demo need, idempotently.
+# Heavy things are cached outside the repo under $RAFT_CACHE (default ~/.cache/raft-operator):
+#   venv/      Python environment (re-synced when pyproject.toml changes)
+#   k8s/<v>/   kube-apiserver, controller-manager, scheduler, etcd, kwok, helm built from source
+# A warm machine finishes in seconds; a fresh one downloads Python wheels and builds Kubernetes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${RAFT_CACHE:-$HOME/.cache/raft-operator}
+VENV=$CACHE/venv
+PYTHON=${PYTHON:-python3}
+mkdir -p "$CACHE"
+
+log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
+
+# System packages: a Lua interpreter (Argo CD health-check tests) when missing.
+if ! command -v lua5.4 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  log "installing lua5.4 (Argo CD health check tests)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4 >/dev/null) \
+    || log "warning: could not install lua5.4; the Argo CD health tests will say so"
+fi
+
+# Python: one venv, re-synced when the dependency list changes.
+stamp=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q -U pip
+fi
+if [ "$(cat "$VENV/.raft-stamp" 2>/dev/null)" != "$stamp" ]; then
+  log "installing Python dependencies (first time: several GB, a few minutes)"
+  start=$SECONDS
+  "$VENV/bin/pip" install -q -e "$ROOT[dev]"
+  echo "$stamp" > "$VENV/.raft-stamp"
+  log "Python dependencies installed in $((SECONDS - start))s"
+fi
+# Point the editable install at this checkout (CI clones into a new folder each time).
+"$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" >/dev/null
+
+# Kubernetes control plane, kwok and helm, built from source and cached by version.
+"$ROOT/hack/cluster/build.sh" >&2
+
+echo "$VENV"
