@@ -107,6 +107,8 @@ class EvalConfig:
     maxTokens: int = 1024
     rubric: bool = False
     requestTimeoutSeconds: float = 120.0
+    maxRetries: int = 5
+    readyTimeoutSeconds: float = 600.0  # how long eval waits for every endpoint to answer /models
 
 
 @dataclass
