@@ -1,0 +1,103 @@
+"""End-to-end fixtures: one real local cluster per session, the chart installed with the real
+helm, the operator running as a local process with the chart ServiceAccount's token."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from operator_process import OperatorProcess, install_chart  # noqa: E402
+from raft_sim.cluster import cluster_fixture  # noqa: E402
+from raft_sim.storage import corpus_claim, volume_pool  # noqa: E402
+
+VLLM_PORT = 18600
+cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=VLLM_PORT)
+_namespaces = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def installed(cluster):
+    """The chart installed (CRDs, RBAC, ServiceAccount, peering) and a pool of volumes to bind claims."""
+    cluster.apply(volume_pool(80))
+    install_chart(cluster, "replicaCount=0")
+    cluster.wait_for(lambda: "Established" in cluster.kubectl(
+        "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
+        message="RaftRun CRD established")
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def operator(installed, tmp_path_factory):
+    """The operator process (restartable by tests), stopped at the end of the session."""
+    proc = OperatorProcess(installed, f"http://127.0.0.1:{VLLM_PORT}", tmp_path_factory.mktemp("operator"))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+class Runs:
+    """Helpers to create RaftRuns in a fresh namespace and watch them."""
+
+    def __init__(self, cluster, operator: OperatorProcess, namespace: str) -> None:
+        self.cluster, self.operator, self.namespace = cluster, operator, namespace
+
+    def create(self, name: str, spec_overrides: dict[str, Any] | None = None, annotations: dict[str, str] | None = None,
+               base: str = "demo.yaml") -> dict[str, Any]:
+        body = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / base).read_text())
+        body["metadata"] = {"name": name, "namespace": self.namespace,
+                            "annotations": {**body["metadata"].get("annotations", {}), **(annotations or {})}}
+        for path, value in (spec_overrides or {}).items():
+            node = body["spec"]
+            keys = path.split(".")
+            for k in keys[:-1]:
+                node = node.setdefault(k, {})
+            node[keys[-1]] = value
+        self.cluster.apply(body)
+        return body
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.cluster.kubectl_json("get", "raftrun", name, "-n", self.namespace)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def condition(self, name: str, ctype: str) -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == ctype), {})
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 90) -> dict[str, Any]:
+        def reached():
+            status = self.status(name)
+            return status if status.get("phase") in phases else None
+        try:
+            return self.cluster.wait_for(reached, timeout=timeout, interval=0.5,
+                                         message=f"{name} did not reach {phases}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; status={json.dumps(self.status(name))[:2000]}\n"
+                               f"operator log:\n{self.operator.log_tail()}") from None
+
+    def children(self, kind: str, name: str) -> list[dict[str, Any]]:
+        return self.cluster.kubectl_json("get", kind, "-n", self.namespace, "-l", f"raftoperator.io/run={name}")["items"]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return self.cluster.kubectl_json("get", "events", "-n", self.namespace,
+                                         "--field-selector", f"involvedObject.name={name},involvedObject.kind=RaftRun")["items"]
+
+    def until(self, predicate: Callable[[], Any], timeout: float = 60, message: str = "condition") -> Any:
+        return self.cluster.wait_for(predicate, timeout=timeout, interval=0.5, message=message)
+
+
+@pytest.fixture
+def runs(installed, operator) -> Runs:
+    """A fresh namespace with a corpus claim, for the RaftRuns of one test."""
+    namespace = f"e2e-{next(_namespaces)}"
+    installed.kubectl("create", "namespace", namespace)
+    installed.apply(corpus_claim("demo-docs", namespace))
+    return Runs(installed, operator, namespace)
