@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from raft_jobs.eval.data import load_chunks, load_eval_items
-from raft_jobs.eval.prompts import answer_messages, raft_instruction
 
 
 def test_jsonl_from_datagen(tmp_path: Path) -> None:
@@ -59,8 +58,3 @@ def test_chunks(tmp_path: Path) -> None:
     path.write_text(json.dumps({"id": "c1", "text": "hello", "source": "a.md"}) + "\n")
     [chunk] = load_chunks(path)
     assert (chunk.id, chunk.text, chunk.source) == ("c1", "hello", "a.md")
-
-
-def test_raft_prompt_shape() -> None:
-    assert raft_instruction("Why?", ["d1", "d2"]) == "<DOCUMENT>d1</DOCUMENT>\n<DOCUMENT>d2</DOCUMENT>\nWhy?"
-    assert answer_messages("Why?", None) == [{"role": "user", "content": "Why?"}]

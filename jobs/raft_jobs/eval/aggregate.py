@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import metrics
-from .judge import NO, RUBRIC_CRITERIA, UNPARSEABLE, YES
+from .judge import ERROR, NO, RUBRIC_CRITERIA, UNPARSEABLE, YES
 from .records import AnswerRecord, Mode
 
 
@@ -30,6 +30,7 @@ def summarize_group(records: Sequence[AnswerRecord], *, seed: int = 0) -> dict[s
     yes = sum(r.verdict == YES for r in records)
     no = sum(r.verdict == NO for r in records)
     unparseable = sum(r.verdict == UNPARSEABLE for r in records)
+    judge_errors = sum(r.verdict == ERROR for r in records)
     judged = [1.0 if r.verdict == YES else 0.0 for r in records if r.verdict in (YES, NO)]
     judge_score = yes / (yes + no) if yes + no else None
     ci = metrics.bootstrap_ci(judged, seed=seed)
@@ -45,6 +46,8 @@ def summarize_group(records: Sequence[AnswerRecord], *, seed: int = 0) -> dict[s
         "judgeYes": yes,
         "judgeNo": no,
         "judgeUnparseable": unparseable,
+        "judgeErrors": judge_errors,
+        "errors": sum(bool(r.error) for r in records),
         "exactMatch": _mean(r.exact_match for r in records),
         "f1": _mean(r.f1 for r in records),
         "rouge1": _mean(r.rouge1 for r in records),

@@ -9,6 +9,7 @@ recipes ship a JSON list of ``{"question", "answer"}`` objects; a few use ``gold
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,8 @@ def load_eval_items(path: str | Path) -> list[EvalItem]:
         )
     if not items:
         raise ValueError(f"{path}: no eval questions")
+    if len({item.id for item in items}) != len(items):  # ids must tell questions apart
+        items = [dataclasses.replace(item, id=str(index)) for index, item in enumerate(items)]
     return items
 
 

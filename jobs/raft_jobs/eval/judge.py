@@ -14,6 +14,7 @@ from collections.abc import Sequence
 YES = "YES"
 NO = "NO"
 UNPARSEABLE = "UNPARSEABLE"
+ERROR = "ERROR"  # the judge request itself failed; left out of the score like UNPARSEABLE
 
 RUBRIC_CRITERIA = ("groundedness", "relevance", "similarity")
 

@@ -1,15 +1,27 @@
 """The prompt every evaluated model sees, in the shape the student was trained on.
 
-RAFT training records (datagen's ``instruction`` field) put each document in
-``<DOCUMENT>…</DOCUMENT>`` tags, one per line, followed by the question; the student answers
-with a chain of thought ending in ``<ANSWER>: <final answer>``. Eval sends the same shape as
-a single user message, with the retrieved chunks as the documents (and the bare question
-without RAG), so the student is scored on the distribution it learnt.
+RAFT training records (datagen's ``instruction``) put each document in
+``<DOCUMENT>…</DOCUMENT>`` tags, one per line, followed by the question; finetune wraps that
+user turn after :data:`SYSTEM_PROMPT` and trains the student to answer with a chain of
+thought ending in ``<ANSWER>: <final answer>``. Eval sends the same conversation, with the
+retrieved chunks as the documents (the bare question without RAG), to every model, so the
+student is scored on the distribution it learnt and the baselines get the same instructions.
+
+:data:`SYSTEM_PROMPT` must stay equal to finetune's (``raft_jobs.finetune.data.chat``);
+``tests/eval/test_prompts.py`` checks it. Some chat templates reject a system turn; for those
+finetune folds the system prompt into the user turn, and :func:`answer_messages` does the
+same with ``fold_system=True``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer the question using the documents provided. Quote the "
+    "relevant passages in your reasoning, then give the final answer. If the documents do not "
+    "contain the answer, say so."
+)
 
 
 def raft_instruction(question: str, documents: Sequence[str]) -> str:
@@ -17,15 +29,11 @@ def raft_instruction(question: str, documents: Sequence[str]) -> str:
     return "".join(f"<DOCUMENT>{doc}</DOCUMENT>\n" for doc in documents) + question
 
 
-def _shared_instruction():
-    """datagen's own prompt builder when it exposes one, so both sides cannot drift apart."""
-    try:
-        from raft_jobs.datagen.prompts import raft_instruction as shared  # type: ignore
-    except ImportError:
-        return raft_instruction
-    return shared
-
-
-def answer_messages(question: str, documents: Sequence[str] | None) -> list[dict[str, str]]:
+def answer_messages(
+    question: str, documents: Sequence[str] | None, *, fold_system: bool = False
+) -> list[dict[str, str]]:
     """The chat messages sent to a model under evaluation."""
-    return [{"role": "user", "content": _shared_instruction()(question, list(documents or []))}]
+    instruction = raft_instruction(question, list(documents or []))
+    if fold_system:
+        return [{"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{instruction}"}]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": instruction}]

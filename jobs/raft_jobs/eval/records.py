@@ -47,10 +47,11 @@ class AnswerRecord:
     rouge1: float = 0.0
     rouge2: float = 0.0
     rougeL: float = 0.0
-    verdict: str = ""  # YES | NO | UNPARSEABLE
+    verdict: str = ""  # YES | NO | UNPARSEABLE | ERROR (the judge request failed)
     judge_reply: str = ""
     rubric: dict[str, int | None] = field(default_factory=dict)
     latency_s: float = 0.0
+    error: str = ""  # why no answer was produced (the request failed after its retries)
 
     @property
     def mode_obj(self) -> Mode:
@@ -82,4 +83,5 @@ class AnswerRecord:
             "judgeReply": body.pop("judge_reply"),
             "rubric": body.pop("rubric"),
             "latencySeconds": round(body.pop("latency_s"), 3),
+            "error": body.pop("error"),
         }

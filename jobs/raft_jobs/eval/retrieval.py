@@ -112,4 +112,4 @@ def _build_index(vectors: np.ndarray):
         order = np.argsort(-top_scores, axis=1, kind="stable")
         return np.take_along_axis(top_scores, order, axis=1), np.take_along_axis(top, order, axis=1)
 
-    return search, "exact cosine (numpy)"
+    return search, "exact numpy cosine"

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMError, RequestFailedError
 from raft_jobs.common.progress import ProgressReporter
 from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
 
 from . import aggregate, metrics, plots, report
 from .data import Chunk, EvalItem, load_chunks, load_eval_items
-from .judge import RUBRIC_CRITERIA, judge_prompt, parse_rubric, parse_verdict, rubric_prompt
+from .judge import ERROR, NO, RUBRIC_CRITERIA, judge_prompt, parse_rubric, parse_verdict, rubric_prompt
 from .prompts import answer_messages
 from .records import NO_RAG, RAG, AnswerRecord, Mode
 
@@ -37,16 +38,19 @@ BOOTSTRAP_SEED = 1234
 
 
 class ChatClient(Protocol):
-    """What the runner needs from a model server client (see :mod:`.clients`)."""
+    """What the runner needs from a model client (:class:`raft_jobs.common.llm.LLMPool`)."""
 
     name: str
-    endpoints: Sequence[str]
+
+    @property
+    def endpoints(self) -> Sequence[str]:
+        """The replicas' base URLs, for messages."""
 
     async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
         """The assistant message for ``messages``; raises when the endpoint stays down."""
 
-    async def check(self) -> None:
-        """Raise unless at least one endpoint answers."""
+    async def wait_ready(self, timeout: float) -> None:
+        """Raise unless every replica answers within ``timeout`` seconds."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -119,42 +123,25 @@ def _load_partial(path: Path) -> dict[str, AnswerRecord]:
 
 
 class _Run:
-    """State of one evaluation (clients, semaphores, progress), so helpers stay small."""
+    """State of one evaluation (output paths, progress counters), so helpers stay small."""
 
-    def __init__(self, config: RunConfig, factory: ClientFactory, reporter: ProgressReporter) -> None:
+    def __init__(self, config: RunConfig, reporter: ProgressReporter) -> None:
         self.config = config
-        self.factory = factory
         self.reporter = reporter
         self.out_dir = config.eval_dir
         self.done = 0
         self.total = 0
         self.partial_path = self.out_dir / PARTIAL
         self._partial_lock = asyncio.Lock()
+        self.fold_system: set[str] = set()  # models whose chat template has no system role
 
     async def answer(
-        self,
-        client: ChatClient,
-        judge: ChatClient,
-        model: EvalModel,
-        mode: Mode,
-        item: EvalItem,
-        docs: Sequence[Chunk],
-        model_slots: asyncio.Semaphore,
-        judge_slots: asyncio.Semaphore,
-        key: str,
+        self, client: ChatClient, judge: ChatClient, model: EvalModel, mode: Mode, item: EvalItem,
+        docs: Sequence[Chunk], key: str,
     ) -> AnswerRecord:
+        """Generate, score and judge one answer; append it to the partial file."""
         ev = self.config.eval
-        texts = [c.text for c in docs]
-        async with model_slots:
-            started = time.monotonic()
-            raw = await client.chat(
-                answer_messages(item.question, texts if mode.name == RAG else None),
-                max_tokens=ev.maxTokens,
-                temperature=0.0,
-            )
-            latency = time.monotonic() - started
-        answer = metrics.extract_answer(raw)
-        rouge = metrics.rouge_scores(answer, item.answer)
+        texts = [c.text for c in docs] if mode.name == RAG else None
         record = AnswerRecord(
             question_id=item.id,
             question=item.question,
@@ -167,33 +154,74 @@ class _Run:
             oracle_retrieved=(item.oracle_chunk_id in {c.id for c in docs})
             if item.oracle_chunk_id is not None and mode.name == RAG
             else None,
-            raw=raw,
-            answer=answer,
-            refusal=metrics.is_refusal(answer),
-            exact_match=metrics.exact_match(answer, item.answer),
-            f1=metrics.token_f1(answer, item.answer),
-            latency_s=latency,
-            **rouge,
         )
-        async with judge_slots:
-            record.judge_reply = await judge.chat(
-                judge_prompt(item.question, item.answer, answer), max_tokens=ev.maxTokens, temperature=0.0
-            )
-            record.verdict = parse_verdict(record.judge_reply)
-            if ev.rubric:
-                reply = await judge.chat(
-                    rubric_prompt(item.question, item.answer, answer, texts if mode.name == RAG else None),
-                    max_tokens=ev.maxTokens,
-                    temperature=0.0,
-                )
-                criteria = RUBRIC_CRITERIA if mode.name == RAG else RUBRIC_CRITERIA[1:]
-                record.rubric = parse_rubric(reply, criteria)
+        started = time.monotonic()
+        try:
+            record.raw = await self._generate(client, model, item.question, texts)
+        except RequestFailedError as exc:  # this request only; the endpoint itself is alive
+            log.warning("%s: no answer to question %s (%s): %s", model.name, item.id, mode.label, exc)
+            record.error = str(exc)
+            record.verdict = NO  # a question left unanswered counts as wrong
+        record.latency_s = time.monotonic() - started
+        record.answer = metrics.extract_answer(record.raw)
+        record.refusal = metrics.is_refusal(record.answer)
+        record.exact_match = metrics.exact_match(record.answer, item.answer)
+        record.f1 = metrics.token_f1(record.answer, item.answer)
+        for name, value in metrics.rouge_scores(record.answer, item.answer).items():
+            setattr(record, name, value)
+        if not record.error:
+            await self._judge(judge, record, texts)
         async with self._partial_lock:
             with self.partial_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"key": key, "record": record.__dict__}) + "\n")
         self.done += 1
         self.reporter.report({"phase": "answering", "answersDone": self.done, "answersTotal": self.total})
         return record
+
+    async def _generate(self, client: ChatClient, model: EvalModel, question: str, texts: list[str] | None) -> str:
+        ev = self.config.eval
+        fold = model.name in self.fold_system
+        try:
+            return await _call(
+                client, answer_messages(question, texts, fold_system=fold), max_tokens=ev.maxTokens, temperature=0.0
+            )
+        except RequestFailedError as exc:
+            # Chat templates without a system role (vLLM answers 400): fold it in, as finetune did.
+            if fold or exc.status != 400 or "system" not in str(exc).lower():
+                raise
+            if model.name not in self.fold_system:
+                log.warning("%s: chat template rejects a system turn; folding it into the user turn", model.name)
+                self.fold_system.add(model.name)
+        return await _call(
+            client, answer_messages(question, texts, fold_system=True), max_tokens=ev.maxTokens, temperature=0.0
+        )
+
+    async def _judge(self, judge: ChatClient, record: AnswerRecord, texts: list[str] | None) -> None:
+        ev = self.config.eval
+        try:
+            record.judge_reply = await _call(
+                judge, judge_prompt(record.question, record.reference, record.answer),
+                max_tokens=ev.maxTokens, temperature=0.0,
+            )
+            record.verdict = parse_verdict(record.judge_reply)
+            if ev.rubric:
+                reply = await _call(
+                    judge, rubric_prompt(record.question, record.reference, record.answer, texts),
+                    max_tokens=ev.maxTokens, temperature=0.0,
+                )
+                record.rubric = parse_rubric(reply, RUBRIC_CRITERIA if texts is not None else RUBRIC_CRITERIA[1:])
+        except RequestFailedError as exc:
+            log.warning("judge: no verdict on %s's answer to %s: %s", record.model, record.question_id, exc)
+            record.verdict = record.verdict or ERROR
+            record.judge_reply = f"judge request failed: {exc}"
+
+
+async def _call(client: ChatClient, messages: list[dict[str, str]], **kwargs: Any) -> str:
+    """``client.chat`` with failures that must end the run turned into :class:`EvalError`."""
+    try:
+        return await client.chat(messages, **kwargs)
+    except (EndpointDownError, FatalRequestError) as exc:
+        raise EvalError(f"{client.name} ({', '.join(client.endpoints)}): {exc}") from exc
 
 
 async def evaluate(
@@ -216,33 +244,32 @@ async def evaluate(
     if not source.exists():
         raise EvalError(f"eval questions not found at {source} (datagen's eval.jsonl or eval.evalFile)")
     items = load_eval_items(source)
-    log.info("eval: %d questions from %s; modes %s", len(items), source, [m.label for m in modes])
-
-    contexts: dict[str, list[Chunk]] = {}
-    index_kind = ""
-    chunks: list[Chunk] = []
+    chunks_path = config.dataset_dir / "chunks.jsonl"
     max_k = max((m.top_k or 0 for m in modes), default=0)
-    if max_k:
-        chunks_path = config.dataset_dir / "chunks.jsonl"
-        if not chunks_path.exists():
-            raise EvalError(f"RAG needs datagen's chunks at {chunks_path}")
-        chunks = load_chunks(chunks_path)
-        contexts, index_kind = await asyncio.to_thread(_retrieve, ev.embeddingModel, chunks, items, max_k)
+    if max_k and not chunks_path.exists():
+        raise EvalError(f"RAG needs datagen's chunks at {chunks_path}")
+    log.info("eval: %d questions from %s; modes %s", len(items), source, [m.label for m in modes])
 
     judge_ep = judge_endpoint(config)
     clients = {m.name: factory(m.name, _model_endpoint(m), config) for m in ev.models}
     judge = factory("judge", judge_ep, config)
-    run = _Run(config, factory, reporter)
+    run = _Run(config, reporter)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        await _check_all([*clients.values(), judge])
+        # Endpoints first: a server that is down should fail the Job before minutes of embedding.
+        await _wait_ready([*clients.values(), judge], ev.readyTimeoutSeconds)
+        contexts: dict[str, list[Chunk]] = {}
+        index_kind = ""
+        chunks: list[Chunk] = []
+        if max_k:
+            chunks = load_chunks(chunks_path)
+            contexts, index_kind = await asyncio.to_thread(_retrieve, ev.embeddingModel, chunks, items, max_k)
         done = _load_partial(run.partial_path)
         if done:
             log.info("eval: resuming with %d answers from a previous attempt", len(done))
         jobs = []
         records: list[AnswerRecord | None] = []
         for model in ev.models:
-            slots = asyncio.Semaphore(max(1, ev.concurrency))
             for mode in modes:
                 for item in items:
                     docs = contexts.get(item.id, [])[: mode.top_k or 0]
@@ -251,7 +278,7 @@ async def evaluate(
                         records.append(done[key])
                         continue
                     records.append(None)
-                    jobs.append((len(records) - 1, model, mode, item, docs, slots, key))
+                    jobs.append((len(records) - 1, model, mode, item, docs, key))
         run.total = len(records)
         run.done = len(records) - len(jobs)
         await _answer_all(run, clients, judge, jobs, records)
@@ -280,38 +307,30 @@ def _retrieve(
     return {item.id: [chunk for chunk, _ in row] for item, row in zip(items, hits)}, retriever.index_kind
 
 
-async def _check_all(clients: Sequence[ChatClient]) -> None:
-    results = await asyncio.gather(*(c.check() for c in clients), return_exceptions=True)
+async def _wait_ready(clients: Sequence[ChatClient], timeout: float) -> None:
+    """Every endpoint must list its model within ``timeout``; the error names those that do not."""
+    results = await asyncio.gather(*(c.wait_ready(timeout) for c in clients), return_exceptions=True)
     failures = [(c, r) for c, r in zip(clients, results) if isinstance(r, BaseException)]
+    for _, error in failures:
+        if not isinstance(error, (LLMError, OSError)):
+            raise error
     if failures:
-        lines = "; ".join(f"{c.name} at {', '.join(c.endpoints)}: {r}" for c, r in failures)
-        raise EvalError(f"endpoint unreachable: {lines}")
+        lines = "; ".join(f"{c.name} ({', '.join(c.endpoints)}): {r}" for c, r in failures)
+        raise EvalError(f"endpoint not ready after {timeout:g}s: {lines}")
 
 
 async def _answer_all(run: _Run, clients: dict[str, ChatClient], judge: ChatClient, jobs, records) -> None:
-    async def one(slot, model, mode, item, docs, slots, key):
-        try:
-            records[slot] = await run.answer(clients[model.name], judge, model, mode, item, docs, slots,
-                                             judge_slots, key)
-        except EvalError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - turned into a message naming the endpoint
-            raise EvalError(_failure_message(exc, clients[model.name], judge)) from exc
+    """Run every pending answer; the first :class:`EvalError` cancels the rest and is raised."""
 
-    judge_slots = asyncio.Semaphore(max(1, run.config.eval.concurrency))
+    async def one(slot, model, mode, item, docs, key):
+        records[slot] = await run.answer(clients[model.name], judge, model, mode, item, docs, key)
+
     try:
         async with asyncio.TaskGroup() as group:
             for job in jobs:
                 group.create_task(one(*job))
     except* EvalError as errors:
         raise errors.exceptions[0] from None
-
-
-def _failure_message(exc: BaseException, client: ChatClient, judge: ChatClient) -> str:
-    """Name the endpoint behind ``exc``; clients attach ``endpoint_name`` to their errors."""
-    who = getattr(exc, "client_name", None)
-    target = judge if who == judge.name else client
-    return f"{target.name} endpoint {', '.join(target.endpoints)} failed: {exc}"
 
 
 def _results_document(

@@ -1,0 +1,30 @@
+"""Model clients for eval: one :class:`raft_jobs.common.llm.LLMPool` per model and the judge.
+
+Timeouts and retries come from ``eval.requestTimeoutSeconds`` and ``eval.maxRetries``; each
+pool keeps at most ``eval.concurrency`` requests in flight. API keys come from the
+environment variable named by each endpoint's ``apiKeyEnv``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raft_jobs.common.llm import LLMPool
+from raft_jobs.common.runconfig import Endpoint, RunConfig
+
+
+def make_client(name: str, endpoint: Endpoint, config: RunConfig, **overrides: Any) -> LLMPool:
+    """The pool for ``endpoint`` under the eval settings of ``config``.
+
+    ``overrides`` go to :meth:`LLMPool.from_endpoint` (tests shorten ``down_after``).
+    """
+    ev = config.eval
+    options: dict[str, Any] = {
+        "max_in_flight": max(1, ev.concurrency),
+        "timeout": ev.requestTimeoutSeconds,
+        "max_retries": ev.maxRetries,
+        "name": name,
+        "seed": 0,
+    }
+    options.update(overrides)
+    return LLMPool.from_endpoint(endpoint, **options)

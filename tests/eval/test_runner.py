@@ -1,0 +1,124 @@
+"""The runner with in-memory clients: failure handling, system-role fallback, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raft_jobs.common.llm import FatalRequestError, RequestFailedError
+from raft_jobs.common.runconfig import run_config_from_dict
+from raft_jobs.eval import runner
+
+
+class Recorder:
+    def __init__(self, *_args: Any) -> None:
+        self.payloads: list[dict[str, Any]] = []
+
+    def report(self, payload: dict[str, Any], *, force: bool = False) -> bool:
+        self.payloads.append(payload)
+        return False
+
+
+class FakeClient:
+    """Answers ``<ANSWER>: <reference>`` for questions it knows; the judge compares text."""
+
+    calls: list[tuple[str, str]] = []
+
+    def __init__(self, name: str, endpoint: Any, _config: Any, behaviour: dict[str, Any]) -> None:
+        self.name = name
+        self.endpoints = list(endpoint.endpoints)
+        self.behaviour = behaviour
+
+    async def wait_ready(self, timeout: float) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
+        user = messages[-1]["content"]
+        FakeClient.calls.append((self.name, user))
+        if self.name == "judge":
+            if "Q3" in user and self.behaviour.get("judge_fails_q3"):
+                raise RequestFailedError("judge gave up", endpoint=self.endpoints[0], status=500, attempts=3)
+            candidate = user.split("Candidate answer:\n")[1].split("\n")[0]
+            reference = user.split("Reference answer:\n")[1].split("\n")[0]
+            return "YES" if candidate == reference else "NO"
+        if self.behaviour.get("no_system") and messages[0]["role"] == "system":
+            raise RequestFailedError("HTTP 400: System role not supported", endpoint="x", status=400, attempts=1)
+        question = user.rsplit("\n", 1)[-1]
+        if question == self.behaviour.get("fail_question"):
+            raise RequestFailedError("HTTP 400: prompt too long", endpoint=self.endpoints[0], status=400, attempts=1)
+        if question == self.behaviour.get("fatal_question"):
+            raise FatalRequestError(f"{self.name}: {self.endpoints[0]} rejected the request: HTTP 404")
+        return f"thinking...\n<ANSWER>: A{question[1:]}"
+
+
+def _config(root: Path) -> Any:
+    (root / "dataset").mkdir(parents=True, exist_ok=True)
+    (root / "dataset" / "eval.jsonl").write_text(
+        "".join(json.dumps({"question": f"Q{i}", "answer": f"A{i}"}) + "\n" for i in range(6))
+    )
+    return run_config_from_dict({
+        "root": str(root),
+        "eval": {
+            "withoutRag": True, "topK": [],
+            "judge": {"endpoints": ["http://judge/v1"], "model": "judge"},
+            "models": [
+                {"name": "student", "role": "student", "endpoints": ["http://s/v1"], "model": "s"},
+                {"name": "base", "role": "baseline", "endpoints": ["http://b/v1"], "model": "b"},
+            ],
+        },
+    })
+
+
+def _factory(**behaviour: Any):
+    return lambda name, endpoint, config: FakeClient(name, endpoint, config, behaviour)
+
+
+async def test_failed_requests_are_recorded_not_fatal(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    outcome = await runner.evaluate(config, _factory(fail_question="Q2", judge_fails_q3=True), Recorder())
+    rows = {r["model"]: r for r in outcome.results["results"]}
+    student = rows["student"]
+    assert student["errors"] == 1 and student["judgeErrors"] == 1
+    # Q2 unanswered counts as wrong; Q3's missing verdict is left out: 4 of 5 judged are right.
+    assert student["judgeScore"] == pytest.approx(4 / 5)
+    failed = next(r for r in outcome.records if r.model == "student" and r.question == "Q2")
+    assert failed.error and failed.verdict == "NO" and failed.answer == ""
+
+
+async def test_system_role_fallback(tmp_path: Path) -> None:
+    FakeClient.calls = []
+    outcome = await runner.evaluate(_config(tmp_path), _factory(no_system=True), Recorder())
+    assert outcome.results["results"][0]["judgeScore"] == 1.0
+    assert any(user.startswith("You are a helpful assistant") for _, user in FakeClient.calls)
+
+
+async def test_fatal_error_stops_and_resume_skips_done_answers(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    config.eval.concurrency = 1
+    with pytest.raises(runner.EvalError, match="http://s/v1"):
+        await runner.evaluate(config, _factory(fatal_question="Q4"), Recorder())
+    partial = tmp_path / "eval" / runner.PARTIAL
+    saved = len(partial.read_text().splitlines())
+    assert saved >= 1
+    FakeClient.calls = []
+    outcome = await runner.evaluate(config, _factory(), Recorder())
+    answered = [c for c in FakeClient.calls if c[0] != "judge"]
+    assert len(answered) == 12 - saved
+    assert len(outcome.records) == 12
+    assert not partial.exists()
+
+
+async def test_missing_inputs_fail_clearly(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    config.eval.topK = [3]
+    with pytest.raises(runner.EvalError, match="chunks.jsonl"):
+        await runner.evaluate(config, _factory(), Recorder())
+    config.eval.evalFile = "missing.json"
+    with pytest.raises(runner.EvalError, match="missing.json"):
+        await runner.evaluate(config, _factory(), Recorder())
