@@ -13,17 +13,22 @@ from typing import Any
 
 import pytest
 import yaml
-
 from raft_jobs.common.runconfig import REFUSAL_ANSWER
 from raft_sim.vllm_server import SimRequest, SimSettings, SimulatedVLLMServer, best_sentence
 
 TOWNS = [
-    ("Zorblat", "Ilsa Varnholt", "copper wire"), ("Quenmire", "Odo Brask", "goat cheese"),
-    ("Halvane", "Pia Streuber", "glass beads"), ("Morrowick", "Tamsin Oakes", "river salt"),
-    ("Drellport", "Hugo Lindqvist", "rope"), ("Ashcombe", "Nadia Ferreira", "wool blankets"),
-    ("Kestrelby", "Bram Oduya", "clay pipes"), ("Vintmoor", "Elena Sokol", "barley beer"),
-    ("Pellingham", "Ravi Menon", "iron nails"), ("Soltrane", "Greta Holm", "dried figs"),
-    ("Wyverholt", "Luca Bianchi", "slate tiles"), ("Crannoch", "Aiko Tanaka", "honey"),
+    ("Zorblat", "Ilsa Varnholt", "copper wire"),
+    ("Quenmire", "Odo Brask", "goat cheese"),
+    ("Halvane", "Pia Streuber", "glass beads"),
+    ("Morrowick", "Tamsin Oakes", "river salt"),
+    ("Drellport", "Hugo Lindqvist", "rope"),
+    ("Ashcombe", "Nadia Ferreira", "wool blankets"),
+    ("Kestrelby", "Bram Oduya", "clay pipes"),
+    ("Vintmoor", "Elena Sokol", "barley beer"),
+    ("Pellingham", "Ravi Menon", "iron nails"),
+    ("Soltrane", "Greta Holm", "dried figs"),
+    ("Wyverholt", "Luca Bianchi", "slate tiles"),
+    ("Crannoch", "Aiko Tanaka", "honey"),
 ]
 
 
@@ -69,8 +74,16 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for i, town in enumerate(TOWNS)
     ]
     chunks += [
-        {"id": "chunk-900", "text": "Rivers in the province freeze for three months every winter season.", "source": "x.md"},
-        {"id": "chunk-901", "text": "Valley towns elect a council every four years by open ballot.", "source": "x.md"},
+        {
+            "id": "chunk-900",
+            "text": "Rivers in the province freeze for three months every winter season.",
+            "source": "x.md",
+        },
+        {
+            "id": "chunk-901",
+            "text": "Valley towns elect a council every four years by open ballot.",
+            "source": "x.md",
+        },
     ]
     (root / "dataset" / "chunks.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chunks))
     questions = [
@@ -114,9 +127,19 @@ def run_config(root: Path, servers: dict[str, Any], **eval_overrides: Any) -> di
             "readyTimeoutSeconds": 5,
             "rubric": True,
             "models": [
-                {"name": "student", "role": "student", "endpoints": [servers["student"].url],
-                 "model": "raft-student", "apiKeyEnv": "STUDENT_API_KEY"},
-                {"name": "base", "role": "baseline", "endpoints": [servers["base"].url], "model": "base-student"},
+                {
+                    "name": "student",
+                    "role": "student",
+                    "endpoints": [servers["student"].url],
+                    "model": "raft-student",
+                    "apiKeyEnv": "STUDENT_API_KEY",
+                },
+                {
+                    "name": "base",
+                    "role": "baseline",
+                    "endpoints": [servers["base"].url],
+                    "model": "base-student",
+                },
                 {"name": "teacher", "role": "baseline", **teacher},
             ],
         },

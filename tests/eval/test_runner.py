@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from raft_jobs.common.llm import FatalRequestError, RequestFailedError
 from raft_jobs.common.runconfig import run_config_from_dict
 from raft_jobs.eval import runner
@@ -48,10 +47,14 @@ class FakeClient:
             reference = user.split("Reference answer:\n")[1].split("\n")[0]
             return "YES" if candidate == reference else "NO"
         if self.behaviour.get("no_system") and messages[0]["role"] == "system":
-            raise RequestFailedError("HTTP 400: System role not supported", endpoint="x", status=400, attempts=1)
+            raise RequestFailedError(
+                "HTTP 400: System role not supported", endpoint="x", status=400, attempts=1
+            )
         question = user.rsplit("\n", 1)[-1]
         if question == self.behaviour.get("fail_question"):
-            raise RequestFailedError("HTTP 400: prompt too long", endpoint=self.endpoints[0], status=400, attempts=1)
+            raise RequestFailedError(
+                "HTTP 400: prompt too long", endpoint=self.endpoints[0], status=400, attempts=1
+            )
         if question == self.behaviour.get("fatal_question"):
             raise FatalRequestError(f"{self.name}: {self.endpoints[0]} rejected the request: HTTP 404")
         return f"thinking...\n<ANSWER>: A{question[1:]}"
@@ -62,17 +65,20 @@ def _config(root: Path) -> Any:
     (root / "dataset" / "eval.jsonl").write_text(
         "".join(json.dumps({"question": f"Q{i}", "answer": f"A{i}"}) + "\n" for i in range(6))
     )
-    return run_config_from_dict({
-        "root": str(root),
-        "eval": {
-            "withoutRag": True, "topK": [],
-            "judge": {"endpoints": ["http://judge/v1"], "model": "judge"},
-            "models": [
-                {"name": "student", "role": "student", "endpoints": ["http://s/v1"], "model": "s"},
-                {"name": "base", "role": "baseline", "endpoints": ["http://b/v1"], "model": "b"},
-            ],
-        },
-    })
+    return run_config_from_dict(
+        {
+            "root": str(root),
+            "eval": {
+                "withoutRag": True,
+                "topK": [],
+                "judge": {"endpoints": ["http://judge/v1"], "model": "judge"},
+                "models": [
+                    {"name": "student", "role": "student", "endpoints": ["http://s/v1"], "model": "s"},
+                    {"name": "base", "role": "baseline", "endpoints": ["http://b/v1"], "model": "b"},
+                ],
+            },
+        }
+    )
 
 
 def _factory(**behaviour: Any):

@@ -21,12 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the evaluation, return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m raft_jobs.eval", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--config", default=os.environ.get("RAFT_RUN_CONFIG", DEFAULT_PATH), help="run.yaml (default %(default)s)"
+        "--config",
+        default=os.environ.get("RAFT_RUN_CONFIG", DEFAULT_PATH),
+        help="run.yaml (default %(default)s)",
     )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     # The openai/httpx loggers print every request at INFO; keep the Job log readable.
     for noisy in ("httpx", "openai", "sentence_transformers"):

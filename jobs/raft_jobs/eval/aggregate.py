@@ -114,9 +114,7 @@ def build_improvements(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]
                             student["judgeScore"], baseline["judgeScore"]
                         ),
                         "relativeF1": metrics.relative_improvement(student["f1"], baseline["f1"]),
-                        "relativeRougeL": metrics.relative_improvement(
-                            student["rougeL"], baseline["rougeL"]
-                        ),
+                        "relativeRougeL": metrics.relative_improvement(student["rougeL"], baseline["rougeL"]),
                     }
                 )
     return improvements
@@ -133,7 +131,11 @@ def build_summary(
     candidates = [r for r in results if r["role"] == "student"] or list(results)
     scored = [r for r in candidates if r["judgeScore"] is not None]
     if not scored:
-        return {"model": candidates[0]["model"] if candidates else None, "judgeScore": None, "improvement": {}}
+        return {
+            "model": candidates[0]["model"] if candidates else None,
+            "judgeScore": None,
+            "improvement": {},
+        }
     best = max(scored, key=lambda r: (r["judgeScore"], -(r["topK"] or 0)))
     improvement = {
         i["baseline"]: i["relative"]
@@ -151,13 +153,25 @@ def build_summary(
 
 
 PROGRESS_FIELDS = (
-    "model", "mode", "topK", "judgeScore", "rouge1", "rouge2", "rougeL", "bleu",
-    "exactMatch", "f1", "refusals", "total", "precision",
+    "model",
+    "mode",
+    "topK",
+    "judgeScore",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "bleu",
+    "exactMatch",
+    "f1",
+    "refusals",
+    "total",
+    "precision",
 )
 
 
 def progress_payload(results: Sequence[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
     """The compact ``eval`` progress object (docs/architecture.md, "Progress channel")."""
+
     def compact(value: Any) -> Any:
         return round(value, 4) if isinstance(value, float) else value
 
@@ -184,7 +198,7 @@ def disagreements(records: Sequence[AnswerRecord]) -> list[dict[str, Any]]:
     for record in records:
         by_question[(record.mode_obj, record.question_id)].append(record)
     out = []
-    for (mode, _), group in sorted(by_question.items(), key=lambda kv: kv[0][0].sort_key()):
+    for _, group in sorted(by_question.items(), key=lambda kv: kv[0][0].sort_key()):
         verdicts = {r.verdict for r in group}
         if YES in verdicts and NO in verdicts:
             first = group[0]

@@ -113,7 +113,5 @@ def load_chunks(path: str | Path) -> list[Chunk]:
         text = record.get("text")
         if not isinstance(text, str):
             raise ValueError(f"{path}: chunk {index} has no text")
-        chunks.append(
-            Chunk(id=str(record.get("id", index)), text=text, source=str(record.get("source", "")))
-        )
+        chunks.append(Chunk(id=str(record.get("id", index)), text=text, source=str(record.get("source", ""))))
     return chunks

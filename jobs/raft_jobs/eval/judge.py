@@ -54,9 +54,7 @@ def rubric_prompt(
     if documents:
         docs = "".join(f"<DOCUMENT>{doc}</DOCUMENT>\n" for doc in documents)
         docs = f"Retrieved documents:\n{docs}\n"
-        criteria.insert(
-            0, "Groundedness: is every claim in the candidate answer supported by the documents?"
-        )
+        criteria.insert(0, "Groundedness: is every claim in the candidate answer supported by the documents?")
     lines = "\n".join(f"- {c}" for c in criteria)
     names = ", ".join(c.split(":")[0] for c in criteria)
     user = (

@@ -37,7 +37,9 @@ def plot_judge_by_topk(results: Sequence[dict[str, Any]], path: Path) -> Path:
     for i, model in enumerate(models):
         colour = colours[i % len(colours)]
         offset = (i - (len(models) - 1) / 2) * step
-        rag = sorted((r for r in results if r["model"] == model and r["mode"] == "rag"), key=lambda r: r["topK"])
+        rag = sorted(
+            (r for r in results if r["model"] == model and r["mode"] == "rag"), key=lambda r: r["topK"]
+        )
         if rag:
             xs = [r["topK"] + offset for r in rag]
             ys = [_percent(r["judgeScore"]) for r in rag]
@@ -46,8 +48,13 @@ def plot_judge_by_topk(results: Sequence[dict[str, Any]], path: Path) -> Path:
             ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=4, color=colour, label=f"{model} (RAG)")
         for r in results:
             if r["model"] == model and r["mode"] == "none" and r["judgeScore"] is not None:
-                ax.axhline(_percent(r["judgeScore"]), linestyle="--", color=colour, alpha=0.8,
-                           label=f"{model} (no RAG)")
+                ax.axhline(
+                    _percent(r["judgeScore"]),
+                    linestyle="--",
+                    color=colour,
+                    alpha=0.8,
+                    label=f"{model} (no RAG)",
+                )
     if ks:
         ax.set_xticks(ks)
     ax.set_xlabel("retrieved chunks (top-k)")
@@ -76,7 +83,10 @@ def plot_refusals_precision(results: Sequence[dict[str, Any]], path: Path) -> Pa
         for j, (mode, top_k) in enumerate(modes):
             values = []
             for model in models:
-                row = next((r for r in results if r["model"] == model and r["mode"] == mode and r["topK"] == top_k), None)
+                row = next(
+                    (r for r in results if r["model"] == model and r["mode"] == mode and r["topK"] == top_k),
+                    None,
+                )
                 values.append(_percent(row.get(key)) if row else float("nan"))
             xs = [i + (j - (len(modes) - 1) / 2) * width for i in range(len(models))]
             ax.bar(xs, values, width=width, label="no RAG" if mode == "none" else f"RAG k={top_k}")

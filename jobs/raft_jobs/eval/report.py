@@ -70,7 +70,9 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
         f"Judge: {meta['judgeModel']}",
     ]
     if meta.get("chunks"):
-        lines.append(f"Retriever: {meta['chunks']} chunks embedded with {meta['embeddingModel']} ({meta['index']})")
+        lines.append(
+            f"Retriever: {meta['chunks']} chunks embedded with {meta['embeddingModel']} ({meta['index']})"
+        )
     lines.append(f"Generated: {meta['createdAt']} in {meta['durationSeconds']:.0f} s")
     return lines
 
@@ -83,7 +85,9 @@ def _any_failed(results: dict[str, Any]) -> bool:
     return any(_failed(row) for row in results["results"])
 
 
-def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, Any]], plots: Sequence[str]) -> str:
+def render_markdown(
+    results: dict[str, Any], disagreements: Sequence[dict[str, Any]], plots: Sequence[str]
+) -> str:
     """The Markdown report."""
     out = [f"# RAFT evaluation: {results['meta']['run']}", ""]
     out += [f"- {line}" for line in _context_lines(results)]
@@ -94,36 +98,62 @@ def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, A
         "",
         "## Results",
         "",
-        "| model | role | mode | " + " | ".join(t for _, t in _COLUMNS) + " | judge 95% CI | refusals | unparseable |"
+        "| model | role | mode | "
+        + " | ".join(t for _, t in _COLUMNS)
+        + " | judge 95% CI | refusals | unparseable |"
         + (" failed requests |" if _any_failed(results) else ""),
         "|" + "---|" * (len(_COLUMNS) + 6 + _any_failed(results)),
     ]
     for row in results["results"]:
         cells = [row["model"], row["role"], mode_label(row["mode"], row["topK"])]
         cells += [pct(row.get(key)) for key, _ in _COLUMNS]
-        cells += [ci_text(row.get("judgeCI")), f"{row['refusals']}/{row['total']}", str(row["judgeUnparseable"])]
+        cells += [
+            ci_text(row.get("judgeCI")),
+            f"{row['refusals']}/{row['total']}",
+            str(row["judgeUnparseable"]),
+        ]
         if _any_failed(results):
             cells.append(str(_failed(row)))
         out.append("| " + " | ".join(cells) + " |")
     if any("rubric" in row for row in results["results"]):
-        out += ["", "## Rubric (judge, 1–5)", "", "| model | mode | " + " | ".join(RUBRIC_CRITERIA) + " |",
-                "|" + "---|" * (2 + len(RUBRIC_CRITERIA))]
+        out += [
+            "",
+            "## Rubric (judge, 1–5)",
+            "",
+            "| model | mode | " + " | ".join(RUBRIC_CRITERIA) + " |",
+            "|" + "---|" * (2 + len(RUBRIC_CRITERIA)),
+        ]
         for row in results["results"]:
             rubric = row.get("rubric") or {}
             cells = [f"{rubric[c]:.2f}" if rubric.get(c) is not None else "n/a" for c in RUBRIC_CRITERIA]
-            out.append(f"| {row['model']} | {mode_label(row['mode'], row['topK'])} | " + " | ".join(cells) + " |")
+            out.append(
+                f"| {row['model']} | {mode_label(row['mode'], row['topK'])} | " + " | ".join(cells) + " |"
+            )
     if results["improvements"]:
-        out += ["", "## Student vs baselines", "", "| student | baseline | mode | student judge | baseline judge | relative |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "",
+            "## Student vs baselines",
+            "",
+            "| student | baseline | mode | student judge | baseline judge | relative |",
+            "|---|---|---|---|---|---|",
+        ]
         for imp in results["improvements"]:
             out.append(
                 f"| {imp['student']} | {imp['baseline']} | {mode_label(imp['mode'], imp['topK'])} | "
-                f"{pct(imp['studentJudgeScore'])} | {pct(imp['baselineJudgeScore'])} | {signed_pct(imp['relative'])} |"
+                f"{pct(imp['studentJudgeScore'])} | {pct(imp['baselineJudgeScore'])} | "
+                f"{signed_pct(imp['relative'])} |"
             )
     recall = results.get("retrievalRecall") or {}
     if recall:
-        out += ["", "## Retrieval", "", "Share of questions whose source chunk is among the retrieved ones:", "",
-                "| top-k | recall |", "|---|---|"]
+        out += [
+            "",
+            "## Retrieval",
+            "",
+            "Share of questions whose source chunk is among the retrieved ones:",
+            "",
+            "| top-k | recall |",
+            "|---|---|",
+        ]
         out += [f"| {k} | {pct(v)} |" for k, v in recall.items()]
     out += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     out += ["", f"## Questions where the models disagree ({len(disagreements)})", ""]
@@ -132,7 +162,12 @@ def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, A
     for (mode, top_k), items in _by_mode(disagreements):
         out += [f"### {mode_label(mode, top_k)} ({len(items)})", ""]
         for item in items[:MAX_DISAGREEMENTS_PER_MODE]:
-            out += [f"**{_one_line(item['question'])}**", "", f"Reference: {_one_line(item['reference'])}", ""]
+            out += [
+                f"**{_one_line(item['question'])}**",
+                "",
+                f"Reference: {_one_line(item['reference'])}",
+                "",
+            ]
             out += [f"- {a['model']} [{a['verdict']}]: {_one_line(a['answer'])}" for a in item["answers"]]
             out.append("")
         if len(items) > MAX_DISAGREEMENTS_PER_MODE:
@@ -140,7 +175,9 @@ def render_markdown(results: dict[str, Any], disagreements: Sequence[dict[str, A
     return "\n".join(out).rstrip() + "\n"
 
 
-def _by_mode(disagreements: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, int | None], list[dict[str, Any]]]]:
+def _by_mode(
+    disagreements: Sequence[dict[str, Any]],
+) -> list[tuple[tuple[str, int | None], list[dict[str, Any]]]]:
     groups: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
     for item in disagreements:
         groups.setdefault((item["mode"], item["topK"]), []).append(item)
@@ -159,7 +196,8 @@ h1{font-size:1.6em;margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid 
 .meta{color:#57606a;margin:0;padding-left:18px}.headline{font-size:1.15em;background:#f6f8fa;
 border-left:4px solid #0969da;padding:12px 16px;margin:16px 0}
 table{border-collapse:collapse;margin:8px 0;font-size:.92em}th,td{border:1px solid #d0d7de;padding:5px 9px;
-text-align:right;white-space:nowrap}th{background:#f6f8fa}td.l,th.l{text-align:left}tr.student td{background:#eef6ff}
+text-align:right;white-space:nowrap}th{background:#f6f8fa}td.l,th.l{text-align:left}
+tr.student td{background:#eef6ff}
 tr.student td:first-child{font-weight:600}
 .note{color:#57606a;font-size:.9em}.pos{color:#1a7f37}.neg{color:#cf222e}
 img{max-width:100%;border:1px solid #d0d7de;margin:8px 0}
@@ -203,7 +241,9 @@ def render_html(
         "<table><tr><th class='l'>model</th><th class='l'>role</th><th class='l'>mode</th>",
         *[f"<th>{_e(title)}</th>" for _, title in _COLUMNS],
         "<th>judge 95% CI</th><th>refusals</th><th>unparseable</th>",
-        "<th title='requests that failed after their retries'>failed requests</th>" if _any_failed(results) else "",
+        "<th title='requests that failed after their retries'>failed requests</th>"
+        if _any_failed(results)
+        else "",
         "</tr>",
     ]
     for row in results["results"]:
@@ -224,7 +264,8 @@ def render_html(
         for row in results["results"]:
             rubric = row.get("rubric") or {}
             parts.append(
-                f"<tr><td class='l'>{_e(row['model'])}</td><td class='l'>{_e(mode_label(row['mode'], row['topK']))}</td>"
+                f"<tr><td class='l'>{_e(row['model'])}</td>"
+                f"<td class='l'>{_e(mode_label(row['mode'], row['topK']))}</td>"
                 + "".join(
                     f"<td>{rubric[c]:.2f}</td>" if rubric.get(c) is not None else "<td>n/a</td>"
                     for c in RUBRIC_CRITERIA
@@ -278,7 +319,8 @@ def render_html(
             for a in item["answers"]:
                 refusal = " <span class='note'>(refusal)</span>" if a["refusal"] else ""
                 parts.append(
-                    f"<div class='ans'>{_badge(a['verdict'])} <b>{_e(a['model'])}</b>{refusal}: {_e(a['answer'])}</div>"
+                    f"<div class='ans'>{_badge(a['verdict'])} <b>{_e(a['model'])}</b>{refusal}: "
+                    f"{_e(a['answer'])}</div>"
                 )
             parts.append("</details>")
         if len(items) > MAX_DISAGREEMENTS_PER_MODE:

@@ -106,7 +106,9 @@ def _model_endpoint(model: EvalModel) -> Endpoint:
 
 
 def _record_key(model: EvalModel, mode: Mode, item: EvalItem, retrieved: Sequence[str]) -> str:
-    return json.dumps([model.name, model.model, mode.name, mode.top_k, item.id, item.question, list(retrieved)])
+    return json.dumps(
+        [model.name, model.model, mode.name, mode.top_k, item.id, item.question, list(retrieved)]
+    )
 
 
 def _load_partial(path: Path) -> dict[str, AnswerRecord]:
@@ -136,11 +138,16 @@ class _Run:
         self.fold_system: set[str] = set()  # models whose chat template has no system role
 
     async def answer(
-        self, client: ChatClient, judge: ChatClient, model: EvalModel, mode: Mode, item: EvalItem,
-        docs: Sequence[Chunk], key: str,
+        self,
+        client: ChatClient,
+        judge: ChatClient,
+        model: EvalModel,
+        mode: Mode,
+        item: EvalItem,
+        docs: Sequence[Chunk],
+        key: str,
     ) -> AnswerRecord:
         """Generate, score and judge one answer; append it to the partial file."""
-        ev = self.config.eval
         texts = [c.text for c in docs] if mode.name == RAG else None
         record = AnswerRecord(
             question_id=item.id,
@@ -178,38 +185,54 @@ class _Run:
         self.reporter.report({"phase": "answering", "answersDone": self.done, "answersTotal": self.total})
         return record
 
-    async def _generate(self, client: ChatClient, model: EvalModel, question: str, texts: list[str] | None) -> str:
+    async def _generate(
+        self, client: ChatClient, model: EvalModel, question: str, texts: list[str] | None
+    ) -> str:
         ev = self.config.eval
         fold = model.name in self.fold_system
         try:
             return await _call(
-                client, answer_messages(question, texts, fold_system=fold), max_tokens=ev.maxTokens, temperature=0.0
+                client,
+                answer_messages(question, texts, fold_system=fold),
+                max_tokens=ev.maxTokens,
+                temperature=0.0,
             )
         except RequestFailedError as exc:
             # Chat templates without a system role (vLLM answers 400): fold it in, as finetune did.
             if fold or exc.status != 400 or "system" not in str(exc).lower():
                 raise
             if model.name not in self.fold_system:
-                log.warning("%s: chat template rejects a system turn; folding it into the user turn", model.name)
+                log.warning(
+                    "%s: chat template rejects a system turn; folding it into the user turn", model.name
+                )
                 self.fold_system.add(model.name)
         return await _call(
-            client, answer_messages(question, texts, fold_system=True), max_tokens=ev.maxTokens, temperature=0.0
+            client,
+            answer_messages(question, texts, fold_system=True),
+            max_tokens=ev.maxTokens,
+            temperature=0.0,
         )
 
     async def _judge(self, judge: ChatClient, record: AnswerRecord, texts: list[str] | None) -> None:
         ev = self.config.eval
         try:
             record.judge_reply = await _call(
-                judge, judge_prompt(record.question, record.reference, record.answer),
-                max_tokens=ev.maxTokens, temperature=0.0,
+                judge,
+                judge_prompt(record.question, record.reference, record.answer),
+                max_tokens=ev.maxTokens,
+                temperature=0.0,
             )
             record.verdict = parse_verdict(record.judge_reply)
             if ev.rubric:
                 reply = await _call(
-                    judge, rubric_prompt(record.question, record.reference, record.answer, texts),
-                    max_tokens=ev.maxTokens, temperature=0.0,
+                    judge,
+                    rubric_prompt(record.question, record.reference, record.answer, texts),
+                    max_tokens=ev.maxTokens,
+                    temperature=0.0,
                 )
-                record.rubric = parse_rubric(reply, RUBRIC_CRITERIA if texts is not None else RUBRIC_CRITERIA[1:])
+                record.rubric = parse_rubric(
+                    reply, RUBRIC_CRITERIA if texts is not None else RUBRIC_CRITERIA[1:]
+                )
         except RequestFailedError as exc:
             log.warning("judge: no verdict on %s's answer to %s: %s", record.model, record.question_id, exc)
             record.verdict = record.verdict or ERROR
@@ -303,7 +326,9 @@ def _retrieve(
     started = time.monotonic()
     retriever = Retriever(chunks, load_embedding_model(model_name))
     hits = retriever.search([item.question for item in items], k)
-    log.info("eval: embedded %d chunks with %s in %.1f s", len(chunks), model_name, time.monotonic() - started)
+    log.info(
+        "eval: embedded %d chunks with %s in %.1f s", len(chunks), model_name, time.monotonic() - started
+    )
     return {item.id: [chunk for chunk, _ in row] for item, row in zip(items, hits)}, retriever.index_kind
 
 
