@@ -82,8 +82,17 @@ def test_improvements_summary_and_progress() -> None:
     assert summary["judgeScore"] == pytest.approx(0.6)
     payload = aggregate.progress_payload(results, summary)
     assert set(payload) == {"results", "summary"}
-    assert set(payload["results"][0]) == set(aggregate.PROGRESS_FIELDS)
-    assert payload["summary"]["improvement"] == {"base": 0.5, "teacher": 0.2}
+    assert set(payload["results"][1]) == set(aggregate.PROGRESS_FIELDS)
+    assert set(payload["results"][0]) == set(aggregate.PROGRESS_FIELDS) - {"topK"}  # no-RAG row
+    assert payload["summary"] == {
+        "model": "student",
+        "judgeScore": 0.6,
+        "improvement": {"base": 0.5, "teacher": 0.2},
+    }
+    none_rows = aggregate.build_summary(
+        results[:1] + results[2:3], aggregate.build_improvements(results[:1] + results[2:3])
+    )
+    assert aggregate.progress_payload(results, none_rows)["summary"]["improvement"] == {}  # base scored 0
 
 
 def test_disagreements_need_a_yes_and_a_no() -> None:

@@ -107,7 +107,7 @@ def test_answers_jsonl(completed_run: dict[str, Any]) -> None:
 def test_progress_channel_payload(completed_run: dict[str, Any]) -> None:
     final = RecordingReporter.payloads[-1]
     assert final["force"] is True
-    assert set(final["results"][0]) == {
+    assert set(final["results"][1]) == {
         "model",
         "mode",
         "topK",

@@ -170,21 +170,20 @@ PROGRESS_FIELDS = (
 
 
 def progress_payload(results: Sequence[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
-    """The compact ``eval`` progress object (docs/architecture.md, "Progress channel")."""
+    """The compact ``eval`` progress object (docs/architecture.md, "Progress channel").
 
-    def compact(value: Any) -> Any:
-        return round(value, 4) if isinstance(value, float) else value
+    Fields without a value (``topK`` without RAG, an undefined precision or improvement) are
+    left out rather than sent as null: the RaftRun status schema types them as numbers.
+    """
 
-    rows = [{k: compact(row.get(k)) for k in PROGRESS_FIELDS} for row in results]
+    def compact(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items() if v is not None}
+
+    rows = [compact({k: row.get(k) for k in PROGRESS_FIELDS}) for row in results]
+    head = {"model": summary.get("model"), "judgeScore": summary.get("judgeScore")}
     return {
         "results": rows,
-        "summary": {
-            "model": summary.get("model"),
-            "judgeScore": compact(summary.get("judgeScore")),
-            "improvement": {k: compact(v) for k, v in (summary.get("improvement") or {}).items()},
-            "mode": summary.get("mode"),
-            "topK": summary.get("topK"),
-        },
+        "summary": {**compact(head), "improvement": compact(summary.get("improvement") or {})},
     }
 
 
