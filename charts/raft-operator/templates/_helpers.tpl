@@ -73,8 +73,11 @@ every operator when two live ones share a priority), so a shell derives it from 
 
 {{/* Checks across values that JSON Schema cannot express, with a message that says what to do. */}}
 {{- define "raft-operator.validate" -}}
-{{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) -}}
-{{- fail "replicas > 1 needs peering.enabled=true: without peering every replica would reconcile the same RaftRuns" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.peering.enabled) -}}
+{{- fail "replicaCount > 1 needs peering.enabled=true: without peering every replica would reconcile the same RaftRuns" -}}
+{{- end -}}
+{{- if eq .Values.image.tag "latest" -}}
+{{- fail "image.tag=latest is not a pinned version: set a release tag (empty uses the chart's appVersion) or image.digest" -}}
 {{- end -}}
 {{- if eq (int .Values.metrics.port) (int .Values.health.port) -}}
 {{- fail (printf "metrics.port and health.port must differ (both are %d)" (int .Values.health.port)) -}}
