@@ -1,0 +1,106 @@
+"""The API permissions the operator needs, derived from its code (not from the chart).
+
+* Kopf handlers, read from Kopf's registry after importing ``raft_operator.handlers``: indexes
+  and event handlers → list, watch; timers and change handlers also patch the resource (Kopf's
+  finalizer and annotations) and its ``status`` subresource when its CRD has one.
+* ``raft_operator.apply.PLURALS``: the applier creates, merge-patches and deletes every kind;
+  the API group is the one of the index that watches that plural.
+* Events: ``kopf.event`` and Kopf's own posting → create on core v1 events.
+* RBAC escalation prevention: the operator creates each run's Role, so it must hold every
+  permission that Role grants (``builders.workload_rbac``), minus the resourceNames.
+* Kopf itself (the documented extras): its peering resource (list, watch, patch) and, with
+  scanning, CRDs (list, watch) and, when it watches named namespaces, Namespaces (list, watch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APPLIER_VERBS = ("create", "patch", "delete")
+WATCH_VERBS = ("list", "watch")
+
+
+def _plural(selector: Any) -> str:
+    return selector.plural or selector.any_name
+
+
+def _crd_subresources() -> dict[tuple[str, str], set[str]]:
+    """(group, plural) → subresources of the project's CRDs."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for path in (REPO_ROOT / "crds").glob("*.yaml"):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if crd and crd.get("kind") == "CustomResourceDefinition":
+                subs = {name for v in crd["spec"]["versions"] for name in (v.get("subresources") or {})}
+                out[(crd["spec"]["group"], crd["spec"]["names"]["plural"])] = subs
+    return out
+
+
+def operator_permissions() -> set[Permission]:
+    """Every (group, resource, verb) the operator's own code calls, in the namespaces it serves."""
+    import raft_operator.handlers  # noqa: F401  (registers the handlers in Kopf's default registry)
+    from kopf._cogs.structs import references
+    from kopf._core.intents import registries
+
+    from raft_operator.apply import PLURALS
+    from raft_operator.builders import workload_rbac
+    from raft_operator.builders.common import Run
+
+    registry = registries.get_default_registry()
+    perms: set[Permission] = set()
+    watched: dict[str, set[str]] = {}
+    for handler in [*registry._indexing.get_all_handlers(), *registry._watching.get_all_handlers()]:
+        group, plural = handler.selector.group, _plural(handler.selector)
+        perms |= {(group, plural, verb) for verb in WATCH_VERBS}
+        watched.setdefault(plural, set()).add(group)
+
+    subresources = _crd_subresources()
+    for handler in [*registry._spawning.get_all_handlers(), *registry._changing.get_all_handlers()]:
+        group, plural = handler.selector.group, _plural(handler.selector)
+        perms |= {(group, plural, verb) for verb in (*WATCH_VERBS, "patch")}
+        if "status" in subresources.get((group, plural), set()):
+            perms.add((group, f"{plural}/status", "patch"))
+
+    for kind, plural in PLURALS.items():
+        groups = watched.get(plural, set())
+        assert len(groups) == 1, f"{kind}: the applier writes {plural}, which no single index watches: {groups}"
+        (group,) = groups
+        perms |= {(group, plural, verb) for verb in APPLIER_VERBS}
+
+    perms.add((references.EVENTS.group, _plural(references.EVENTS), "create"))
+
+    role = workload_rbac.progress_role(Run(name="run", namespace="ns", uid="uid", spec={}))
+    for rule in role["rules"]:
+        perms |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    return perms
+
+
+def kopf_peering_permissions(clusterwide: bool) -> set[Permission]:
+    """Keep-alives in the peering object and watching it."""
+    from kopf._cogs.structs import references
+
+    selector = references.CLUSTER_PEERINGS_K if clusterwide else references.NAMESPACED_PEERINGS_K
+    return {(selector.group, _plural(selector), verb) for verb in (*WATCH_VERBS, "patch")}
+
+
+def kopf_scanning_permissions(clusterwide: bool) -> set[Permission]:
+    """Cluster-scoped: CRDs always, Namespaces only when the operator watches named namespaces."""
+    from kopf._cogs.structs import references
+
+    selectors = [references.CRDS] + ([] if clusterwide else [references.NAMESPACES])
+    return {(s.group, _plural(s), verb) for s in selectors for verb in WATCH_VERBS}
+
+
+def rule_permissions(rules: Iterable[dict[str, Any]]) -> set[Permission]:
+    """Flatten RBAC rules; wildcards, resourceNames and nonResourceURLs are errors here."""
+    perms: set[Permission] = set()
+    for rule in rules:
+        assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[field], f"wildcard in {field}: {rule}"
+        perms |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    return perms
