@@ -10,18 +10,9 @@
 # (any of them may be overridden from the environment).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-pinned="$(mktemp)"
-# Environment wins over the pinned file.
-(set -a; source "$here/versions.env"; env | grep -E '^(K8S|ETCD|KWOK|HELM)_VERSION=') >"$pinned"
-while IFS='=' read -r key value; do
-  [[ -n "${!key:-}" ]] || printf -v "$key" '%s' "$value"
-done <"$pinned"
-rm -f "$pinned"
-
-cache="${RAFT_CACHE:-$HOME/.cache/raft-operator}"
-bin="$cache/k8s/$K8S_VERSION/bin"
-work="$cache/k8s/$K8S_VERSION/src"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bin="$cluster_bin"
+work="$cluster_cache/k8s/$K8S_VERSION/src"
 mkdir -p "$bin" "$work"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0

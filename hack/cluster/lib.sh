@@ -32,17 +32,36 @@ kwokctl() { "$cluster_bin/kwokctl" "$@"; }
 
 # Stop the processes recorded in STATE_DIR/*.pid (our simulated controllers and servers).
 cluster_stop_pids() {
-  local dir="$1" pidfile pid i
+  local dir="$1" pidfile pid
   for pidfile in "$dir"/*.pid; do
     [[ -e "$pidfile" ]] || continue
     pid="$(cat "$pidfile")"
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    if [[ -n "$pid" ]] && cluster_alive "$pid"; then
       kill -TERM "$pid" 2>/dev/null || true
-      for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
+      cluster_wait_gone 50 "$pid" || kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$pidfile"
   done
+}
+
+# cluster_alive PID: the process exists and is not a zombie (orphans may wait to be reaped).
+cluster_alive() {
+  local state
+  state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z* ]]
+}
+
+# cluster_wait_gone TENTHS PID...: wait up to TENTHS/10 s for the processes to exit.
+cluster_wait_gone() {
+  local tenths="$1" pid alive i
+  shift
+  for ((i = 0; i < tenths; i++)); do
+    alive=0
+    for pid in "$@"; do cluster_alive "$pid" && alive=1; done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # Delete the kwok cluster NAME and make sure none of its component processes survive.
@@ -53,14 +72,11 @@ cluster_delete() {
   for pidfile in "$kdir"/pids/*.pid; do
     [[ -e "$pidfile" ]] && pids+=("$(cat "$pidfile")")
   done
-  kwokctl delete cluster --name "$name" --kubeconfig "" >&2 || true
-  # kwokctl stops its components; anything it missed (e.g. after a crash) goes here.
-  for pid in "${pids[@]}"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      sleep 0.5
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
+  # --kubeconfig: the context to remove lives in the cluster's own kubeconfig, not ~/.kube/config.
+  local out
+  out="$(kwokctl delete cluster --name "$name" --kubeconfig "$kdir/kubeconfig.yaml" 2>&1)" || echo "$out" >&2
+  # kwokctl signals its components without waiting; wait for them, then kill what is left
+  # (also what a crashed run left behind).
+  cluster_wait_gone 50 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null || true
   rm -rf "$kdir"
 }
