@@ -61,6 +61,7 @@ def test_exit_status_and_files(completed_run: dict[str, Any]) -> None:
         "refusals_precision.png",
     } <= names
     assert "answers.partial.jsonl" not in names
+    assert list((eval_dir / "embeddings").glob("chunks-*.npy"))  # kept for a restarted Job
 
 
 def test_results_scores(completed_run: dict[str, Any]) -> None:

@@ -35,6 +35,21 @@ def test_top_k_is_exact_cosine_best_first() -> None:
     assert retriever.index_kind
 
 
+def test_chunk_vectors_are_cached(tmp_path: Path) -> None:
+    chunks = [Chunk("a", "aaaa"), Chunk("b", "bbbb")]
+    encoder = _BagOfLetters()
+    calls = []
+    encoder.encode = lambda texts, _f=encoder.encode, **kw: calls.append(len(texts)) or _f(texts, **kw)
+    first = Retriever(chunks, encoder, cache_dir=tmp_path, model_name="m")
+    assert not first.from_cache and calls == [2]
+    again = Retriever(chunks, encoder, cache_dir=tmp_path, model_name="m")
+    assert again.from_cache and calls == [2]
+    assert [c.id for c, _ in again.search(["ab"], 1)[0]] == [c.id for c, _ in first.search(["ab"], 1)[0]]
+    # Another model or other chunks: embedded afresh.
+    assert not Retriever(chunks, encoder, cache_dir=tmp_path, model_name="other").from_cache
+    assert not Retriever(chunks[:1], encoder, cache_dir=tmp_path, model_name="m").from_cache
+
+
 @pytest.mark.slow  # importing sentence-transformers (torch) takes seconds
 def test_hub_name_falls_back_to_the_bundled_copy(monkeypatch) -> None:
     """Offline with an empty HF cache, the hub id loads the weights shipped in a pip package."""

@@ -9,6 +9,7 @@ index is FAISS ``IndexFlatIP`` when faiss is installed and an exact numpy search
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,13 +62,37 @@ def _bundled_path(name: str) -> Path | None:
 class Retriever:
     """Exact cosine top-k over a fixed set of chunks."""
 
-    def __init__(self, chunks: Sequence[Chunk], model: Any, *, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        chunks: Sequence[Chunk],
+        model: Any,
+        *,
+        batch_size: int = 64,
+        cache_dir: Path | None = None,
+        model_name: str = "",
+    ) -> None:
+        """Embed ``chunks`` (or load their vectors from ``cache_dir``) and index them.
+
+        The cache holds one ``.npy`` per (model name, chunk ids and texts) digest, so a
+        restarted Job skips what can take minutes on CPU for a large corpus.
+        """
         if not chunks:
             raise ValueError("the retriever needs at least one chunk")
         self.chunks = list(chunks)
         self.model = model
         self.batch_size = batch_size
-        vectors = self._embed([c.text for c in self.chunks])
+        self.from_cache = False
+        cache = cache_dir / f"chunks-{_digest(model_name, self.chunks)}.npy" if cache_dir else None
+        vectors = _load_vectors(cache, len(self.chunks))
+        if vectors is None:
+            vectors = self._embed([c.text for c in self.chunks])
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(".tmp.npy")
+                np.save(tmp, vectors)
+                tmp.replace(cache)
+        else:
+            self.from_cache = True
         self._index, self.index_kind = _build_index(vectors)
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -90,6 +115,24 @@ class Retriever:
             [(self.chunks[int(i)], float(s)) for i, s in zip(row_i, row_s) if i >= 0]
             for row_i, row_s in zip(indices, scores)
         ]
+
+
+def _digest(model_name: str, chunks: Sequence[Chunk]) -> str:
+    digest = hashlib.sha256(model_name.encode())
+    for chunk in chunks:
+        digest.update(b"\0" + chunk.id.encode() + b"\0" + chunk.text.encode())
+    return digest.hexdigest()[:16]
+
+
+def _load_vectors(path: Path | None, rows: int) -> np.ndarray | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable embedding cache %s: %s", path, exc)
+        return None
+    return np.ascontiguousarray(vectors, dtype=np.float32) if vectors.shape[0] == rows else None
 
 
 def _build_index(vectors: np.ndarray):

@@ -34,6 +34,7 @@ from .records import NO_RAG, RAG, AnswerRecord, Mode
 log = logging.getLogger(__name__)
 
 PARTIAL = "answers.partial.jsonl"
+EMBEDDING_CACHE = "embeddings"  # under <root>/eval: chunk vectors kept for a restarted Job
 BOOTSTRAP_SEED = 1234
 
 
@@ -286,7 +287,9 @@ async def evaluate(
         chunks: list[Chunk] = []
         if max_k:
             chunks = load_chunks(chunks_path)
-            contexts, index_kind = await asyncio.to_thread(_retrieve, ev.embeddingModel, chunks, items, max_k)
+            contexts, index_kind = await asyncio.to_thread(
+                _retrieve, ev.embeddingModel, chunks, items, max_k, run.out_dir / EMBEDDING_CACHE
+            )
         done = _load_partial(run.partial_path)
         if done:
             log.info("eval: resuming with %d answers from a previous attempt", len(done))
@@ -319,15 +322,21 @@ async def evaluate(
 
 
 def _retrieve(
-    model_name: str, chunks: list[Chunk], items: list[EvalItem], k: int
+    model_name: str, chunks: list[Chunk], items: list[EvalItem], k: int, cache_dir: Path
 ) -> tuple[dict[str, list[Chunk]], str]:
     from .retrieval import Retriever, load_embedding_model
 
     started = time.monotonic()
-    retriever = Retriever(chunks, load_embedding_model(model_name))
+    retriever = Retriever(
+        chunks, load_embedding_model(model_name), cache_dir=cache_dir, model_name=model_name
+    )
     hits = retriever.search([item.question for item in items], k)
     log.info(
-        "eval: embedded %d chunks with %s in %.1f s", len(chunks), model_name, time.monotonic() - started
+        "eval: %s %d chunks with %s in %.1f s",
+        "loaded cached vectors of" if retriever.from_cache else "embedded",
+        len(chunks),
+        model_name,
+        time.monotonic() - started,
     )
     return {item.id: [chunk for chunk, _ in row] for item, row in zip(items, hits)}, retriever.index_kind
 
