@@ -5,13 +5,16 @@
 # and, unless --no-sim, the SIMULATED controllers (raft_sim.controllers).
 #
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
-#                      [--no-sim] [--sim-duration 3] [--vllm-port PORT] [--build]
+#                      [--no-sim] [--sim-duration 3] [--build]
+#                      [--vllm-port PORT [--vllm-model NAME]...]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
 # RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION, RAFT_VLLM_PORT,
-# RAFT_BUILD_CLUSTER=1). A cluster of the same name is deleted first. Everything listens on
-# 127.0.0.1. The last line on stdout is the kubeconfig path; progress goes to stderr.
-# Stop it with hack/cluster/down.sh --name NAME.
+# RAFT_VLLM_MODELS=a,b, RAFT_BUILD_CLUSTER=1). --vllm-port also starts the SIMULATED vLLM
+# server (raft_sim.vllm_server) on 127.0.0.1:PORT. The Python that runs the simulators is
+# $RAFT_PYTHON, else the active virtualenv's, else python3; it needs the `kubernetes` package.
+# A cluster of the same name is deleted first. Everything listens on 127.0.0.1. The last line
+# on stdout is the kubeconfig path; progress goes to stderr. Stop it with down.sh --name NAME.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,8 +25,10 @@ gpus_per_node="${RAFT_GPUS_PER_NODE:-8}"
 sim="${RAFT_CLUSTER_SIM:-1}"
 sim_duration="${RAFT_SIM_DURATION:-3}"
 vllm_port="${RAFT_VLLM_PORT:-}"
+vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
-python="${RAFT_PYTHON:-python3}"
+python="${RAFT_PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
+python="${python:-python3}"
 while (($#)); do
   case "$1" in
     --name) name="$2"; shift ;;
@@ -33,8 +38,9 @@ while (($#)); do
     --no-sim) sim=0 ;;
     --sim-duration) sim_duration="$2"; shift ;;
     --vllm-port) vllm_port="$2"; shift ;;
+    --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -152,9 +158,32 @@ YAML
 
 k apply -f "$cluster_repo/sim/raft_sim/crds/" >&2
 k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org >&2
+# The admission policy applies once the API server has loaded it: wait until it denies.
+for _ in $(seq 50); do
+  k apply --dry-run=server -f - >/dev/null 2>&1 <<'YAML' || break
+{"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "probe", "namespace": "default"},
+ "spec": {"pytorchReplicaSpecs": {}}}
+YAML
+  sleep 0.1
+done
 k wait --for=condition=Ready --timeout=60s node --all >&2
 # The service-account controller must have made the default ServiceAccount before pods can be admitted.
 for _ in $(seq 100); do k get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 0.1; done
+
+# wait_started NAME PATTERN: the background process NAME logged PATTERN (or give up and fail).
+wait_started() {
+  local pid log="$state/$1.log" i
+  pid="$(cat "$state/$1.pid")"
+  for i in $(seq 300); do
+    grep -q "$2" "$log" 2>/dev/null && return 0
+    if ! cluster_alive "$pid"; then break; fi
+    sleep 0.1
+  done
+  echo "$1 did not start:" >&2
+  tail -n 30 "$log" >&2
+  cluster_delete "$name"
+  exit 1
+}
 
 export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
 if [[ "$sim" == 1 ]]; then
@@ -163,10 +192,15 @@ if [[ "$sim" == 1 ]]; then
   echo $! >"$state/sim-controllers.pid"
 fi
 if [[ -n "$vllm_port" ]]; then
-  nohup "$python" -m raft_sim.vllm_server --port "$vllm_port" \
+  model_args=()
+  IFS=',' read -ra models <<<"$vllm_models"
+  for m in "${models[@]}"; do [[ -n "$m" ]] && model_args+=(--model "$m"); done
+  nohup "$python" -m raft_sim.vllm_server --host 127.0.0.1 --port "$vllm_port" "${model_args[@]}" \
     >"$state/vllm-server.log" 2>&1 </dev/null &
   echo $! >"$state/vllm-server.pid"
 fi
+if [[ "$sim" == 1 ]]; then wait_started sim-controllers "SIMULATED controllers running"; fi
+if [[ -n "$vllm_port" ]]; then wait_started vllm-server "listening"; fi
 
 cluster_log "cluster $name ready in $((SECONDS - started))s; export KUBECONFIG=$kubeconfig"
 echo "$kubeconfig"

@@ -70,6 +70,23 @@ def test_pytorchjob_crd_rejects_wrong_fields(cluster: LocalCluster, namespace: s
     assert error in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda spec: spec["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(name="x"),
+         'container named "pytorch"'),
+        (lambda spec: spec["pytorchReplicaSpecs"]["Master"].update(replicas=2), "exactly 1 replica"),
+    ],
+)
+def test_pytorchjob_admission_mirrors_the_training_operator(cluster: LocalCluster, namespace: str, change: Any,
+                                                            error: str) -> None:
+    body = pytorchjob("bad")
+    change(body["spec"])
+    result = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=False)
+    assert result.returncode != 0
+    assert error in result.stderr
+
+
 def test_crds_accept_the_operator_shaped_manifests(cluster: LocalCluster, namespace: str) -> None:
     for body in (rayjob("ok-ray", suspend=True), pytorchjob("ok-pt", suspend=True)):
         result = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
