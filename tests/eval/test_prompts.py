@@ -21,3 +21,10 @@ def test_same_conversation_as_finetune() -> None:
     assert SYSTEM_PROMPT == chat.SYSTEM_PROMPT
     instruction = raft_instruction("Why?", ["d1"])
     assert answer_messages("Why?", ["d1"]) == chat.chat_messages(instruction)
+
+
+def test_same_instruction_as_datagen() -> None:
+    prompts = pytest.importorskip("raft_jobs.datagen.prompts")
+    docs = ["first chunk", "second\nchunk"]
+    assert raft_instruction("What?", docs) == prompts.raft_instruction("What?", docs)
+    assert prompts.ANSWER_TAG == "<ANSWER>:"
