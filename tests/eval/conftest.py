@@ -9,6 +9,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -152,3 +153,9 @@ def write_config(path: Path, body: dict[str, Any]) -> Path:
     """Write ``body`` as YAML and return the path."""
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def helpers() -> SimpleNamespace:
+    """The helpers above, for test modules (fixtures rather than imports of conftest)."""
+    return SimpleNamespace(run_config=run_config, write_config=write_config, free_port=free_port)

@@ -13,8 +13,6 @@ import pytest
 from raft_jobs.eval import runner
 from raft_jobs.eval.__main__ import main
 
-from .conftest import free_port, run_config, write_config
-
 pytestmark = pytest.mark.slow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,13 +32,17 @@ class RecordingReporter:
 
 
 @pytest.fixture(scope="module")
-def completed_run(dataset: Path, servers, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def completed_run(
+    dataset: Path, servers, helpers, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """Run ``python -m raft_jobs.eval`` in-process once; the tests below read its outputs."""
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")
     mp.setenv("STUDENT_API_KEY", "sk-test")
     mp.setattr(runner, "ProgressReporter", RecordingReporter)
-    config = write_config(tmp_path_factory.mktemp("cfg") / "run.yaml", run_config(dataset, servers))
+    config = helpers.write_config(
+        tmp_path_factory.mktemp("cfg") / "run.yaml", helpers.run_config(dataset, servers)
+    )
     try:
         status = main(["--config", str(config)])
     finally:
@@ -155,13 +157,13 @@ def test_reports_are_readable(completed_run: dict[str, Any]) -> None:
     assert "![judge_by_topk.png](judge_by_topk.png)" in md
 
 
-def test_down_endpoint_fails_naming_it(dataset: Path, servers, tmp_path: Path) -> None:
+def test_down_endpoint_fails_naming_it(dataset: Path, servers, helpers, tmp_path: Path) -> None:
     """A model server that never answers: the Job exits non-zero and says which one."""
-    body = run_config(dataset, servers, readyTimeoutSeconds=1)
-    dead = f"http://127.0.0.1:{free_port()}/v1"
+    body = helpers.run_config(dataset, servers, readyTimeoutSeconds=1)
+    dead = f"http://127.0.0.1:{helpers.free_port()}/v1"
     body["eval"]["models"][1]["endpoints"] = [dead]
     body["root"] = str(tmp_path / "root")
-    config = write_config(tmp_path / "run.yaml", body)
+    config = helpers.write_config(tmp_path / "run.yaml", body)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     # Same questions, separate output directory.
     (tmp_path / "root").mkdir()
@@ -178,7 +180,7 @@ def test_down_endpoint_fails_naming_it(dataset: Path, servers, tmp_path: Path) -
     assert "eval failed" in last and dead in last and "base" in last
 
 
-async def test_endpoint_down_mid_run_fails_naming_it(dataset: Path, servers, tmp_path: Path) -> None:
+async def test_endpoint_down_mid_run_fails_naming_it(dataset: Path, servers, helpers, tmp_path: Path) -> None:
     """Models listed but every generation fails (HTTP 500): the circuit opens, the run stops."""
     from functools import partial
 
@@ -186,7 +188,7 @@ async def test_endpoint_down_mid_run_fails_naming_it(dataset: Path, servers, tmp
     from raft_jobs.eval.clients import make_client
     from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 
-    body = run_config(dataset, servers, withoutRag=True, topK=[], rubric=False)
+    body = helpers.run_config(dataset, servers, withoutRag=True, topK=[], rubric=False)
     body["root"] = str(tmp_path / "root")
     (tmp_path / "root").mkdir()
     (tmp_path / "root" / "dataset").symlink_to(dataset / "dataset", target_is_directory=True)
