@@ -90,6 +90,7 @@ def test_results_scores(completed_run: dict[str, Any]) -> None:
     base = rows[("base", "rag", 3)]
     assert base["refusals"] >= 1 and base["judgeScore"] < student_rag["judgeScore"]
     assert base["precision"] == pytest.approx(base["judgeScore"] / (1 - base["refusals"] / 12))
+    assert results["meta"]["requests"]["judge"]["succeeded"] == 3 * 3 * 12 * 2  # verdict + rubric
     summary = results["summary"]
     assert summary["model"] == "student" and summary["mode"] == "rag"
     assert summary["improvement"]["base"] > 0

@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from .clients import make_client
-    from .runner import EvalError, evaluate
+    from .runner import evaluate
 
     try:
         outcome = asyncio.run(evaluate(config, make_client))
-    except (EvalError, ValueError, OSError) as exc:
+    except (RuntimeError, ValueError, OSError) as exc:  # EvalError and LLMError are RuntimeErrors
         log.error("eval failed: %s", exc)
         return 1
     log.info("eval done: reports in %s", outcome.files[0].parent)

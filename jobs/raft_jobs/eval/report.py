@@ -73,6 +73,11 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"Retriever: {meta['chunks']} chunks embedded with {meta['embeddingModel']} ({meta['index']})"
         )
+    requests = meta.get("requests") or {}
+    if requests:
+        sent = sum(r.get("requests", 0) for r in requests.values())
+        retries = sum(r.get("retries", 0) for r in requests.values())
+        lines.append(f"Requests: {sent} ({retries} retried)")
     lines.append(f"Generated: {meta['createdAt']} in {meta['durationSeconds']:.0f} s")
     return lines
 

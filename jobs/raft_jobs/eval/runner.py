@@ -314,6 +314,9 @@ async def evaluate(
 
     final = [r for r in records if r is not None]
     results = _results_document(config, final, source, len(items), chunks, index_kind, judge_ep, started)
+    results["meta"]["requests"] = {
+        c.name: c.stats.as_dict() for c in [*clients.values(), judge] if hasattr(c, "stats")
+    }
     files = write_outputs(run.out_dir, results, final)
     run.partial_path.unlink(missing_ok=True)
     reporter.report(aggregate.progress_payload(results["results"], results["summary"]), force=True)
