@@ -41,11 +41,20 @@ class Applier:
         self.api = api_client or client.ApiClient()
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
-        return self.api.call_api(
-            path, method, header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body, response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True,
-            _preload_content=True,
-        )
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if not hasattr(self.api, "param_serialize"):  # clients from the older OpenAPI generator
+            return self.api.call_api(
+                path, method, header_params=headers, body=body, response_type="object",
+                auth_settings=["BearerToken"], _return_http_data_only=True, _preload_content=True,
+            )
+        # Newer clients: call_api() only sends; auth, URL and errors are the caller's.
+        method, url, headers, body, _ = self.api.param_serialize(
+            method, path, header_params=headers, body=body, auth_settings=["BearerToken"])
+        response = self.api.call_api(method, url, header_params=headers, body=body)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException(http_resp=response)
+        return json.loads(response.data) if response.data else None
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> None:
         """POST; an object that already exists (409) is what we wanted."""
