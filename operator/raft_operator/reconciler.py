@@ -382,8 +382,11 @@ class _Reconcile:
         self.release_servers()
 
     def suspend(self) -> None:
-        """Suspend batch children, scale servers to zero; resuming is advance() on the next pass."""
-        for manifest in datagen.build(self.run) + finetune.build(self.run) + [evaluation.job(self.run)]:
+        """Suspend the running stage's batch child, scale servers to zero; resuming is advance() on the next pass."""
+        # Only the current stage's child: finished ones stay as they ended (resume never un-suspends them).
+        stage = self.current_stage()
+        batch = {api.DATAGEN: datagen.build, api.FINETUNE: finetune.build, api.EVAL: lambda run: [evaluation.job(run)]}
+        for manifest in batch[stage](self.run) if stage in batch else []:
             self.set_suspend(manifest, True)
         for manifest in teacher.build(self.run, replicas=0) + evaluation.server_manifests(self.run, replicas=0):
             current = self.observed.get(manifest["kind"], manifest["metadata"]["name"])
