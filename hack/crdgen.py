@@ -20,6 +20,7 @@ from raft_operator.schema import Schema, crd
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "raftoperator.io_raftruns.yaml"
 API_DOC_PATH = ROOT / "docs" / "api.md"
+CHART_CRD_PATH = ROOT / "charts" / "raft-operator" / "crds" / CRD_PATH.name  # the same bytes, for Helm
 
 
 # ---- API reference ------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     crd_text, doc_text = render()
     if args.check:
-        stale = [str(p.relative_to(ROOT)) for p, text in [(CRD_PATH, crd_text), (API_DOC_PATH, doc_text)]
+        stale = [str(p.relative_to(ROOT)) for p, text in [(CRD_PATH, crd_text), (CHART_CRD_PATH, crd_text), (API_DOC_PATH, doc_text)]
                  if not p.exists() or p.read_text() != text]
         if stale:
             print(f"stale: {', '.join(stale)}; run python hack/crdgen.py", file=sys.stderr)
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     CRD_PATH.parent.mkdir(parents=True, exist_ok=True)
     CRD_PATH.write_text(crd_text)
+    CHART_CRD_PATH.parent.mkdir(parents=True, exist_ok=True)
+    CHART_CRD_PATH.write_text(crd_text)
     API_DOC_PATH.write_text(doc_text)
     return 0
 

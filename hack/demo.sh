@@ -46,7 +46,8 @@ EOF2
 
 say "Starting the local cluster '$NAME' (kube-apiserver, etcd, controller-manager, scheduler, kwok)"
 stop_operator
-KUBECONFIG=$("$ROOT/hack/cluster/up.sh" --name "$NAME" --sim-duration 6 --vllm-port "$VLLM_PORT" | tail -n 1)
+KUBECONFIG=$(RAFT_VLLM_MODELS=meta-llama/Meta-Llama-3-70B-Instruct "$ROOT/hack/cluster/up.sh" --name "$NAME" \
+  --sim-duration 6 --vllm-port "$VLLM_PORT" | tail -n 1)
 export KUBECONFIG
 kubectl get nodes -L nvidia.com/gpu.count 2>/dev/null || kubectl get nodes
 

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Kopf logs every successful timer tick at INFO: one line per run per interval.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     import kopf
 
     from . import handlers  # noqa: F401  (registers the handlers)

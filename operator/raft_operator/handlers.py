@@ -39,7 +39,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=api.GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # our Events are explicit; Kopf posts only warnings from logs
     settings.watching.server_timeout = 300
-    settings.peering.name = "raft-operator"
     try:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:

@@ -342,7 +342,10 @@ class _Reconcile:
             return Outcome()
         self.ensure(job)
         self.set_suspend(job, False)
-        self.status["progress"] = "evaluating"
+        interim = self.progress_data.get("eval") or {}
+        done, total = interim.get("answersDone"), interim.get("answersTotal")
+        self.status["progress"] = (f"answers {done}/{total} ({100 * done // max(total, 1)}%)"
+                                   if isinstance(done, int) and isinstance(total, int) else "evaluating")
         if current is None:
             self.condition(api.EVALUATED, False, "Pending", "eval Job created")
             return Outcome()
@@ -408,22 +411,25 @@ class _Reconcile:
         }
         for key, (target, names) in fields.items():
             data = self.progress_data.get(key)
-            if data:
+            if isinstance(data, dict) and data:
                 self.status[target] = {n: data[n] for n in names if isinstance(data.get(n), (int, float))}
-        ev = self.progress_data.get("eval")
-        if ev and isinstance(ev.get("results"), list):
+        ev = self.progress_data.get("eval") or {}
+        rows = [r for r in ev.get("results") or [] if isinstance(r, dict)] if isinstance(ev.get("results"), list) else []
+        summary = ev.get("summary") if isinstance(ev.get("summary"), dict) else {}
+        if rows:
+            gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
             self.status["results"] = {
-                "models": ev["results"][:256],
-                "summary": ev.get("summary") or {},
+                "models": [_typed(r, RESULT_TYPES) for r in rows[:256]],
+                "summary": {**_typed(summary, {"model": str, "judgeScore": (int, float)}),
+                            "improvement": {k: v for k, v in gains.items() if isinstance(v, (int, float))}},
                 "reportPath": f"{self.run.root}/eval/report.html",
             }
-            summary = ev.get("summary") or {}
-            if isinstance(summary.get("judgeScore"), (int, float)):
-                score = f"judge {summary['judgeScore']:.2f}"
-                gains = summary.get("improvement") or {}
-                if isinstance(gains.get("base"), (int, float)):
-                    score += f" ({gains['base']:+.0%} vs base)"
-                self.status["score"] = score
+        if isinstance(summary.get("judgeScore"), (int, float)):
+            score = f"judge {summary['judgeScore']:.2f}"
+            gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
+            if isinstance(gains.get("base"), (int, float)):
+                score += f" ({gains['base']:+.0%} vs base)"
+            self.status["score"] = score
 
     def finish_status(self) -> None:
         phase = self.status.get("phase") or api.PENDING
@@ -445,6 +451,17 @@ class _Reconcile:
             self.plan.events.append(Event(kind, phase, f"phase {self.old_phase or 'None'} → {phase}"
                                           + (f": {self.status.get('message')}" if failed else "")))
         self.plan.status = self.status
+
+
+RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": str, "mode": str, "topK": int, "refusals": int, "total": int,
+    **{k: (int, float) for k in ("judgeScore", "rouge1", "rouge2", "rougeL", "bleu", "exactMatch", "f1", "precision")},
+}
+
+
+def _typed(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """The fields of a program's report that have the type the status schema gives them."""
+    return {k: v for k, v in values.items() if k in types and isinstance(v, types[k]) and not isinstance(v, bool)}
 
 
 def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None) -> Plan:

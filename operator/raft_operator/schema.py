@@ -122,7 +122,7 @@ def probability(desc: str, default: float, name: str) -> Schema:
 def quantity(desc: str) -> Schema:
     return {
         "description": desc,
-        "anyOf": [{"type": "integer"}, {"type": "string", "maxLength": 64}],
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
         "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
         "x-kubernetes-int-or-string": True,
     }
@@ -245,7 +245,7 @@ def datagen() -> Schema:
         },
         default={},
         rules=[
-            rule("self.chunkOverlap < self.chunkSize", "datagen.chunkOverlap must be smaller than datagen.chunkSize"),
+            rule("!has(self.chunkOverlap) || !has(self.chunkSize) || self.chunkOverlap < self.chunkSize", "datagen.chunkOverlap must be smaller than datagen.chunkSize"),
             immutable("spec.datagen"),
         ],
     )

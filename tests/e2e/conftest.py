@@ -19,7 +19,8 @@ from raft_sim.cluster import cluster_fixture  # noqa: E402
 from raft_sim.storage import corpus_claim, volume_pool  # noqa: E402
 
 VLLM_PORT = 18600
-cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=VLLM_PORT)
+TEACHER_MODEL = "meta-llama/Meta-Llama-3-70B-Instruct"  # the model of examples/demo.yaml
+cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=VLLM_PORT, vllm_models=(TEACHER_MODEL,))
 _namespaces = itertools.count()
 
 

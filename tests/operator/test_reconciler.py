@@ -258,3 +258,26 @@ def test_separate_judge_and_no_teacher_baseline_keeps_teacher_down_in_eval() -> 
         c.deployment_available(s)
     c.step()
     assert ("Job", EVALJOB) in c.objects
+
+
+@pytest.mark.parametrize("payload", [
+    "not json", "[1, 2]", '{"results": 3}', '{"results": [1, {"model": 2}], "summary": 0.5}',
+    '{"summary": {"judgeScore": "high", "improvement": 0.3}}', '{"results": [{"model": "s", "judgeScore": true}]}',
+])
+def test_malformed_progress_never_breaks_reconcile(payload: str) -> None:
+    c = FakeCluster(raftrun())
+    to_eval(c)
+    for key in ("datagen", "finetune", "eval"):
+        c.progress(key, payload)
+    servers_up(c)
+    assert c.phase == "Evaluating"
+    assert c.condition("Ready")["status"] == "True"
+
+
+def test_eval_interim_progress_is_shown() -> None:
+    c = FakeCluster(raftrun())
+    to_eval(c)
+    servers_up(c)
+    c.progress("eval", json.dumps({"phase": "answering", "answersDone": 120, "answersTotal": 480}))
+    c.step()
+    assert c.run["status"]["progress"] == "answers 120/480 (25%)"
