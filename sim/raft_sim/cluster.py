@@ -203,6 +203,14 @@ class LocalCluster:
             raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
 
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run the pinned helm (built by build.sh) against this cluster."""
+        result = subprocess.run([str(bin_dir() / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise ClusterError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
     def kubectl_json(self, *args: str) -> Any:
         """``kubectl ... -o json``, parsed."""
         return json.loads(self.kubectl(*args, "-o", "json").stdout)

@@ -526,22 +526,23 @@ class SimController:
         if not self.settings.create_pods:
             return None
         cspec = (job.get("spec") or {}).get("rayClusterSpec") or {}
+        existing = {meta(p)["name"] for p in self._pods_of(job)}
         base = {"ray.io/cluster": cluster, "app.kubernetes.io/created-by": "kuberay-operator",
                 "ray.io/is-ray-node": "yes", "raftoperator.io/simulated": "true"}
         head = cspec.get("headGroupSpec") or {}
-        error = self._create_pod(job, f"{cluster}-head", head.get("template") or {},
-                                 {**base, "ray.io/node-type": "head", "ray.io/group": "headgroup"})
-        if error:
-            return error
+        wanted = [(f"{cluster}-head", head.get("template") or {}, "head", "headgroup")]
         for group in cspec.get("workerGroupSpecs") or []:
             replicas = group.get("replicas", group.get("minReplicas", 0)) or 0
-            hosts = group.get("numOfHosts", 1) or 1
-            for i in range(replicas * hosts):
-                gname = group.get("groupName", "workers")
-                error = self._create_pod(job, f"{cluster}-{gname}-worker-{i}", group.get("template") or {},
-                                         {**base, "ray.io/node-type": "worker", "ray.io/group": gname})
-                if error:
-                    return error
+            gname = group.get("groupName", "workers")
+            wanted += [(f"{cluster}-{gname}-worker-{i}", group.get("template") or {}, "worker", gname)
+                       for i in range(replicas * (group.get("numOfHosts", 1) or 1))]
+        for pod_name, template, node_type, gname in wanted:
+            if pod_name in existing:
+                continue
+            error = self._create_pod(job, pod_name, template,
+                                     {**base, "ray.io/node-type": node_type, "ray.io/group": gname})
+            if error:
+                return error
         return None
 
     def _rayjob_finish(self, job: Obj, *, failed: bool, reason: str, message: str, retry: bool = True) -> float | None:
@@ -632,7 +633,10 @@ class SimController:
             conds.set("Running", "False", "PyTorchJobRestarting", f"{ident} is restarting.")
 
         if self.settings.create_pods:
+            existing = {meta(p)["name"] for p in self._pods_of(job)}
             for rtype, pod_name, template, restart in replicas:
+                if pod_name in existing:
+                    continue
                 labels = {
                     "training.kubeflow.org/job-name": name,
                     "training.kubeflow.org/operator-name": "pytorchjob-controller",
