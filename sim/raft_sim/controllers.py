@@ -685,6 +685,7 @@ class SimController:
         replicas = replica_plan(spec, name)
         pods = self._pods_of(job)
         self._finish_pods(pods, failed=failed, message=message)
+        restarts = 0
         if failed:
             restarts = int(((status.get("replicaStatuses") or {}).get("Master") or {}).get("failed") or 0) + 1
             restart_policy = replicas[0][3] if replicas else "Never"
@@ -703,7 +704,9 @@ class SimController:
             msg = f"PyTorchJob {namespace}/{name} successfully completed."
             conds.set("Running", "False", "PyTorchJobSucceeded", msg)
             conds.set("Succeeded", "True", "PyTorchJobSucceeded", msg)
-        statuses = replica_statuses(replicas, name, active=False, done="failed" if failed else "succeeded")
+        statuses = replica_statuses(replicas, name, active=False, done=None if failed else "succeeded")
+        if failed:
+            statuses.setdefault("Master", {})["failed"] = restarts
         self._patch_status(self._pytorchjobs, job, {
             "conditions": conds.items, "replicaStatuses": statuses, "completionTime": stamp(),
             "lastReconcileTime": stamp(),
@@ -873,12 +876,16 @@ def replica_plan(spec: Obj, name: str) -> list[tuple[str, str, Obj, str]]:
 
 def replica_statuses(plan: list[tuple[str, str, Obj, str]], name: str, *, active: bool,
                      done: str | None = None) -> Obj:
-    """``status.replicaStatuses`` for a replica plan."""
+    """``status.replicaStatuses`` for a replica plan.
+
+    Written with a merge patch, so counts not named here (``failed`` across restarts) survive.
+    """
     statuses: Obj = {}
     for rtype, _, _, _ in plan:
         entry = statuses.setdefault(rtype, {"selector": (
             f"training.kubeflow.org/job-name={name},training.kubeflow.org/operator-name=pytorchjob-controller,"
             f"training.kubeflow.org/replica-type={rtype.lower()}")})
+        entry.setdefault("active", 0)  # merge-patched: an explicit 0 clears a stale count
         key = "active" if active else done
         if key:
             entry[key] = entry.get(key, 0) + 1

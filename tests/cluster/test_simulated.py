@@ -187,3 +187,20 @@ def test_suspend_and_resume(cluster: LocalCluster, namespace: str) -> None:
     cluster.kubectl("wait", "-n", namespace, "--for=jsonpath={.status.jobDeploymentStatus}=Complete",
                     "rayjob/ray-s", f"--timeout={TIMEOUT}")
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Succeeded", "pytorchjob/pt-s", f"--timeout={TIMEOUT}")
+
+
+def test_retries_then_failure(cluster: LocalCluster, namespace: str) -> None:
+    owner = make_parent(cluster, namespace, "run5", {"sim.raftoperator.io/fail": "all",
+                                                     "sim.raftoperator.io/duration-seconds": "0.5"})
+    ray = rayjob("run5-datagen", run="run5", owner=owner)
+    ray["spec"]["backoffLimit"] = 1
+    cluster.apply([ray, pytorchjob("run5-finetune", run="run5", owner=owner, workers=0, backoff_limit=1)],
+                  namespace)
+    cluster.kubectl("wait", "-n", namespace, "--for=jsonpath={.status.jobDeploymentStatus}=Failed",
+                    "rayjob/run5-datagen", f"--timeout={TIMEOUT}")
+    assert status(cluster, namespace, "rayjob", "run5-datagen")["failed"] == 2
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Failed", "pytorchjob/run5-finetune",
+                    f"--timeout={TIMEOUT}")
+    st = status(cluster, namespace, "pytorchjob", "run5-finetune")
+    assert "Restarting" in [c["type"] for c in st["conditions"]]
+    assert st["replicaStatuses"]["Master"]["failed"] == 2 and st["replicaStatuses"]["Master"]["active"] == 0
