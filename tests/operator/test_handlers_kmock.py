@@ -190,6 +190,10 @@ def test_pipeline_runs_end_to_end_through_kopf_and_the_api(cluster: Cluster) -> 
     for e in events:
         assert e["message"], e
 
+    # Kopf and the kubernetes client both authenticate from the kubeconfig.
+    assert {r.headers.get("Authorization") for r in c.operator_requests()} == {"Bearer kmock-token"}
+    assert {r.headers.get("User-Agent", "").split("/")[0] for r in c.operator_requests()} == {"kopf", "OpenAPI-Generator"}
+
     # The operator writes the run's status only through the status subresource; the object itself
     # only gets Kopf's finalizer (a JSON patch guarded by a resourceVersion test).
     run_patches = [r for r in c.operator_requests() if r.method.value == "PATCH" and r.resource.plural == "raftruns"]
