@@ -52,8 +52,6 @@ export KUBECONFIG
 kubectl get nodes -L nvidia.com/gpu.count 2>/dev/null || kubectl get nodes
 
 say "Installing the Helm chart (CRDs, RBAC, ServiceAccount, peering)"
-"$VENV/bin/python" -c 'import yaml; from raft_sim.storage import volume_pool; print(yaml.safe_dump_all(volume_pool(8)))' \
-  | kubectl apply -f - >/dev/null
 "$HELM" upgrade --install raft-operator "$ROOT/charts/raft-operator" -n raft-system --create-namespace \
   --set replicaCount=0 >/dev/null
 kubectl wait --for=condition=Established crd/raftruns.raftoperator.io --timeout=60s >/dev/null

@@ -44,6 +44,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     except kube_config.ConfigException:
         kube_config.load_kube_config()
     memo.applier = Applier()
+    memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     metrics.serve(SETTINGS.metrics_port)
 
 
@@ -122,10 +123,17 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     """Reconcile one RaftRun: plan from what the indexes saw, apply, patch status, post Events."""
     old_status = dict(status)
+    current = dict(body)
+    written = memo.written_status.get(uid)
+    if written and written[0] == body.metadata.get("resourceVersion"):
+        # The watch has not yet delivered our last status patch: build on what we wrote, not on
+        # the stale copy, so a fast timer never repeats an Event or a transition.
+        old_status = written[1]
+        current = {**current, "status": written[1]}
     with metrics.RECONCILE_SECONDS.time():
         try:
-            run = Run.from_body(dict(body))
-            plan = reconcile(dict(body), observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
+            run = Run.from_body(current)
+            plan = reconcile(current, observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
                              probe=lambda: probes.teacher_completion(run, SETTINGS))
             memo.applier.apply(namespace, plan)
             new_status = plan.status
@@ -137,8 +145,13 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
                           generation=body.metadata.get("generation"),
                           now=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
             plan = None
-    for key, value in status_patch(old_status, new_status).items():
+    changes = status_patch(old_status, new_status)
+    for key, value in changes.items():
         patch.status[key] = value
+    if changes:
+        memo.written_status[uid] = (body.metadata.get("resourceVersion"), new_status)
+    elif written and written[0] != body.metadata.get("resourceVersion"):
+        memo.written_status.pop(uid, None)
     if plan is not None:
         for event in plan.events:
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
@@ -148,7 +161,8 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def forget_run(type: str | None, uid: str, **_: Any) -> None:
+def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """Children go with the run by garbage collection; the metrics forget it here."""
     if type == "DELETED":
         metrics.record_phase(uid, None)
+        memo.written_status.pop(uid, None)

@@ -257,7 +257,8 @@ class _Reconcile:
         current = self.observed.get("Deployment", deploy["metadata"]["name"])
         if current is not None and current.get("replicas"):
             self.plan.patch.append((_ref(deploy), {"spec": {"replicas": 0}}))
-        if current is not None:
+        if current is not None and is_true(self.conditions, api.TEACHER_READY):
+            # Only a serving teacher becomes ScaledDown: a failure's reason stays on the condition.
             self.condition(api.TEACHER_READY, False, "ScaledDown", "teacher scaled to zero: no running stage needs it")
 
     def stage_teacher(self) -> Outcome:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from operator_process import OperatorProcess, install_chart  # noqa: E402
 from raft_sim.cluster import cluster_fixture  # noqa: E402
-from raft_sim.storage import corpus_claim, volume_pool  # noqa: E402
+from raft_sim.storage import corpus_claim  # noqa: E402
 
 VLLM_PORT = 18600
 TEACHER_MODEL = "meta-llama/Meta-Llama-3-70B-Instruct"  # the model of examples/demo.yaml
@@ -26,8 +26,7 @@ _namespaces = itertools.count()
 
 @pytest.fixture(scope="session")
 def installed(cluster):
-    """The chart installed (CRDs, RBAC, ServiceAccount, peering) and a pool of volumes to bind claims."""
-    cluster.apply(volume_pool(80))
+    """The chart installed with the real helm (CRDs, RBAC, ServiceAccount, peering)."""
     install_chart(cluster, "replicaCount=0")
     cluster.wait_for(lambda: "Established" in cluster.kubectl(
         "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
