@@ -1,0 +1,82 @@
+"""Save the trained student as a plain Hugging Face checkpoint under ``<root>/model``.
+
+The shards are gathered into a full state dict on rank 0 (in CPU memory), loaded into a
+fresh model of the same config, cast to the base model's dtype and written with
+``save_pretrained`` (safetensors, sharded with an index when large), next to the tokenizer and
+the base model's generation config. ``transformers`` and vLLM load the directory as is. The
+directory is replaced atomically (written next to it, then renamed).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+from .distributed import DistInfo, barrier
+
+log = logging.getLogger(__name__)
+
+
+def _save_dtype(config: Any, fallback: torch.dtype) -> torch.dtype:
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    return dtype if isinstance(dtype, torch.dtype) else fallback
+
+
+def _generation_config(base_model: str, config: Any) -> Any:
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(base_model)
+    except OSError:
+        return GenerationConfig.from_model_config(config)
+
+
+def export_hf_model(
+    model: nn.Module,
+    tokenizer: Any,
+    base_model: str,
+    dest: str | Path,
+    info: DistInfo,
+    *,
+    fallback_dtype: torch.dtype = torch.bfloat16,
+) -> Path:
+    """Write ``model`` (FSDP-sharded) as a Hugging Face checkpoint in ``dest`` (collective)."""
+    from transformers import AutoModelForCausalLM
+
+    dest = Path(dest)
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if info.is_main:
+        config = model.config
+        dtype = _save_dtype(config, fallback_dtype)
+        with torch.device("meta"):
+            export = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        tied = bool(getattr(config, "tie_word_embeddings", False))
+        if tied:
+            state = {k: v for k, v in state.items() if k != "lm_head.weight"}
+        export.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=not tied, assign=True)
+        if tied:
+            export.tie_weights()
+        export.config.use_cache = True  # training turned it off; inference wants it
+        export.generation_config = _generation_config(base_model, config)
+        tmp = dest.with_name(f".tmp-{dest.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        export.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        old = dest.with_name(f".old-{dest.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        if dest.exists():
+            dest.rename(old)
+        tmp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+        log.info("Hugging Face model saved: %s (%s)", dest, dtype)
+    del state
+    barrier(info)
+    return dest
