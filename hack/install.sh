@@ -13,11 +13,11 @@ mkdir -p "$CACHE"
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
 
-# System packages: a Lua interpreter (Argo CD health-check tests) when missing.
-if ! command -v lua5.4 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  log "installing lua5.4 (Argo CD health check tests)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4 >/dev/null) \
-    || log "warning: could not install lua5.4; the Argo CD health tests will say so"
+# System packages: Lua 5.1, the dialect of Argo CD's interpreter (health-check tests), when missing.
+if ! command -v lua5.1 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  log "installing lua5.1 (Argo CD health check tests)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null) \
+    || log "warning: could not install lua5.1; the Argo CD health tests will say so"
 fi
 
 # Python: one venv, re-synced when the dependency list changes.
