@@ -1,0 +1,48 @@
+"""``python -m raft_jobs.datagen --config run.yaml``: generate the RAFT dataset of a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from raft_jobs.common.runconfig import DEFAULT_PATH, load_run_config
+
+from .pipeline import DatagenError, DatagenOptions, run_datagen
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run datagen, print the manifest's counts; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m raft_jobs.datagen", description=__doc__)
+    parser.add_argument("--config", default=os.environ.get("RAFT_RUN_CONFIG", DEFAULT_PATH), help="run.yaml path")
+    parser.add_argument(
+        "--executor",
+        choices=("ray", "local"),
+        default=os.environ.get("RAFT_DATAGEN_EXECUTOR", "ray"),
+        help="ray: one Ray actor per worker (RAY_ADDRESS or a local Ray); local: all workers in this process",
+    )
+    parser.add_argument("--workers", type=int, help="override datagen.workers")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+    config = load_run_config(args.config)
+    if args.workers:
+        config.datagen.workers = args.workers
+    try:
+        manifest = run_datagen(config, DatagenOptions(executor=args.executor))
+    except DatagenError as exc:
+        logging.getLogger("raft_jobs.datagen").error("%s", exc)
+        print(f"datagen failed: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"counts": manifest["counts"], "ratios": manifest["ratios"],
+                      "tokensPerSecond": manifest["tokensPerSecond"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The datagen flow, driven from one process (the RayJob entrypoint on the head node).
+
+load corpus → clean and chunk → plan (eval hold-out, validation split, distractor pool) →
+skip chunks already in the shards (resume) → workers generate and checkpoint → read every
+shard → write train/validation JSONL, the HF ``DatasetDict``, eval.jsonl, manifest.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raft_jobs.common.llm import LLMError, LLMPool
+from raft_jobs.common.progress import ProgressReporter
+from raft_jobs.common.runconfig import RunConfig
+
+from . import executors
+from .assemble import DISTRACTOR, ORACLE, REFUSAL, Plan, derive_seed, make_plan
+from .chunking import Chunk, split_documents
+from .generate import ChunkStats
+from .loaders import CorpusError, load_corpus
+from .output import write_hf, write_json, write_jsonl
+from .shards import read_shards, shard_path
+from .worker import WorkerSpec
+
+log = logging.getLogger(__name__)
+
+# Settings that do not change what is generated (so resuming with other values is fine).
+_NOT_IN_HASH = {"workers", "concurrency", "requestTimeoutSeconds", "maxRetries", "evalQuestions", "validationFraction"}
+
+
+class DatagenError(RuntimeError):
+    """Ends the program with a message for people and a non-zero exit."""
+
+
+@dataclass
+class DatagenOptions:
+    """How to run (not what to generate: that is the run config)."""
+
+    executor: str = "ray"  # ray | local
+    down_after: float = field(default_factory=lambda: float(os.environ.get("RAFT_DATAGEN_ENDPOINT_DOWN_SECONDS", "300")))
+    ready_timeout: float | None = None  # wait for the teacher this long (default: down_after)
+    batch_chunks: int = 16
+    batch_seconds: float = 2.0
+    progress_interval: float = 2.0
+
+
+def input_hash(chunks: list[Chunk], config: RunConfig) -> str:
+    """Hash of everything that determines the generated data: chunks, generation settings, teacher model."""
+    settings = {k: v for k, v in dataclasses.asdict(config.datagen).items() if k not in _NOT_IN_HASH}
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"settings": settings, "model": config.teacher.model}, sort_keys=True).encode())
+    for chunk in chunks:
+        digest.update(chunk.id.encode())
+    return digest.hexdigest()
+
+
+def _prepare_shards(shards_dir: Path, digest: str) -> None:
+    """Keep the shards when they were made from the same inputs, else move them aside."""
+    plan_file = shards_dir / "plan.json"
+    if plan_file.exists():
+        previous = json.loads(plan_file.read_text()).get("inputHash")
+        if previous != digest:
+            aside = shards_dir.with_name(f"shards-{(previous or 'unknown')[:12]}")
+            log.warning("inputs changed since the shards were written; moving them to %s", aside)
+            if aside.exists():
+                import shutil
+
+                shutil.rmtree(aside)
+            shards_dir.rename(aside)
+    shards_dir.mkdir(parents=True, exist_ok=True)
+    plan_file = shards_dir / "plan.json"
+    if not plan_file.exists():
+        write_json(plan_file, {"inputHash": digest})
+
+
+class _Progress:
+    """Folds worker snapshots into the progress bar and the progress ConfigMap."""
+
+    def __init__(self, config: RunConfig, total: int, resumed: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        self.reporter = ProgressReporter("datagen", config.progress)
+        self.total = total
+        self.resumed = resumed
+        self.started = time.monotonic()
+        self.bar = tqdm(total=total, initial=resumed["chunks"], unit="chunk", desc="datagen",
+                        file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 15.0, dynamic_ncols=True)
+        self.payload: dict[str, Any] = {}
+
+    def update(self, snapshots: list[dict[str, Any]], *, force: bool = False) -> None:
+        done = self.resumed["chunks"] + sum(s.get("chunksDone", 0) for s in snapshots)
+        stats = ChunkStats()
+        for s in snapshots:
+            stats.add(s.get("stats", {}))
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        self.payload = {
+            "chunksDone": done,
+            "chunksTotal": self.total,
+            "records": self.resumed["records"] + sum(s.get("records", 0) for s in snapshots),
+            "malformed": self.resumed["malformed"] + stats.malformed,
+            "retries": self.resumed["retries"] + stats.retries,
+            "tokensPerSecond": round(stats.completion_tokens / elapsed, 1),
+        }
+        self.bar.n = min(done, self.total)
+        self.bar.set_postfix(records=self.payload["records"], tps=self.payload["tokensPerSecond"], refresh=False)
+        self.bar.refresh()
+        self.reporter.report(self.payload, force=force)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dict[str, Any]:
+    """Generate the RAFT dataset described by ``config``; returns the manifest."""
+    options = options or DatagenOptions()
+    cfg = config.datagen
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    if not config.teacher.endpoints or not config.teacher.model:
+        raise DatagenError("teacher.endpoints and teacher.model must be set in the run config")
+
+    try:
+        documents = load_corpus(config.corpus)
+    except CorpusError as exc:
+        raise DatagenError(str(exc)) from exc
+    timings["loadSeconds"] = time.monotonic() - t0
+    t = time.monotonic()
+    chunks, chunk_stats = split_documents(documents, size=cfg.chunkSize, overlap=cfg.chunkOverlap, min_chars=cfg.minChunkChars)
+    if not chunks:
+        raise DatagenError(f"no chunk of at least minChunkChars={cfg.minChunkChars} characters in {len(documents)} documents")
+    timings["chunkSeconds"] = time.monotonic() - t
+    log.info("%d documents → %d chunks (%s)", len(documents), len(chunks), chunk_stats)
+
+    out = config.dataset_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "chunks.jsonl", (c.as_dict() for c in chunks))
+    plan = make_plan(chunks, cfg)
+    digest = input_hash(chunks, config)
+    shards_dir = out / "shards"
+    _prepare_shards(shards_dir, digest)
+
+    done_lines = {line["chunk_id"]: line for line in read_shards(shards_dir)}
+    todo = [c for c in chunks if c.id not in done_lines]
+    resumed = _summarise_lines(done_lines.values())
+    log.info("%d chunks to generate, %d already done (resume)", len(todo), len(done_lines))
+
+    t = time.monotonic()
+    summaries: list[dict[str, Any]] = []
+    if todo:
+        _wait_for_teacher(config, options)
+        summaries = _generate(config, options, plan, chunks, todo, shards_dir, resumed)
+    timings["generateSeconds"] = time.monotonic() - t
+
+    t = time.monotonic()
+    manifest = _write_outputs(config, plan, chunks, len(documents), chunk_stats, digest, shards_dir, summaries, len(done_lines))
+    timings["writeSeconds"] = time.monotonic() - t
+    timings["totalSeconds"] = time.monotonic() - t0
+    manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    tokens = manifest["tokens"]["completionThisRun"]
+    manifest["tokensPerSecond"] = round(tokens / timings["generateSeconds"], 1) if timings["generateSeconds"] > 0 else 0.0
+    write_json(out / "manifest.json", manifest)
+    ProgressReporter("datagen", config.progress).report(
+        {
+            "chunksDone": manifest["counts"]["chunksDone"],
+            "chunksTotal": len(chunks),
+            "records": manifest["counts"]["records"],
+            "malformed": manifest["quality"]["malformed"],
+            "retries": manifest["requests"]["retries"],
+            "tokensPerSecond": manifest["tokensPerSecond"],
+        },
+        force=True,
+    )
+    return manifest
+
+
+def _wait_for_teacher(config: RunConfig, options: DatagenOptions) -> None:
+    async def wait() -> None:
+        async with LLMPool.from_endpoint(config.teacher, name="teacher") as llm:
+            await llm.wait_ready(options.ready_timeout if options.ready_timeout is not None else options.down_after)
+
+    try:
+        asyncio.run(wait())
+    except LLMError as exc:
+        raise DatagenError(f"the teacher is not ready: {exc}") from exc
+
+
+def _generate(
+    config: RunConfig,
+    options: DatagenOptions,
+    plan: Plan,
+    chunks: list[Chunk],
+    todo: list[Chunk],
+    shards_dir: Path,
+    resumed: dict[str, Any],
+) -> list[dict[str, Any]]:
+    cfg = config.datagen
+    workers = max(1, min(cfg.workers, len(todo)))
+    by_id = {c.id: c for c in chunks}
+    pool_texts = {cid: (by_id[cid].text, by_id[cid].title or by_id[cid].source) for cid in plan.pool_ids}
+    roles = {c.id: plan.role(c.id) for c in todo}
+    specs = [
+        WorkerSpec(
+            index=i,
+            shard=shard_path(shards_dir, i),
+            chunks=todo[i::workers],
+            roles={c.id: roles[c.id] for c in todo[i::workers]},
+            pool_ids=plan.pool_ids,
+            teacher=config.teacher,
+            config=cfg,
+            down_after=options.down_after,
+            batch_chunks=options.batch_chunks,
+            batch_seconds=options.batch_seconds,
+        )
+        for i in range(workers)
+    ]
+    progress = _Progress(config, len(chunks), resumed)
+    run = executors.run_ray if options.executor == "ray" else executors.run_local
+    try:
+        summaries = run(specs, pool_texts, progress.update, interval=options.progress_interval)
+    except executors.WorkerError as exc:
+        raise DatagenError(f"datagen failed: {exc}") from exc
+    finally:
+        progress.close()
+    return summaries
+
+
+def _summarise_lines(lines: Any) -> dict[str, Any]:
+    stats = ChunkStats()
+    chunks = records = 0
+    for line in lines:
+        chunks += 1
+        records += len(line.get("records", []))
+        stats.add(line.get("stats", {}))
+    return {"chunks": chunks, "records": records, "malformed": stats.malformed, "retries": stats.retries}
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+def _write_outputs(
+    config: RunConfig,
+    plan: Plan,
+    chunks: list[Chunk],
+    n_documents: int,
+    chunk_stats: dict[str, int],
+    digest: str,
+    shards_dir: Path,
+    summaries: list[dict[str, Any]],
+    resumed_chunks: int,
+) -> dict[str, Any]:
+    cfg = config.datagen
+    out = config.dataset_dir
+    known = {c.id for c in chunks}
+    lines: dict[str, dict[str, Any]] = {}
+    for line in read_shards(shards_dir):
+        if line["chunk_id"] in known:
+            lines.setdefault(line["chunk_id"], line)  # a chunk is never used twice
+    stats = ChunkStats()
+    splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
+    eval_pool: list[dict[str, Any]] = []
+    for cid, line in lines.items():
+        stats.add(line.get("stats", {}))
+        role = plan.role(cid)
+        if role == "eval":
+            eval_pool.extend(line.get("eval", []))
+        else:
+            splits["validation" if role == "validation" else "train"].extend(line.get("records", []))
+    for name, rows in splits.items():
+        rows.sort(key=lambda r: r["id"])
+        random.Random(derive_seed(cfg.seed, "order", name)).shuffle(rows)
+    if not splits["train"]:
+        raise DatagenError(
+            f"no training records were generated from {len(lines)} chunks ({stats.malformed} malformed outputs); "
+            "check the teacher's answers in the worker logs"
+        )
+    eval_pool.sort(key=lambda item: derive_seed(cfg.seed, "eval-pick", item["id"]))
+    eval_rows = eval_pool[: max(0, cfg.evalQuestions)]
+
+    write_jsonl(out / "train.jsonl", splits["train"])
+    write_jsonl(out / "validation.jsonl", splits["validation"])
+    write_jsonl(out / "eval.jsonl", eval_rows)
+    write_hf(out / "hf", splits)
+
+    everything = splits["train"] + splits["validation"]
+    kinds = {kind: sum(1 for r in everything if r["type"] == kind) for kind in (ORACLE, DISTRACTOR, REFUSAL)}
+    answered = kinds[ORACLE] + kinds[DISTRACTOR]
+    failed = sorted({cid for s in summaries for cid in s.get("failed", [])} - set(lines))
+    this_run = ChunkStats()
+    llm_retries_failed = 0
+    for s in summaries:
+        this_run.add(s.get("stats", {}))
+        llm_retries_failed += s.get("llm", {}).get("failed", 0)
+    if failed:
+        log.warning("%d chunks failed twice and were skipped; run again to retry them: %s", len(failed), failed[:10])
+    return {
+        "run": config.run,
+        "inputHash": digest,
+        "teacher": {"model": config.teacher.model, "endpoints": config.teacher.endpoints},
+        "datagen": dataclasses.asdict(cfg),
+        "counts": {
+            "documents": n_documents,
+            "chunks": len(chunks),
+            "chunkPieces": chunk_stats["pieces"],
+            "chunksTooSmall": chunk_stats["tooSmall"],
+            "chunksDuplicate": chunk_stats["duplicates"],
+            "chunksEval": len(plan.eval_ids),
+            "chunksValidation": len(plan.validation_ids),
+            "chunksDone": len(lines),
+            "chunksFromCheckpoint": resumed_chunks,
+            "chunksFailed": len(failed),
+            "chunksWithoutQuestions": stats.no_questions,
+            "questions": stats.questions,
+            "answered": stats.answered,
+            "records": len(everything),
+            "train": len(splits["train"]),
+            "validation": len(splits["validation"]),
+            "eval": len(eval_rows),
+            "evalRequested": cfg.evalQuestions,
+            "byType": kinds,
+        },
+        "ratios": {
+            "oracle": _ratio(kinds[ORACLE], answered),
+            "oracleTarget": cfg.oracleProbability,
+            "refusal": _ratio(kinds[REFUSAL], answered),
+            "refusalTarget": cfg.refusalProbability,
+        },
+        "quality": {
+            "malformed": stats.malformed,
+            "reasked": stats.reasked,
+            "skippedQuestions": stats.skipped_questions,
+            "quotes": stats.quotes,
+            "quotesNotInContext": stats.quotes_not_in_context,
+        },
+        "requests": {"requests": stats.requests, "retries": stats.retries, "failedRequests": llm_retries_failed},
+        "tokens": {
+            "prompt": stats.prompt_tokens,
+            "completion": stats.completion_tokens,
+            "total": stats.prompt_tokens + stats.completion_tokens,
+            "completionThisRun": this_run.completion_tokens,
+        },
+        "failedChunks": failed,
+        "workers": len(summaries),
+    }
