@@ -48,66 +48,32 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     metrics.serve(SETTINGS.metrics_port)
 
 
-def _index(body: kopf.Body, namespace: str | None, labels: kopf.Labels) -> dict | None:
+# One index per child kind, keyed by (namespace, run): (index id, Kopf resource, extra filters).
+# Pods are indexed only for the servers, whose scheduling or crash problems surface in conditions.
+CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
+    ("serviceaccounts", ("v1", "serviceaccounts"), {}),
+    ("configmaps", ("v1", "configmaps"), {}),
+    ("pvcs", ("v1", "persistentvolumeclaims"), {}),
+    ("services", ("v1", "services"), {}),
+    ("roles", ("rbac.authorization.k8s.io", "v1", "roles"), {}),
+    ("rolebindings", ("rbac.authorization.k8s.io", "v1", "rolebindings"), {}),
+    ("deployments", ("apps", "v1", "deployments"), {}),
+    ("jobs", ("batch", "v1", "jobs"), {}),
+    ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
+    ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
+    ("pods", ("v1", "pods"), {"when": lambda labels, **_: labels.get("app.kubernetes.io/component")
+                              in ("teacher", "student-server")}),
+]
+
+
+def index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
+    """Index entry of a child: its summary under the (namespace, run) it belongs to."""
     key = run_key(namespace, dict(labels))
     return {key: summarize(dict(body))} if key else None
 
 
-# One index per child kind, keyed by (namespace, run). Pods only of the servers (their problems surface).
-@kopf.index("v1", "serviceaccounts", labels=MANAGED)
-def children_serviceaccounts(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("v1", "configmaps", labels=MANAGED)
-def children_configmaps(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("v1", "persistentvolumeclaims", labels=MANAGED)
-def children_pvcs(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("v1", "services", labels=MANAGED)
-def children_services(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("rbac.authorization.k8s.io", "v1", "roles", labels=MANAGED)
-def children_roles(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("rbac.authorization.k8s.io", "v1", "rolebindings", labels=MANAGED)
-def children_rolebindings(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def children_deployments(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("batch", "v1", "jobs", labels=MANAGED)
-def children_jobs(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("ray.io", "v1", "rayjobs", labels=MANAGED)
-def children_rayjobs(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("kubeflow.org", "v1", "pytorchjobs", labels=MANAGED)
-def children_pytorchjobs(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
-
-
-@kopf.index("v1", "pods", labels={**MANAGED, "app.kubernetes.io/component": kopf.PRESENT},
-            when=lambda labels, **_: labels.get("app.kubernetes.io/component") in ("teacher", "student-server"))
-def children_pods(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
-    return _index(body, namespace, labels)
+for _name, _resource, _filters in CHILD_RESOURCES:
+    kopf.index(*_resource, id=f"{INDEX_PREFIX}{_name}", labels=MANAGED, **_filters)(index_child)
 
 
 def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
