@@ -284,6 +284,7 @@ class FinetuneRecipe:
             batch = collate(self.val_data.examples, bins, pad, flatten=self.flatten)
             loss_sum += float(self._forward_loss(batch))
             tokens += batch.label_tokens
+        self.model.reshard()  # a forward without backward leaves the root's params gathered
         self.model.train()
         total, count = all_reduce_sum([loss_sum, tokens], self.info.device)
         return total / max(count, 1.0)

@@ -55,7 +55,7 @@ def _load_hf(hf_dir: Path) -> dict[str, list[Record]]:
         raise FinetuneError(f"{hf_dir} is not a DatasetDict with a 'train' split")
     out: dict[str, list[Record]] = {}
     for name in SPLITS:
-        if name not in loaded:
+        if name not in loaded or loaded[name].num_rows == 0:
             out[name] = []
             continue
         split = loaded[name]
