@@ -61,6 +61,13 @@ class Plan:
     finished_stages: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) for metrics
 
 
+def _fraction(label: str, done: Any, total: Any, fallback: str) -> str:
+    """'chunks 30/120 (25%)' from a program's counters, or ``fallback`` until it reports them."""
+    if isinstance(done, int) and isinstance(total, int):
+        return f"{label} {done}/{total} ({100 * done // max(total, 1)}%)"
+    return fallback
+
+
 def _ts(now: dt.datetime) -> str:
     return now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -276,9 +283,8 @@ class _Reconcile:
         self.set_suspend(rayjob, False)
         current = self.observed.get("RayJob", rayjob["metadata"]["name"])
         progress = self.progress_data.get("datagen", {})
-        done, total = progress.get("chunksDone"), progress.get("chunksTotal")
-        self.status["progress"] = (f"chunks {done}/{total} ({100 * done // max(total, 1)}%)"
-                                   if isinstance(done, int) and isinstance(total, int) else "starting Ray")
+        self.status["progress"] = _fraction("chunks", progress.get("chunksDone"), progress.get("chunksTotal"),
+                                            "starting Ray")
         if current is None:
             self.condition(api.DATA_GENERATED, False, "Pending", "RayJob created")
             return Outcome()
@@ -296,9 +302,8 @@ class _Reconcile:
         self.ensure(job)
         self.set_suspend(job, False)
         progress = self.progress_data.get("finetune", {})
-        step, total = progress.get("step"), progress.get("totalSteps")
-        self.status["progress"] = (f"step {step}/{total} ({100 * step // max(total, 1)}%)"
-                                   if isinstance(step, int) and isinstance(total, int) else "starting training")
+        self.status["progress"] = _fraction("step", progress.get("step"), progress.get("totalSteps"),
+                                            "starting training")
         current = self.observed.get("PyTorchJob", job["metadata"]["name"])
         if current is None:
             self.condition(api.MODEL_TRAINED, False, "Pending", "PyTorchJob created")
@@ -344,9 +349,8 @@ class _Reconcile:
         self.ensure(job)
         self.set_suspend(job, False)
         interim = self.progress_data.get("eval") or {}
-        done, total = interim.get("answersDone"), interim.get("answersTotal")
-        self.status["progress"] = (f"answers {done}/{total} ({100 * done // max(total, 1)}%)"
-                                   if isinstance(done, int) and isinstance(total, int) else "evaluating")
+        self.status["progress"] = _fraction("answers", interim.get("answersDone"), interim.get("answersTotal"),
+                                            "evaluating")
         if current is None:
             self.condition(api.EVALUATED, False, "Pending", "eval Job created")
             return Outcome()
