@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         help="ray: one Ray actor per worker (RAY_ADDRESS or a local Ray); local: all workers in this process",
     )
     parser.add_argument("--workers", type=int, help="override datagen.workers")
+    parser.add_argument("--batch-chunks", type=int, default=16, help="checkpoint after this many finished chunks")
+    parser.add_argument("--batch-seconds", type=float, default=2.0, help="…or after this many seconds")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers:
         config.datagen.workers = args.workers
     try:
-        manifest = run_datagen(config, DatagenOptions(executor=args.executor))
+        manifest = run_datagen(config, DatagenOptions(executor=args.executor, batch_chunks=args.batch_chunks, batch_seconds=args.batch_seconds))
     except DatagenError as exc:
         logging.getLogger("raft_jobs.datagen").error("%s", exc)
         print(f"datagen failed: {exc}", file=sys.stderr)

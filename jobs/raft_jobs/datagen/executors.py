@@ -21,6 +21,8 @@ from .worker import ShardWorker, WorkerSpec
 
 log = logging.getLogger(__name__)
 
+ACTOR_PREFIX = "raft-datagen-worker-"  # actor names: raft-datagen-worker-<index>
+
 ProgressCallback = Callable[[list[dict[str, Any]]], None]
 
 
@@ -113,10 +115,15 @@ def run_ray(
     actor_class = _ray_actor_class()
     actors = []
     try:
+        # The driver holds these references until the end so that a restarted actor finds
+        # its constructor arguments in the object store.
         texts_ref = ray.put(dict(pool_texts))
+        spec_refs = [ray.put(spec) for spec in specs]
         actors = [
-            actor_class.options(num_cpus=cpus, scheduling_strategy="SPREAD", name=None).remote(spec, texts_ref)
-            for spec in specs
+            actor_class.options(num_cpus=cpus, scheduling_strategy="SPREAD", name=f"{ACTOR_PREFIX}{i}").remote(
+                spec_ref, texts_ref
+            )
+            for i, spec_ref in enumerate(spec_refs)
         ]
         if on_started is not None:
             on_started(actors)

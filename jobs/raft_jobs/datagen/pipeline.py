@@ -103,7 +103,7 @@ class _Progress:
         stats = ChunkStats()
         for s in snapshots:
             stats.add(s.get("stats", {}))
-        elapsed = max(1e-6, time.monotonic() - self.started)
+        elapsed = max([1e-6, *(s.get("elapsed", 0.0) for s in snapshots)])
         self.payload = {
             "chunksDone": done,
             "chunksTotal": self.total,
