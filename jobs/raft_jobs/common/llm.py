@@ -310,10 +310,11 @@ class LLMPool:
                 await self.check()
                 return
             except LLMError as exc:
-                if self._clock() >= deadline:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
                     raise
                 log.info("waiting for %s: %s", self.name, exc)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, min(interval, remaining)))
 
     # ---- internals ------------------------------------------------------------------------
 
