@@ -145,6 +145,7 @@ def test_sigkilled_program_resumes_without_duplicates(tmp_path, config_factory) 
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         done_at_kill = {line["chunk_id"] for line in read_shards(shards)}
+        server.settings.step_base = 0.0005  # the rest may go fast
         manifest = run_datagen(config, LOCAL)
         question_requests = server.counters.kinds["question_responder"]
     chunks = manifest["counts"]["chunks"]

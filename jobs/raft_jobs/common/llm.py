@@ -325,11 +325,12 @@ class LLMPool:
         while True:
             self._check_circuit()
             attempt += 1
-            state = self._pick()
             status: int | None = None
             retry_after: float | None = None
             if self._semaphore is not None:
                 await self._semaphore.acquire()
+            # Pick only once a slot is free, so the choice sees the current load and health.
+            state = self._pick()
             state.in_flight += 1
             self.stats.attempts += 1
             if attempt > 1:
