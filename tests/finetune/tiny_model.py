@@ -146,15 +146,19 @@ def raft_records(
     *,
     seed: int = 0,
     documents: int = 5,
-    chunk_chars: int = 200,
-    answer_sentences: int = 1,
+    chunk_chars: int | tuple[int, int] = 200,
+    answer_sentences: int | tuple[int, int] = 1,
 ) -> list[dict[str, Any]]:
     """``n`` synthetic records in datagen's RAFT format.
 
     Each question asks for an entity's colour stated in one (oracle) document, so the answer is
     learnable from the context; ``instruction`` holds the documents then the question, as
-    datagen writes it.
+    datagen writes it. ``chunk_chars`` and ``answer_sentences`` may be (low, high) ranges.
     """
+
+    def draw(value: int | tuple[int, int]) -> int:
+        return rng.randint(*value) if isinstance(value, tuple) else value
+
     rng = random.Random(seed)
     lexicon = _lexicon(random.Random(1234))
     records = []
@@ -162,11 +166,11 @@ def raft_records(
         entity = rng.choice(lexicon).capitalize()
         color = rng.choice(COLORS)
         fact = f"The {entity} is {color}."
-        docs = [_chunk(rng, lexicon, chunk_chars) for _ in range(documents)]
+        docs = [_chunk(rng, lexicon, draw(chunk_chars)) for _ in range(documents)]
         oracle_at = rng.randrange(documents)
-        docs[oracle_at] = f"{fact} {docs[oracle_at]}"[:chunk_chars + len(fact)]
+        docs[oracle_at] = f"{fact} {docs[oracle_at]}"
         question = f"What colour is the {entity}?"
-        reasoning = " ".join(_sentence(rng, lexicon) for _ in range(answer_sentences))
+        reasoning = " ".join(_sentence(rng, lexicon) for _ in range(draw(answer_sentences)))
         cot = (
             f"##Reason: The document says ##begin_quote## {fact} ##end_quote## {reasoning} "
             f"##Answer: {color}"

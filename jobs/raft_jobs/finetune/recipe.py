@@ -37,7 +37,7 @@ from .data import (
     fill_ratio,
     load_raft_splits,
     one_per_bin,
-    pack_best_fit,
+    pack,
     plan_epoch,
     tokenize_records,
     utilization,
@@ -150,7 +150,7 @@ class FinetuneRecipe:
             if self.info.is_main:
                 log.warning("%s: dropped them, %d left", message, len(kept))
         lengths = [len(e) for e in kept]
-        bins = pack_best_fit(lengths, self.student.contextLength) if self.packing else one_per_bin(lengths)
+        bins = pack(lengths, self.student.contextLength) if self.packing else one_per_bin(lengths)
         return SplitData(kept, bins, report.dropped)
 
     def _plan(self, epoch: int, data: SplitData | None = None, shuffle: bool = True) -> EpochPlan:

@@ -5,9 +5,9 @@ the model turns those restarts into a block-diagonal causal mask (transformers' 
 path: varlen kernels with flash-attention, a block-diagonal mask with sdpa/eager). Labels are
 shifted here, per example, so no position predicts the first token of the next example.
 
-Examples are assigned to sequences by best-fit decreasing bin packing (longest first, into
-the fullest sequence with room), which fills sequences to ~99% on RAFT-shaped data; the order
-of the sequences is then shuffled per epoch. A micro-batch holds ``perDeviceBatchSize``
+Examples are assigned to sequences by bin packing (:func:`pack`: best-fit decreasing, or a
+balanced longest-first assignment when the examples are alike), which fills sequences to 97%+
+on RAFT-shaped data; the order of the sequences is then shuffled per epoch. A micro-batch holds ``perDeviceBatchSize``
 sequences, padded to the longest of them (rounded up to a multiple of 8), or concatenated into
 one row for flash-attention.
 """
@@ -15,6 +15,7 @@ one row for flash-attention.
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 import random
 from dataclasses import dataclass, field
@@ -66,6 +67,50 @@ def pack_best_fit(lengths: Sequence[int], capacity: int) -> list[list[int]]:
         if room > 0:
             bisect.insort(free, (room, index))
     return bins
+
+
+def pack_balanced(lengths: Sequence[int], capacity: int, bins: int) -> list[list[int]]:
+    """Spread examples over ``bins`` sequences, longest first into the emptiest one (LPT).
+
+    Examples that fit nowhere go to extra sequences (best-fit decreasing). Deterministic.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    heap = [(0, b) for b in range(bins)]
+    out: list[list[int]] = [[] for _ in range(bins)]
+    overflow: list[int] = []
+    for i in order:
+        load, b = heapq.heappop(heap)
+        if load + lengths[i] <= capacity:
+            out[b].append(i)
+            load += lengths[i]
+        else:
+            overflow.append(i)
+        heapq.heappush(heap, (load, b))
+    extra = pack_best_fit([lengths[i] for i in overflow], capacity)
+    return [b for b in out if b] + [[overflow[j] for j in e] for e in extra]
+
+
+def pack(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """The fewest sequences found by best-fit decreasing or balanced (LPT) packing.
+
+    Best-fit decreasing is near optimal when examples are small or varied; RAFT examples are
+    often alike (k documents of similar size), where it leaves the last slot of many sequences
+    empty. Balanced packing then does better: it binary-searches the smallest number of
+    sequences into which LPT places every example (typically 97%+ full on RAFT data).
+    """
+    best = pack_best_fit(lengths, capacity)
+    low = max(1, math.ceil(sum(lengths) / capacity))
+    high = len(best) - 1
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = pack_balanced(lengths, capacity, middle)
+        if len(candidate) < len(best):
+            best = candidate
+        if len(candidate) <= middle:  # everything fitted: try fewer sequences
+            high = middle - 1
+        else:
+            low = middle + 1
+    return best
 
 
 def one_per_bin(lengths: Sequence[int]) -> list[list[int]]:
