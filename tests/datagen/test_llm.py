@@ -117,3 +117,26 @@ def test_pool_needs_endpoints_and_a_model() -> None:
         LLMPool([], "m")
     with pytest.raises(ValueError, match="no model"):
         LLMPool(["http://x/v1"], "")
+
+
+async def test_priority_slots_serve_low_priority_values_first() -> None:
+    import asyncio
+
+    from raft_jobs.common.llm import PrioritySlots
+
+    slots = PrioritySlots(1)
+    await slots.acquire()
+    order: list[str] = []
+
+    async def wait(name: str, priority: int) -> None:
+        await slots.acquire(priority)
+        order.append(name)
+        slots.release()
+
+    tasks = [asyncio.create_task(wait(n, p)) for n, p in (("late-1", 1), ("first", 0), ("late-2", 1), ("cancelled", 0))]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    slots.release()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert order == ["first", "late-1", "late-2"]
+    await slots.acquire()  # the slot came back

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
 import logging
 import random
 import time
@@ -159,6 +160,39 @@ class EndpointState:
     stats: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0})
 
 
+class PrioritySlots:
+    """A semaphore whose waiters are served lowest ``priority`` first (FIFO among equals)."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    async def acquire(self, priority: int = 0) -> None:
+        """Wait for a free slot."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (priority, self._seq, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted just as we were cancelled
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the first live waiter, or free it."""
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return
+        self._free += 1
+
+
 class LLMPool:
     """Async client for one model served by one or more OpenAI-compatible replicas."""
 
@@ -187,7 +221,7 @@ class LLMPool:
         self._clock = clock
         self._rng = random.Random(seed)
         self._rr = 0
-        self._semaphore = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self._semaphore = PrioritySlots(max_in_flight) if max_in_flight else None
         connections = max(100, 2 * (max_in_flight or 0))
         factory = client_factory or (lambda url: _openai_client(url, api_key, self.policy.timeout, connections))
         self._states = [EndpointState(url=u, client=factory(u)) for u in urls]
@@ -256,8 +290,13 @@ class LLMPool:
         temperature: float = 0.0,
         seed: int | None = None,
         extra_body: dict[str, Any] | None = None,
+        priority: int = 0,
     ) -> ChatResult:
         """One chat completion (``/v1/chat/completions``) with retries over the replicas.
+
+        When ``max_in_flight`` requests are already in flight, waiting requests go out lowest
+        ``priority`` first: a caller with multi-step work gives its early steps a lower value
+        so that later steps are always ready to keep the servers busy.
 
         Raises :class:`RequestFailedError` when retries run out (or on a 400/422),
         :class:`FatalRequestError` on 401/403/404, :class:`EndpointDownError` once a replica
@@ -282,7 +321,7 @@ class LLMPool:
             choice = response.choices[0]
             return _result(response, choice.message.content or "", choice.finish_reason)
 
-        return await self._request(call)
+        return await self._request(call, priority)
 
     async def completion(self, prompt: str, *, max_tokens: int, temperature: float = 0.0) -> ChatResult:
         """One legacy text completion (``/v1/completions``), e.g. a one-token readiness probe."""
@@ -328,7 +367,7 @@ class LLMPool:
 
     # ---- internals ------------------------------------------------------------------------
 
-    async def _request(self, call: Callable[[Any], Any]) -> ChatResult:
+    async def _request(self, call: Callable[[Any], Any], priority: int = 0) -> ChatResult:
         self.stats.requests += 1
         policy = self.policy
         attempt = 0
@@ -338,7 +377,7 @@ class LLMPool:
             status: int | None = None
             retry_after: float | None = None
             if self._semaphore is not None:
-                await self._semaphore.acquire()
+                await self._semaphore.acquire(priority)
             # Pick only once a slot is free, so the choice sees the current load and health.
             state = self._pick()
             state.in_flight += 1

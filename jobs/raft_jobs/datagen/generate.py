@@ -73,12 +73,13 @@ class ChunkProcessor:
         line["stats"] = stats.as_dict()
         return line
 
-    async def _ask(self, messages: list[dict[str, str]], seed: int, stats: ChunkStats) -> ChatResult:
+    async def _ask(self, messages: list[dict[str, str]], seed: int, stats: ChunkStats, priority: int) -> ChatResult:
         result = await self.llm.chat_completion(
             messages,
             max_tokens=self.config.maxTokens,
             temperature=self.config.temperature,
             seed=seed,
+            priority=priority,
         )
         stats.requests += 1
         stats.retries += result.attempts - 1
@@ -90,7 +91,9 @@ class ChunkProcessor:
         n = max(1, self.config.questionsPerChunk)
         for attempt in range(2):  # a malformed list is asked for once more
             seed = derive_seed(self.config.seed, "questions", chunk.id, attempt) % 2**31
-            result = await self._ask(question_messages(chunk.text, n), seed, stats)
+            # Question requests go first: each one unlocks several answer requests, which keeps
+            # the teacher's batch full until the very end of the run.
+            result = await self._ask(question_messages(chunk.text, n), seed, stats, priority=0)
             questions = parse_questions(result.text, limit=n)
             if questions:
                 stats.questions += len(questions)
@@ -104,7 +107,7 @@ class ChunkProcessor:
     async def _answer(self, chunk: Chunk, index: int, question: str, stats: ChunkStats) -> str | None:
         for attempt in range(2):  # an answer without <ANSWER>: is asked for once more
             seed = derive_seed(self.config.seed, "answer", chunk.id, index, attempt) % 2**31
-            result = await self._ask(cot_messages(question, chunk.text), seed, stats)
+            result = await self._ask(cot_messages(question, chunk.text), seed, stats, priority=1)
             check = check_cot(result.text, chunk.text)
             if check.valid:
                 stats.answered += 1
