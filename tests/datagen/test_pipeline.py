@@ -69,6 +69,7 @@ def test_end_to_end_outputs_format_and_no_leakage(teacher, config_factory) -> No
     assert again["counts"]["chunksFromCheckpoint"] == len(chunks)
 
 
+@pytest.mark.slow
 def test_same_seed_same_dataset_whatever_the_worker_count(teacher, config_factory) -> None:
     one = config_factory([teacher.url], name="one", workers=1, concurrency=3)
     three = config_factory([teacher.url], name="three", workers=3, concurrency=16)
@@ -80,11 +81,12 @@ def test_same_seed_same_dataset_whatever_the_worker_count(teacher, config_factor
     assert _outputs(other)["train.jsonl"] != _outputs(one)["train.jsonl"]
 
 
+@pytest.mark.slow
 def test_faults_complete_the_run_and_counters_match(config_factory) -> None:
     faults = {"error_rate": 0.05, "rate_limit_rate": 0.02, "hang_rate": 0.02, "malformed_rate": 0.02,
               "retry_after": 0.1, "hang_seconds": 30.0, "seed": 11}
     with sim_servers(2, **faults) as servers:
-        config = config_factory([s.url for s in servers], workers=2, requestTimeoutSeconds=1.5)
+        config = config_factory([s.url for s in servers], workers=2, requestTimeoutSeconds=1.0)
         manifest = run_datagen(config, LOCAL)
         injected = sum((s.counters.faults for s in servers), start=__import__("collections").Counter())
     assert injected["error"] + injected["rate_limit"] + injected["hang"] + injected["malformed"] > 0

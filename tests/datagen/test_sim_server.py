@@ -69,11 +69,11 @@ async def test_faults_are_seeded_and_at_the_configured_rates() -> None:
             except openai.InternalServerError:
                 return "error"
 
-        outcomes = await asyncio.gather(*(one(i) for i in range(300)))
+        outcomes = await asyncio.gather(*(one(i) for i in range(150)))
         faults = server.counters.faults
         for kind in ("error", "rate_limit", "malformed"):
             assert outcomes.count(kind) == faults[kind]
-            assert 10 <= faults[kind] <= 55
+            assert 4 <= faults[kind] <= 30
         await client.close()
     # The same seed and bodies give the same faults.
     async with SimulatedVLLMServer(settings) as again:
@@ -85,7 +85,7 @@ async def test_faults_are_seeded_and_at_the_configured_rates() -> None:
             except openai.APIStatusError:
                 pass
 
-        await asyncio.gather(*(replay(i) for i in reversed(range(300))))
+        await asyncio.gather(*(replay(i) for i in reversed(range(150))))
         assert again.counters.faults == faults
         await client.close()
 
