@@ -140,3 +140,12 @@ async def test_priority_slots_serve_low_priority_values_first() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     assert order == ["first", "late-1", "late-2"]
     await slots.acquire()  # the slot came back
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    down = pickle.loads(pickle.dumps(EndpointDownError("http://t/v1", 12.0, 4, "HTTP 500: x")))
+    assert down.endpoint == "http://t/v1" and "has been down for 12.0s" in str(down)
+    failed = pickle.loads(pickle.dumps(RequestFailedError("gave up", endpoint="http://t/v1", status=503, attempts=6)))
+    assert str(failed) == "gave up" and failed.status == 503 and failed.attempts == 6

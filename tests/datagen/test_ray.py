@@ -77,3 +77,20 @@ def test_two_ray_workers_and_a_killed_one_give_the_local_dataset(ray_session, co
     redone = question_requests - chunks
     assert 0 <= redone <= RAY.batch_chunks + killed.datagen.concurrency
     assert _files(killed) == _files(reference)
+
+
+def test_a_teacher_down_in_a_ray_worker_fails_the_run_naming_it(ray_session, config_factory) -> None:
+    from raft_jobs.datagen.pipeline import DatagenError
+
+    with sim_servers(1) as (server,):
+        config = config_factory([server.url], workers=2, concurrency=2)
+
+        def break_it() -> None:
+            while server.counters.completed < 5:
+                time.sleep(0.01)
+            server.settings.error_rate = 1.0
+
+        threading.Thread(target=break_it, daemon=True).start()
+        options = DatagenOptions(executor="ray", down_after=1.0, progress_interval=0.5)
+        with pytest.raises(DatagenError, match=rf"{server.url} has been down"):
+            run_datagen(config, options)

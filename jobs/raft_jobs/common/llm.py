@@ -71,6 +71,9 @@ class RequestFailedError(LLMError):
         self.status = status
         self.attempts = attempts
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (Ray)
+        return (_rebuild, (type(self), (str(self),), self.__dict__))
+
 
 class FatalRequestError(LLMError):
     """A request the server will never accept (401/403/404: bad key, unknown model or path)."""
@@ -89,6 +92,19 @@ class EndpointDownError(LLMError):
         self.down_for = down_for
         self.failures = failures
         self.last_error = last_error
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (Ray)
+        return (_rebuild, (type(self), (self.endpoint, self.down_for, self.failures, self.last_error), {}))
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
+    if cls is RequestFailedError:
+        exc = Exception.__new__(cls)
+        Exception.__init__(exc, *args)
+    else:
+        exc = cls(*args)
+    exc.__dict__.update(state)
+    return exc
 
 
 @dataclass
