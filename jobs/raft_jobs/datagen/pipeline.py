@@ -166,10 +166,10 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     manifest = _write_outputs(config, plan, chunks, len(documents), chunk_stats, digest, shards_dir, summaries, len(done_lines))
     timings["writeSeconds"] = time.monotonic() - t
     timings["totalSeconds"] = time.monotonic() - t0
-    manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
     # Throughput over the workers' own time (Ray start-up and output writing excluded).
     worker_seconds = max([0.0, *(s.get("elapsed", 0.0) for s in summaries)])
     timings["workerSeconds"] = worker_seconds
+    manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
     tokens = manifest["tokens"]["completionThisRun"]
     manifest["tokensPerSecond"] = round(tokens / worker_seconds, 1) if worker_seconds > 0 else 0.0
     write_json(out / "manifest.json", manifest)
