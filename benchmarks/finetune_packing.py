@@ -10,7 +10,7 @@ of the same examples:
 
 Records are synthetic but RAFT-shaped: 5 documents of ~1000 characters (700-1000), a question,
 and a chain-of-thought answer of a few hundred tokens; the tokenizer is a byte-level BPE
-trained on the same text (about 3.5 characters per token, close to real tokenizers on English).
+trained on the same text (about 4 characters per token, close to real tokenizers on English).
 
 Throughput runs the real training path: the student is built with the finetune program's
 ``build_model`` (FSDP2 in a world of one, activation checkpointing, bf16 mixed precision on
@@ -135,45 +135,56 @@ def save_student(directory: Path, shape: str, context: int, dtype: torch.dtype) 
     return directory
 
 
-def time_layout(model: Any, shape: Any, examples: list[Any], sequences: list[list[int]], *, pad_to: int | None,
-                info: Any, steps: int, warmup: int, pad_id: int) -> dict[str, Any]:
-    """Train ``warmup + steps`` steps of one sequence each; throughput over the last ``steps``."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    samples = tokens = processed = squared = 0
-    elapsed = 0.0
-    for i in range(warmup + steps):
-        batch = collate(examples, [sequences[i % len(sequences)]], pad_id)
-        if pad_to:
-            batch = padded_to(batch, pad_to, pad_id)
-        if info.is_cuda:
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        on_device = batch.to(info.device)
-        logits = model(input_ids=on_device.input_ids, position_ids=on_device.position_ids, use_cache=False).logits
-        loss = token_loss_sum(logits, on_device.labels) / max(batch.label_tokens, 1)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if info.is_cuda:
-            torch.cuda.synchronize()
-        float(loss.detach())
-        if i >= warmup:
-            elapsed += time.perf_counter() - started
-            samples += len(sequences[i % len(sequences)])
-            tokens += batch.real_tokens
-            processed += batch.processed_tokens
-            squared += batch.squared_lengths
-    flops = shape.train_flops(tokens, squared)
-    return {
-        "steps": steps,
-        "seconds": elapsed,
-        "samplesPerSecond": samples / elapsed,
-        "tokensPerSecond": tokens / elapsed,
-        "processedTokensPerSecond": processed / elapsed,
-        "utilization": tokens / processed,
-        "mfu": mfu(flops, elapsed, 1, peak_flops(info.device)),
-    }
+class LayoutTimer:
+    """Times training steps of one layout; rounds of all layouts are interleaved by the caller
+    so that load from other processes on the machine spreads evenly over the layouts."""
+
+    def __init__(self, name: str, examples: list[Any], sequences: list[list[int]], pad_to: int | None,
+                 pad_id: int) -> None:
+        self.name, self.examples, self.sequences = name, examples, sequences
+        self.pad_to, self.pad_id = pad_to, pad_id
+        self.next = 0
+        self.steps = self.samples = self.tokens = self.processed = self.squared = 0
+        self.elapsed = 0.0
+
+    def run(self, model: Any, optimizer: Any, info: Any, steps: int, *, record: bool = True) -> None:
+        """Train ``steps`` steps of one sequence each; add them to the totals when ``record``."""
+        for _ in range(steps):
+            sequence = self.sequences[self.next % len(self.sequences)]
+            self.next += 1
+            batch = collate(self.examples, [sequence], self.pad_id)
+            if self.pad_to:
+                batch = padded_to(batch, self.pad_to, self.pad_id)
+            if info.is_cuda:
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            on_device = batch.to(info.device)
+            logits = model(input_ids=on_device.input_ids, position_ids=on_device.position_ids, use_cache=False).logits
+            loss = token_loss_sum(logits, on_device.labels) / max(batch.label_tokens, 1)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            float(loss.detach())  # waits for the device
+            if record:
+                self.elapsed += time.perf_counter() - started
+                self.steps += 1
+                self.samples += len(sequence)
+                self.tokens += batch.real_tokens
+                self.processed += batch.processed_tokens
+                self.squared += batch.squared_lengths
+
+    def result(self, shape: Any, info: Any) -> dict[str, Any]:
+        """Throughput over the recorded steps."""
+        return {
+            "steps": self.steps,
+            "seconds": self.elapsed,
+            "samplesPerSecond": self.samples / self.elapsed,
+            "tokensPerSecond": self.tokens / self.elapsed,
+            "processedTokensPerSecond": self.processed / self.elapsed,
+            "utilization": self.tokens / self.processed,
+            "mfu": mfu(shape.train_flops(self.tokens, self.squared), self.elapsed, 1, peak_flops(info.device)),
+        }
 
 
 def _world_of_one() -> None:
@@ -202,15 +213,21 @@ def throughput_rows(args: argparse.Namespace, examples: list[Any], lengths: list
                                 activationCheckpointing=True)
         model, shape = build_model(str(base), student, info)
         lay = layouts(lengths, args.context_length, args.seed)
-        for name in ("packed", "padded", "unpadded"):
-            steps = args.steps if name == "packed" else args.steps * args.baseline_step_factor
-            result = time_layout(model, shape, examples, lay[name],
-                                 pad_to=args.context_length if name == "padded" else None,
-                                 info=info, steps=steps, warmup=args.warmup, pad_id=pad_id)
-            rows.append({"layout": name, "model": shape_name, "attention": attention_implementation(info),
-                         "device": torch.cuda.get_device_name(info.device) if info.is_cuda else platform.processor() or "cpu",
-                         **result})
-            print(f"  timed {name}: {result['samplesPerSecond']:.2f} samples/s", flush=True)
+        timers = [LayoutTimer(name, examples, lay[name], args.context_length if name == "padded" else None, pad_id)
+                  for name in ("packed", "padded", "unpadded")]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        per_round = {"packed": 1, "padded": args.baseline_step_factor, "unpadded": args.baseline_step_factor}
+        for timer in timers:
+            timer.run(model, optimizer, info, args.warmup, record=False)
+        for round_ in range(args.steps):
+            for timer in timers:
+                timer.run(model, optimizer, info, per_round[timer.name])
+            print(f"  round {round_ + 1}/{args.steps}: "
+                  + ", ".join(f"{t.name} {t.samples / t.elapsed:.2f} samples/s" for t in timers), flush=True)
+        device = torch.cuda.get_device_name(info.device) if info.is_cuda else platform.processor() or "cpu"
+        for timer in timers:
+            rows.append({"layout": timer.name, "model": shape_name, "attention": attention_implementation(info),
+                         "device": device, **timer.result(shape, info)})
         del model
     shutdown()
     return rows
@@ -251,7 +268,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             f"Model `{t0['model']}`, attention `{t0['attention']}`, device {t0['device']}; real training "
             "steps (forward, backward, clipping, AdamW) through the finetune program's FSDP2 model in a "
-            "world of one, one sequence per step.",
+            f"world of one, one sequence per step. Rounds of 1 packed step and {a['baseline_step_factor']} "
+            "steps of each baseline were interleaved so that other load on the machine spreads over all "
+            f"layouts ({report['cpus']} CPUs, load average {report['loadAverage'][0]:.1f} at the end).",
             "",
             "| layout | steps | samples/s | real tokens/s | processed tokens/s | utilization | MFU | samples/s vs padded |",
             "|---|---|---|---|---|---|---|---|",
@@ -287,16 +306,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--context-length", type=int, default=8192)
-    parser.add_argument("--steps", type=int, default=None, help="timed packed steps (default 6 on CPU, 20 on GPU)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed rounds: 1 packed step + N baseline steps each (default 6 on CPU, 20 on GPU)")
     parser.add_argument("--baseline-step-factor", type=int, default=None,
-                        help="timed baseline steps = steps x this (default 4: about as many examples)")
+                        help="N: baseline steps per round (default 6: about as many examples as a packed step)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--shape", choices=sorted(SHAPES), default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
     args.steps = args.steps or (20 if args.device == "cuda" else 6)
-    args.baseline_step_factor = args.baseline_step_factor or 4
+    args.baseline_step_factor = args.baseline_step_factor or 6
 
     tokenizer = tiny_model.build_tokenizer(vocab_size=4096)
     examples, report = drop_too_long(make_examples(args.records, args.seed, tokenizer), args.context_length)
@@ -334,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": throughput,
         "goalMet": packed_util >= 0.97,
         "torch": torch.__version__,
+        "loadAverage": os.getloadavg(),
+        "cpus": os.cpu_count(),
     }
     stem = "finetune_packing" if args.device == "cpu" else "finetune_packing_cuda"
     RESULTS.mkdir(parents=True, exist_ok=True)

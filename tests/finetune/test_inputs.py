@@ -97,3 +97,10 @@ def test_empty_base_model(tmp_path, world_of_one, caplog) -> None:
     with caplog.at_level(logging.ERROR):
         assert main(["--config", str(_write_config(tmp_path, Path(""), baseModel=""))]) == 2
     assert "student.baseModel is empty" in caplog.text
+
+
+def test_unknown_base_model(tmp_path, world_of_one, caplog) -> None:
+    tiny_model.write_dataset(tmp_path / "root", tiny_model.raft_records(2), [])
+    with caplog.at_level(logging.ERROR):
+        assert main(["--config", str(_write_config(tmp_path, tmp_path / "no-such-model"))]) == 2
+    assert "cannot load the tokenizer of student.baseModel" in caplog.text

@@ -138,19 +138,20 @@ def build_model(base_model: str, student: StudentConfig, info: DistInfo) -> tupl
     attn = attention_implementation(info)
     full_state: dict[str, torch.Tensor] = {}
     buffers: dict[str, torch.Tensor] = {}
-    error = [None]
+    error: list[tuple[bool, str] | None] = [None]  # (is an input problem, message), from rank 0
     if info.is_main:
         try:
             source = AutoModelForCausalLM.from_pretrained(base_model, attn_implementation=attn, dtype="auto")
             full_state = source.state_dict()
             buffers = {name: source.get_buffer(name).detach().clone() for name in _non_persistent_buffers(source)}
             del source
-        except (OSError, ValueError) as exc:
-            error = [f"cannot load student.baseModel {base_model!r}: {exc}"]
+        except Exception as exc:  # noqa: BLE001 - every rank must learn of it, or they wait forever
+            error = [(isinstance(exc, (OSError, ValueError)), f"cannot load student.baseModel {base_model!r}: {exc}")]
     # Also a barrier: the weights are in HF_HOME before the other ranks look at the config.
     dist.broadcast_object_list(error, src=0)
     if error[0]:
-        raise FinetuneError(error[0])
+        is_input, message = error[0]
+        raise FinetuneError(message) if is_input else RuntimeError(message)
     config = _load_config(base_model, attn)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=attn)

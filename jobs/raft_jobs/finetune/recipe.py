@@ -94,9 +94,10 @@ class FinetuneRecipe:
         self.tokenizer = load_tokenizer(s.baseModel)
         splits = load_raft_splits(self.config.dataset_dir)
 
-        self.packing = isolates_packed_examples(attention_implementation(self.info))
+        self.attn = attention_implementation(self.info)
+        self.packing = isolates_packed_examples(self.attn)
         # flash-attention keeps packed examples apart only within a single row
-        self.flatten = attention_implementation(self.info).startswith("flash")
+        self.flatten = self.attn.startswith("flash")
         if not self.packing:
             log.warning("this transformers/attention combination cannot isolate packed examples: one example per sequence")
         self.train_data = self._prepare_split(splits["train"], "train")
@@ -105,11 +106,13 @@ class FinetuneRecipe:
             if splits["validation"]
             else None
         )
+        if self.val_data is None or not self.val_data.examples:
+            self.val_data = None
+            if self.info.is_main:
+                log.warning("no validation examples: validationLoss will not be reported")
 
         self.model, self.shape = build_model(s.baseModel, s, self.info)
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=s.learningRate, weight_decay=s.weightDecay, betas=(0.9, 0.95)
-        )
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=s.learningRate, weight_decay=s.weightDecay)
         self.steps_per_epoch = self._plan(0).steps
         self.total_steps = self.steps_per_epoch * s.epochs
         warmup = math.ceil(s.warmupRatio * self.total_steps)
@@ -133,7 +136,7 @@ class FinetuneRecipe:
                 self.total_steps,
                 warmup,
                 self.info.world_size,
-                attention_implementation(self.info),
+                self.attn,
             )
         self._resume()
 
@@ -145,7 +148,7 @@ class FinetuneRecipe:
                 f"{report.dropped} of {len(examples)} {name} examples are longer than "
                 f"student.contextLength={self.student.contextLength} tokens (longest: {report.longest})"
             )
-            if not kept:
+            if not kept and not allow_empty:
                 raise FinetuneError(f"{message}: none left to train on; raise student.contextLength")
             if self.info.is_main:
                 log.warning("%s: dropped them, %d left", message, len(kept))
