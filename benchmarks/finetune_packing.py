@@ -289,14 +289,22 @@ def markdown(report: dict[str, Any]) -> str:
         "`raft_jobs.finetune` runs. `unpadded` (one example, no padding) wastes no tokens either, but "
         "runs ~6x more, shorter forward passes: cheap on a CPU, poor GPU occupancy, and a step's token "
         "count then varies with the examples drawn.",
-        "* On CPU, SDPA isolates packed examples with a block-diagonal mask and still computes the full "
-        "square of scores, so packed attention costs as much as padded attention per sequence; on GPU "
-        "with flash-attention the varlen kernel skips the masked blocks.",
-        "* MFU needs a known GPU peak (or RAFT_PEAK_TFLOPS); it is n/a on CPU. This session had no GPU: "
-        "run `python benchmarks/finetune_packing.py --device cuda` on one to get tokens/s and MFU for a "
-        "Llama-3.2-1B-shaped model (bf16 mixed precision, activation checkpointing, flash-attention 2 "
-        "when installed, else SDPA); it writes finetune_packing_cuda.{json,md}.",
+        "* On CPU, SDPA isolates packed examples with a block-diagonal mask: it builds the mask and "
+        "computes the full square of scores (no fast causal kernel), so a packed 8192-token sequence "
+        "costs more than its examples run one by one, and `unpadded` wins on a CPU. On GPU the "
+        "flash-attention varlen kernel skips the masked blocks; without flash-attn installed SDPA takes "
+        "the same masked path, so the train image should install flash-attn.",
+        "* MFU counts 6 FLOPs per matmul parameter per real token plus causal attention "
+        "(6 x layers x width x sum of squared example lengths), without recomputation, over the GPU's "
+        "dense bf16 peak (or RAFT_PEAK_TFLOPS); n/a on CPU.",
     ]
+    if a["device"] == "cpu":
+        lines.append(
+            "* Measured without a GPU. On a GPU machine, `python benchmarks/finetune_packing.py --device cuda` "
+            "measures tokens/s and MFU for a Llama-3.2-1B-shaped model (bf16 mixed precision, activation "
+            "checkpointing, flash-attention 2 when installed, else SDPA) and writes "
+            "finetune_packing_cuda.{json,md}."
+        )
     return "\n".join(lines) + "\n"
 
 
