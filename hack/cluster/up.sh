@@ -5,14 +5,17 @@
 # and, unless --no-sim, the SIMULATED controllers (raft_sim.controllers).
 #
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
-#                      [--no-sim] [--sim-duration 3] [--build]
-#                      [--vllm-port PORT [--vllm-model NAME]...]
+#                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
+#                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
-# RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION, RAFT_VLLM_PORT,
-# RAFT_VLLM_MODELS=a,b, RAFT_BUILD_CLUSTER=1). --vllm-port also starts the SIMULATED vLLM
-# server (raft_sim.vllm_server) on 127.0.0.1:PORT. The Python that runs the simulators is
-# $RAFT_PYTHON, else the active virtualenv's, else python3; it needs the `kubernetes` package.
+# RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION,
+# RAFT_SIM_PROGRESS_INTERVAL, RAFT_VLLM_PORT, RAFT_VLLM_MODELS=a,b, RAFT_AUDIT_POLICY,
+# RAFT_BUILD_CLUSTER=1). --vllm-port also starts the SIMULATED vLLM server
+# (raft_sim.vllm_server) on 127.0.0.1:PORT. --audit-policy turns on the API server's audit log
+# (an audit.k8s.io/v1 Policy file) at $KWOK_WORKDIR/clusters/NAME/logs/audit.log. The Python
+# that runs the simulators is $RAFT_PYTHON, else the active virtualenv's, else python3; it needs
+# the `kubernetes` package.
 # A cluster of the same name is deleted first. Everything listens on 127.0.0.1. The last line
 # on stdout is the kubeconfig path; progress goes to stderr. Stop it with down.sh --name NAME.
 set -euo pipefail
@@ -24,6 +27,8 @@ cpu_nodes="${RAFT_CPU_NODES:-1}"
 gpus_per_node="${RAFT_GPUS_PER_NODE:-8}"
 sim="${RAFT_CLUSTER_SIM:-1}"
 sim_duration="${RAFT_SIM_DURATION:-3}"
+sim_progress_interval="${RAFT_SIM_PROGRESS_INTERVAL:-1}"
+audit_policy="${RAFT_AUDIT_POLICY:-}"
 vllm_port="${RAFT_VLLM_PORT:-}"
 vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
@@ -37,15 +42,21 @@ while (($#)); do
     --gpus-per-node) gpus_per_node="$2"; shift ;;
     --no-sim) sim=0 ;;
     --sim-duration) sim_duration="$2"; shift ;;
+    --sim-progress-interval) sim_progress_interval="$2"; shift ;;
+    --audit-policy) audit_policy="$2"; shift ;;
     --vllm-port) vllm_port="$2"; shift ;;
     --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "bad cluster name: $name" >&2; exit 2; }
+if [[ -n "$audit_policy" ]]; then
+  [[ -r "$audit_policy" ]] || { echo "audit policy not readable: $audit_policy" >&2; exit 2; }
+  audit_policy="$(cd "$(dirname "$audit_policy")" && pwd)/$(basename "$audit_policy")"
+fi
 
 started=$SECONDS
 if ! cluster_binaries_present; then
@@ -85,8 +96,10 @@ options:
   kwokControllerBinary: $cluster_bin/kwok
   etcdBinary: $cluster_bin/etcd
   kubectlBinary: $(command -v kubectl || echo "$cluster_bin/kubectl")
----
 YAML
+  # kwokctl copies the policy into its work dir and passes --audit-policy-file/--audit-log-path.
+  [[ -z "$audit_policy" ]] || echo "  kubeAuditPolicy: $audit_policy"
+  echo "---"
   cat "$cluster_here/kwok-stages.yaml"
 } >"$state/kwokctl.yaml"
 
@@ -188,7 +201,7 @@ wait_started() {
 export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
 if [[ "$sim" == 1 ]]; then
   nohup "$python" -m raft_sim.controllers --kubeconfig "$kubeconfig" --duration "$sim_duration" \
-    >"$state/sim-controllers.log" 2>&1 </dev/null &
+    --progress-interval "$sim_progress_interval" >"$state/sim-controllers.log" 2>&1 </dev/null &
   echo $! >"$state/sim-controllers.pid"
 fi
 if [[ -n "$vllm_port" ]]; then

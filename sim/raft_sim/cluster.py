@@ -100,6 +100,9 @@ class LocalCluster:
     ``vllm_port`` also starts the SIMULATED vLLM server (``raft_sim.vllm_server``) on
     127.0.0.1:``vllm_port``, serving ``vllm_models``, when that module exists. ``keep_logs`` (default
     ``$RAFT_CLUSTER_LOGS``) is a folder the component logs are copied to before teardown.
+    ``sim_progress_interval`` is how often the simulated workloads report progress (seconds).
+    ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
+    written to :attr:`audit_log_path`.
     """
 
     def __init__(
@@ -111,6 +114,8 @@ class LocalCluster:
         gpus_per_node: int = 8,
         sim: bool = True,
         sim_duration: float = 3.0,
+        sim_progress_interval: float = 1.0,
+        audit_policy: str | os.PathLike[str] | None = None,
         vllm_port: int | None = None,
         vllm_models: Sequence[str] = ("sim-model",),
         python: str | None = None,
@@ -122,6 +127,8 @@ class LocalCluster:
         self.gpus_per_node = gpus_per_node
         self.sim = sim
         self.sim_duration = sim_duration
+        self.sim_progress_interval = sim_progress_interval
+        self.audit_policy = Path(audit_policy) if audit_policy is not None else None
         self.vllm_port = vllm_port
         self.vllm_models = list(vllm_models)
         self.python = python or sys.executable
@@ -148,6 +155,8 @@ class LocalCluster:
             "RAFT_GPUS_PER_NODE": str(self.gpus_per_node),
             "RAFT_CLUSTER_SIM": "1" if self.sim else "0",
             "RAFT_SIM_DURATION": str(self.sim_duration),
+            "RAFT_SIM_PROGRESS_INTERVAL": str(self.sim_progress_interval),
+            "RAFT_AUDIT_POLICY": "" if self.audit_policy is None else str(self.audit_policy),
             "RAFT_VLLM_PORT": "" if self.vllm_port is None else str(self.vllm_port),
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,
@@ -272,6 +281,11 @@ class LocalCluster:
             time.sleep(interval)
 
     # ------------------------------------------------------------------ logs
+
+    @property
+    def audit_log_path(self) -> Path:
+        """The API server's audit log (JSON lines; written only when ``audit_policy`` was given)."""
+        return cache_dir() / "kwok" / "clusters" / self.name / "logs" / "audit.log"
 
     def log_path(self, component: str) -> Path:
         """Log file of a component: kube-apiserver, kube-controller-manager, kube-scheduler, etcd,
