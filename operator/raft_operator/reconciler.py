@@ -127,8 +127,10 @@ class _Reconcile:
             self.plan.patch.append((_ref(manifest), {"spec": {"replicas": replicas}}))
 
     def delete(self, manifest: Manifest) -> None:
-        if self.observed.get(manifest["kind"], manifest["metadata"]["name"]):
-            self.plan.delete.append(_ref(manifest))
+        ref = _ref(manifest)
+        # A pass may release the servers twice (eval succeeded, then the run): one DELETE each.
+        if self.observed.get(manifest["kind"], manifest["metadata"]["name"]) and ref not in self.plan.delete:
+            self.plan.delete.append(ref)
 
     def set_suspend(self, manifest: Manifest, suspend: bool) -> None:
         """Patch the batch child's suspend flag when it differs (Kueue owns un-suspending queued jobs)."""
@@ -262,8 +264,9 @@ class _Reconcile:
             return
         deploy, _ = teacher.build(self.run, replicas=0)
         current = self.observed.get("Deployment", deploy["metadata"]["name"])
-        if current is not None and current.get("replicas"):
-            self.plan.patch.append((_ref(deploy), {"spec": {"replicas": 0}}))
+        scale_down = (_ref(deploy), {"spec": {"replicas": 0}})
+        if current is not None and current.get("replicas") and scale_down not in self.plan.patch:
+            self.plan.patch.append(scale_down)
         if current is not None and is_true(self.conditions, api.TEACHER_READY):
             # Only a serving teacher becomes ScaledDown: a failure's reason stays on the condition.
             self.condition(api.TEACHER_READY, False, "ScaledDown", "teacher scaled to zero: no running stage needs it")
