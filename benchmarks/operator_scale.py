@@ -575,6 +575,9 @@ def report(results: dict[str, Any]) -> str:
             f"- machine load (1 min load average): {results.get('loadavg_start')} at start, "
             f"{scale.get('loadavg_1m_end')} after the scale phase"
             " (other jobs shared this machine; the cluster, simulators and operator all share its cores)",
+            f"- benchmark wall time: {results.get('total_s')} s (cluster start to teardown); operator RSS "
+            f"{results.get('operator_rss_after_start_mib')} MiB after start, peak {results.get('operator_peak_rss_mib')} "
+            f"MiB (VmHWM) over the whole benchmark ({results.get('runs_alive_during_idle')} RaftRuns held at the end)",
             ""]
     out += ["## Time from `kubectl apply` until runs reach each phase", ""]
     rows = []
@@ -758,6 +761,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster-name", default="raft-bench")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
     p.add_argument("--no-write", action="store_true", help="print only; write no result files")
+    p.add_argument("--render", type=Path, default=None, metavar="JSON",
+                   help="only re-render the report of an earlier results JSON (no cluster)")
     p.add_argument("--log-dir", type=Path, default=None,
                    help="keep the operator's and the cluster's logs (audit log included) here (default: a new temp dir)")
     return p.parse_args(argv)
@@ -766,7 +771,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
     args = parse_args(argv)
-    command = "python benchmarks/operator_scale.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.render:
+        results = json.loads(args.render.read_text())
+        write(results, args.out, args.no_write)
+        return 0
+    command = "python benchmarks/operator_scale.py " + " ".join(shlex.quote(a) for a in recorded_args(argv))
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command.strip(),
@@ -827,14 +836,36 @@ def main(argv: list[str] | None = None) -> int:
             if operator is not None:
                 operator.stop()
             cluster.stop()
+    write(results, args.out, args.no_write)
+    return 0 if (results.get("scale") or {}).get("completed") else 1
+
+
+def recorded_args(argv: list[str] | None) -> list[str]:
+    """The command-line arguments as recorded in the results: local folders replaced by placeholders."""
+    out, args = [], list(sys.argv[1:] if argv is None else argv)
+    placeholders = {"--log-dir": "DIR", "--out": "DIR"}
+    while args:
+        arg = args.pop(0)
+        name = arg.split("=", 1)[0]
+        if name in placeholders:
+            out.append(f"{name}={placeholders[name]}" if "=" in arg else arg)
+            if "=" not in arg and args:
+                args.pop(0)
+                out.append(placeholders[name])
+        else:
+            out.append(arg)
+    return out
+
+
+def write(results: dict[str, Any], out: Path, dry: bool) -> None:
+    """Print the report and write operator_scale.json and .md under ``out`` (unless ``dry``)."""
     text = report(results)
     print()
     print(text)
-    if not args.no_write:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "operator_scale.json").write_text(json.dumps(results, indent=2) + "\n")
-        (args.out / "operator_scale.md").write_text(text)
-    return 0 if (results.get("scale") or {}).get("completed") else 1
+    if not dry:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "operator_scale.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out / "operator_scale.md").write_text(text)
 
 
 if __name__ == "__main__":
