@@ -344,6 +344,11 @@ class LocalKubelet:
                 path.symlink_to(target)
             mounts.append({"source": str(links), "target": "/run/raft-local/links", "readOnly": True})
             workdir = "/run/raft-local/links"
+        for target, content in program.files.items():
+            path = run.directory / "image-files" / cr.name / target.lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            mounts.append({"source": str(path), "target": target, "readOnly": True})
         spec = {"mounts": mounts, "argv": program.argv, "env": {**env, **program.env}, "workingDir": workdir}
         spec_file = run.directory / f"{cr.name}.json"
         spec_file.write_text(json.dumps(spec))

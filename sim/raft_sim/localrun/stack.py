@@ -13,7 +13,6 @@ The run's volume is a pre-bound claim (``existingClaim``) whose folder already h
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -127,6 +126,7 @@ class RealStack:
         self.namespace = namespace
         self.interval = interval
         self.operator: LocalOperator | None = None
+        self._api: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -219,9 +219,18 @@ class RealStack:
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
 
     def get(self, name: str) -> dict[str, Any]:
-        """The RaftRun as the API server has it ({} when absent)."""
-        result = self.cluster.kubectl("get", "raftrun", name, "-n", self.namespace, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else {}
+        """The RaftRun as the API server has it ({} when absent). Polled often: no kubectl process."""
+        from kubernetes import client as k8s
+        from kubernetes.client.exceptions import ApiException
+
+        if self._api is None:
+            self._api = k8s.CustomObjectsApi(self.cluster.api_client())
+        try:
+            return self._api.get_namespaced_custom_object("raftoperator.io", "v1alpha1", self.namespace, "raftruns", name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise
 
     def watch(self, name: str, timeout: float, on_change: Callable[[dict[str, Any]], None] | None = None,
               during: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
