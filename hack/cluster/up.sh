@@ -60,6 +60,9 @@ while (($#)); do
   shift
 done
 [[ "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "bad cluster name: $name" >&2; exit 2; }
+if [[ "$local_node" == 1 ]] && ((gpu_nodes + cpu_nodes)); then
+  echo "--local-node needs --gpu-nodes 0 --cpu-nodes 0 (kwok would take the local node's pods)" >&2; exit 2
+fi
 if [[ -n "$audit_policy" ]]; then
   [[ -r "$audit_policy" ]] || { echo "audit policy not readable: $audit_policy" >&2; exit 2; }
   audit_policy="$(cd "$(dirname "$audit_policy")" && pwd)/$(basename "$audit_policy")"
@@ -106,15 +109,6 @@ options:
 YAML
   # kwokctl copies the policy into its work dir and passes --audit-policy-file/--audit-log-path.
   [[ -z "$audit_policy" ]] || echo "  kubeAuditPolicy: $audit_policy"
-  # kwok fakes only the nodes annotated as fake; the local node's pods really run (--local-node).
-  cat <<YAML
----
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options:
-  manageAllNodes: false
-  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
-YAML
   echo "---"
   cat "$cluster_here/kwok-stages.yaml"
 } >"$state/kwokctl.yaml"
@@ -217,6 +211,8 @@ wait_started() {
 export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
 sim_args=()
 if [[ "$local_node" == 1 ]]; then
+  # No fake nodes: stop kwok's controller, which would otherwise take the local node over.
+  kill "$(cat "$KWOK_WORKDIR/clusters/$name/pids/kwok-controller.pid")" 2>/dev/null || true
   sim_args=(--real-workloads --pv-root "$state/volumes")
   nohup "$python" -m raft_sim.localrun.kubelet --kubeconfig "$kubeconfig" --state "$state/kubelet" \
     >"$state/kubelet.log" 2>&1 </dev/null &

@@ -576,7 +576,7 @@ class SimController:
         info = workload_pods.ray_job_info(head_ip, job_id)
         submitter = self._get(self._jobs, meta(job)["namespace"], meta(job)["name"])
         if submitter is None:
-            if _dashboard_up(head_ip):
+            if workload_pods.ray_head_healthy(head_ip):
                 self._create_if_absent(self._jobs, workload_pods.ray_submitter_job(job, cluster, job_id, owner_ref(job)))
             return self.settings.progress_interval
         state = (info or {}).get("status")
@@ -979,17 +979,6 @@ def replica_statuses(plan: list[tuple[str, str, Obj, str]], name: str, *, active
         if key:
             entry[key] = entry.get(key, 0) + 1
     return statuses
-
-
-def _dashboard_up(ip: str) -> bool:
-    """Whether the Ray dashboard on ``ip`` answers (the submitter can then submit)."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://{ip}:{workload_pods.RAY_DASHBOARD_PORT}/api/version", timeout=2) as r:
-            return r.status == 200
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 def _api_message(exc: ApiException) -> str:

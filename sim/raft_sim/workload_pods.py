@@ -26,7 +26,7 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-RAY_GCS_PORT, RAY_DASHBOARD_PORT, RAY_CLIENT_PORT = 6379, 8265, 10001
+RAY_GCS_PORT, RAY_DASHBOARD_PORT, RAY_CLIENT_PORT, RAY_AGENT_PORT = 6379, 8265, 10001, 52365
 PYTORCH_PORT = 23456
 POD_IP_ENV = {"name": "MY_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
@@ -104,6 +104,22 @@ def ray_job_info(head_ip: str, job_id: str, timeout: float = 3.0) -> Obj | None:
             return json.loads(response.read())
     except Exception:  # noqa: BLE001 - not submitted yet, or the dashboard is starting
         return None
+
+
+def ray_head_healthy(head_ip: str, timeout: float = 2.0) -> bool:
+    """KubeRay's head readiness check: the raylet (through the dashboard agent) and the GCS are healthy.
+
+    A job submitted before the agent registers is refused ("No available agent to submit job").
+    """
+    for url in (f"http://{head_ip}:{RAY_AGENT_PORT}/api/local_raylet_healthz",
+                f"http://{head_ip}:{RAY_DASHBOARD_PORT}/api/gcs_healthz"):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                if b"success" not in response.read():
+                    return False
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+    return True
 
 
 def pytorch_replica_service(job: str, namespace: str, rtype: str, index: int, owner_ref: Obj) -> Obj:
