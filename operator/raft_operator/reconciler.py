@@ -260,14 +260,16 @@ class _Reconcile:
                            message=f"{oldest.message} (for {int(waited)}s; failurePolicy.pendingDeadlineSeconds is {limit})")
         return Outcome(reason=oldest.reason, message=oldest.message)
 
-    def batch_stage(self, ctype: str, component: str, outcome: Outcome) -> Outcome:
-        """A running batch child's outcome, failed or annotated by what its pods report."""
+    def batch_stage(self, ctype: str, component: str, outcome: Outcome, manifest: Manifest) -> Outcome:
+        """A running batch child's outcome, failed or annotated by what its pods report. A child
+        failed here is suspended, so its controller deletes its pods and nothing waits for GPUs."""
         if outcome.succeeded or outcome.failed:
             return outcome
         stuck = self.stuck_pods(component)
         if stuck is None:
             return outcome
         if stuck.failed:
+            self.set_suspend(manifest, True)
             return stuck
         self.condition(ctype, False, stuck.reason, stuck.message, warn=True)
         return Outcome(reason=stuck.reason, message=stuck.message)
@@ -348,7 +350,7 @@ class _Reconcile:
             self.condition(api.DATA_GENERATED, True, "RayJobSucceeded", f"RayJob {rayjob['metadata']['name']} succeeded")
         elif not outcome.failed:
             self.condition(api.DATA_GENERATED, False, "Running", f"RayJob {outcome.message}")
-        return self.batch_stage(api.DATA_GENERATED, "datagen", outcome)
+        return self.batch_stage(api.DATA_GENERATED, "datagen", outcome, rayjob)
 
     def stage_finetune(self) -> Outcome:
         (job,) = finetune.build(self.run)
@@ -368,7 +370,7 @@ class _Reconcile:
             self.condition(api.MODEL_TRAINED, True, "PyTorchJobSucceeded", f"checkpoint saved to {self.run.root}/model")
         elif not outcome.failed:
             self.condition(api.MODEL_TRAINED, False, "Running", outcome.message or "training")
-        return self.batch_stage(api.MODEL_TRAINED, "finetune", outcome)
+        return self.batch_stage(api.MODEL_TRAINED, "finetune", outcome, job)
 
     def stage_eval(self) -> Outcome:
         servers = evaluation.server_manifests(self.run)
@@ -418,7 +420,7 @@ class _Reconcile:
             self.release_servers()
         elif not outcome.failed:
             self.condition(api.EVALUATED, False, "Running", "eval Job running")
-        return self.batch_stage(api.EVALUATED, "eval", outcome)
+        return self.batch_stage(api.EVALUATED, "eval", outcome, job)
 
     # ---- endings and pauses ----------------------------------------------------------------
 

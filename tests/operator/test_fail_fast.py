@@ -145,6 +145,7 @@ def test_pods_that_cannot_be_scheduled_are_reported_then_fail_the_run_after_the_
     message = c.run["status"]["message"]
     assert message.startswith("datagen failed: PodUnschedulable: pod demo-datagen-raycluster-abcde-head: ")
     assert "pendingDeadlineSeconds is 600" in message and "\n" not in message
+    assert c.get("RayJob", RAYJOB)["spec"]["suspend"] is True, "suspended: KubeRay deletes its pending pods"
     assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 0, "the teacher's GPUs are released"
 
 
