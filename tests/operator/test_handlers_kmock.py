@@ -350,14 +350,17 @@ def test_a_restarted_operator_recreates_nothing_and_finishes_the_run(cluster: Cl
     assert phase_events(c) == PHASES, "no phase Event repeated by the new operators"
 
 
+def refuse_rayjobs_then_start(c: Cluster, status: int, reason: str, message: str) -> None:
+    """Make the API answer every RayJob create with ``status``; start the run up to datagen."""
+    c.server.emulator.faults[("POST", "rayjobs")] = kmock.KubernetesError(status=status, reason=reason, message=message)
+    start_run(c)
+    teacher_up(c)
+
+
 def test_a_transient_api_error_is_reported_in_one_line_and_retried(cluster: Cluster) -> None:
     """The API server is briefly unavailable for RayJobs: Ready=False in one line, then recovery."""
     c = cluster
-    unavailable = kmock.KubernetesError(status=503, reason="ServiceUnavailable",
-                                        message="the server is currently unable to handle the request")
-    c.server.emulator.faults[("POST", "rayjobs")] = unavailable
-    start_run(c)
-    teacher_up(c)
+    refuse_rayjobs_then_start(c, 503, "ServiceUnavailable", "the server is currently unable to handle the request")
     ready = wait_for(lambda: (r := c.condition(RUN, "Ready")).get("reason") == "ReconcileError" and r,
                      what="Ready ReconcileError")
     assert ready["status"] == "False" and ready["message"].startswith("503 ") and "\n" not in ready["message"]
@@ -376,10 +379,7 @@ def test_a_transient_api_error_is_reported_in_one_line_and_retried(cluster: Clus
 def test_transient_errors_back_off_exponentially_per_run(cluster: Cluster) -> None:
     """While the API keeps failing, attempts thin out (1, 2, 4, ... intervals), not one per tick."""
     c = cluster
-    c.server.emulator.faults[("POST", "rayjobs")] = kmock.KubernetesError(
-        status=500, reason="InternalError", message="etcdserver: request timed out")
-    start_run(c)
-    teacher_up(c)
+    refuse_rayjobs_then_start(c, 500, "InternalError", "etcdserver: request timed out")
     wait_for(lambda: c.condition(RUN, "Ready").get("reason") == "ReconcileError", what="Ready ReconcileError")
     time.sleep(40 * c.interval)
     attempts = c.child_creates()[("RayJob", RAYJOB)]
@@ -390,11 +390,7 @@ def test_a_refusal_no_retry_changes_fails_the_run_in_one_line(cluster: Cluster) 
     """A 403 on a kind (the operator lacks RBAC for RayJobs) fails the run with the server's cause,
     releases the teacher's GPUs, and is not retried."""
     c = cluster
-    forbidden = kmock.KubernetesError(status=403, reason="Forbidden",
-                                      message='rayjobs.ray.io is forbidden: cannot create resource "rayjobs"')
-    c.server.emulator.faults[("POST", "rayjobs")] = forbidden
-    start_run(c)
-    teacher_up(c)
+    refuse_rayjobs_then_start(c, 403, "Forbidden", 'rayjobs.ray.io is forbidden: cannot create resource "rayjobs"')
     status = c.wait_phase(RUN, "Failed")
     assert status["message"] == ('datagen failed: RayJobRejected: creating RayJob demo-datagen: 403 rayjobs.ray.io is '
                                  'forbidden: cannot create resource "rayjobs"')
