@@ -21,7 +21,7 @@ from .builders.common import Run
 from .conditions import set_condition
 from .errors import PermanentError, describe
 from .observed import Observed, run_key, summarize
-from .reconciler import fail_run, needs_preflight, reconcile
+from .reconciler import Plan, fail_run, needs_preflight, reconcile
 from .settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -86,6 +86,14 @@ def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
     return Observed.from_summaries(summaries)
 
 
+def release(namespace: str, name: str, plan: Plan, memo: kopf.Memo) -> None:
+    """Apply a failed run's plan (servers released); an error is left to the next tick."""
+    try:
+        memo.applier.apply(namespace, plan)
+    except Exception as exc:  # noqa: BLE001 - the next tick releases again
+        log.warning("releasing %s/%s: %s", namespace, name, describe(exc))
+
+
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.reconcile_interval)
 def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: kopf.Status,
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -112,25 +120,23 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
             memo.applier.apply(namespace, plan)
             new_status = plan.status
             memo.backoff.succeeded(uid)
-        except PermanentError as exc:
-            # The API server refused a write for good: fail the run with its cause, in one line.
-            log.warning("RaftRun %s/%s failed: %s", namespace, name, exc.message)
-            attempted = {**current, "status": plan.status} if plan is not None else current
-            plan = fail_run(attempted, observed, now, exc.reason, exc.message)
-            new_status = plan.status
-            try:
-                memo.applier.apply(namespace, plan)
-            except Exception as release_exc:  # noqa: BLE001 - the next tick releases again
-                log.warning("releasing %s/%s: %s", namespace, name, describe(release_exc))
-        except Exception as exc:  # noqa: BLE001 - reported in status, retried after a backoff
-            metrics.RECONCILE_ERRORS.inc()
-            delay = memo.backoff.failed(uid)
-            log.warning("reconcile of %s/%s failed (retry in %.1fs): %s", namespace, name, delay, describe(exc))
-            log.debug("reconcile of %s/%s failed", namespace, name, exc_info=True)
-            new_status = {**old_status, "conditions": [dict(c) for c in old_status.get("conditions", [])]}
-            set_condition(new_status["conditions"], api.READY, False, "ReconcileError", describe(exc),
-                          generation=body.metadata.get("generation"), now=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-            plan = None
+        except Exception as exc:  # noqa: BLE001 - a run's error never escapes to Kopf (no traceback per tick)
+            if isinstance(exc, PermanentError) and old_status.get("phase") not in api.TERMINAL_PHASES:
+                # The API server refused a write for good: fail the run with its cause, in one line.
+                attempted = {**current, "status": plan.status} if plan is not None else current
+                plan = fail_run(attempted, observed, now, exc.reason, exc.message)
+                new_status = plan.status
+                log.warning("RaftRun %s/%s failed: %s", namespace, name, exc.message)
+                release(namespace, name, plan, memo)
+            else:  # a retry may fix it (an ended run's release is retried too, its message kept)
+                metrics.RECONCILE_ERRORS.inc()
+                delay = memo.backoff.failed(uid)
+                log.warning("reconcile of %s/%s failed (retry in %.1fs): %s", namespace, name, delay, describe(exc))
+                log.debug("reconcile of %s/%s failed", namespace, name, exc_info=True)
+                new_status = {**old_status, "conditions": [dict(c) for c in old_status.get("conditions", [])]}
+                set_condition(new_status["conditions"], api.READY, False, "ReconcileError", describe(exc),
+                              generation=body.metadata.get("generation"), now=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                plan = None
     changes = status_patch(old_status, new_status)
     for key, value in changes.items():
         patch.status[key] = value
