@@ -131,6 +131,8 @@ FAILED: list[tuple[str, dict[str, Any], str, str]] = [
     ("trainer-too-big", {"spec.student.gpusPerNode": 16}, "", "Insufficient nvidia.com/gpu"),
     ("sa-taken", {}, "service-account", "ServiceAccount sa-taken-workload already exists and is not controlled"),
     ("quota-no-rayjobs", {}, "quota", "exceeded quota"),
+    ("claim-being-deleted", {"spec.corpus.volume.claimName": "leaving-docs"}, "claim-being-deleted",
+     'persistentvolumeclaim "leaving-docs" is being deleted'),
     ("class-no-provisioner", {"spec.storage.storageClassName": "no-provisioner"}, "storage-class",
      "unbound immediate PersistentVolumeClaims"),
 ]
@@ -173,6 +175,11 @@ def setup_case(cluster, kind: str, namespace: str, name: str) -> None:
         cluster.apply({"apiVersion": "v1", "kind": "ResourceQuota",
                        "metadata": {"name": "no-rayjobs", "namespace": namespace},
                        "spec": {"hard": {"count/rayjobs.ray.io": "0"}}})
+    elif kind == "claim-being-deleted":  # the corpus claim exists for the preflight, but is on its way out
+        claim = corpus_claim("leaving-docs", namespace)
+        claim["metadata"]["finalizers"] = ["example.com/hold"]
+        cluster.apply(claim)
+        cluster.kubectl("delete", "pvc", "leaving-docs", "-n", namespace, "--wait=false")
     elif kind == "storage-class":  # a class nothing provisions: the claim never binds
         cluster.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                        "metadata": {"name": "no-provisioner"}, "provisioner": "example.com/absent",
