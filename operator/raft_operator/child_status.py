@@ -85,6 +85,19 @@ STARTUP_FAILURES = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImageP
                               "InvalidImageName", "CreateContainerError", "RunContainerError"})
 
 
+def deployment_problems(summary: Summary | None) -> list[PodProblem]:
+    """A Deployment that cannot create its pods (ReplicaFailure: quota, LimitRange, Pod Security)
+    or gave up rolling out (ProgressDeadlineExceeded)."""
+    found = []
+    for cond in (summary or {}).get("status", {}).get("conditions") or []:
+        failing = (cond.get("type") == "ReplicaFailure" and cond.get("status") == "True") or (
+            cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded")
+        if failing:
+            found.append(PodProblem(cond.get("reason") or cond["type"], f"Deployment {summary['name']}: "
+                                    f"{cond.get('message', '')}", cond.get("lastTransitionTime") or ""))
+    return found
+
+
 def pod_problems(pods: list[Summary]) -> list[PodProblem]:
     """Problems of pods that are not running: unschedulable (claim not found, not enough GPUs),
     failing to start (image pull, missing Secret key, crash loop) or OOM-killed."""

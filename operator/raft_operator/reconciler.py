@@ -20,7 +20,8 @@ from typing import Any, Callable
 from . import api
 from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from .builders.common import Manifest, Run
-from .child_status import Outcome, deployment_available, job_outcome, pod_problems, pytorchjob_outcome, rayjob_outcome
+from .child_status import (Outcome, deployment_available, deployment_problems, job_outcome, pod_problems,
+                           pytorchjob_outcome, rayjob_outcome)
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -240,10 +241,13 @@ class _Reconcile:
         self.status["progress"] = "waiting for inputs"
         self.condition(INPUTS_READY, False, "Missing", "; ".join(self.missing or []), warn=True)
 
-    def stuck_pods(self, component: str) -> Outcome | None:
-        """The oldest problem of a component's pods (unschedulable, not starting), if any: failed
-        once it has lasted longer than failurePolicy.pendingDeadlineSeconds, else only reported."""
+    def stuck_pods(self, component: str, deployments: tuple[str, ...] = ()) -> Outcome | None:
+        """The oldest problem of a component's pods (unschedulable, not starting) or of its
+        ``deployments``, if any: failed once it has lasted longer than
+        failurePolicy.pendingDeadlineSeconds, else only reported."""
         problems = pod_problems(self.observed.pods_of(component))
+        for name in deployments:
+            problems += deployment_problems(self.observed.get("Deployment", name))
         if not problems:
             return None
         limit = self.run.spec["failurePolicy"]["pendingDeadlineSeconds"]
@@ -300,7 +304,7 @@ class _Reconcile:
                 return Outcome(succeeded=True)
             reason, message = "ProbeFailed", f"the teacher is available but a one-token completion failed: {detail}"
         else:
-            stuck = self.stuck_pods("teacher")
+            stuck = self.stuck_pods("teacher", (deploy["metadata"]["name"],))
             if stuck is not None and stuck.failed:
                 return Outcome(failed=True, reason=f"Teacher{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None
@@ -394,7 +398,7 @@ class _Reconcile:
         current = self.observed.get("Job", job["metadata"]["name"])
         if current is None and (len(ready) < len(deployments) or not teacher_ready.succeeded):
             self.status["progress"] = f"student servers {len(ready)}/{len(deployments)} ready"
-            stuck = self.stuck_pods("student-server")
+            stuck = self.stuck_pods("student-server", tuple(m["metadata"]["name"] for m in deployments))
             if stuck is not None and stuck.failed:
                 return Outcome(failed=True, reason=f"StudentServer{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None

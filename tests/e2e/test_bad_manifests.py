@@ -60,6 +60,8 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
     ("empty teacher model", {"spec.teacher.vllm.model": ""}, "spec.teacher.vllm.model"),
     ("teacher model path escaping", {"spec.teacher.vllm.model": "../../other-run/model"},
      "teacher.vllm.model is a Hugging Face id or a path"),
+    ("base model path off the volume", {"spec.student.baseModel": "/etc/models/llama"},
+     "student.baseModel is a Hugging Face id or a path on the run's volume (under /data/)"),
     ("empty base model", {"spec.student.baseModel": ""}, "spec.student.baseModel"),
     ("claim name with capitals", {"spec.corpus.volume.claimName": "Team_Docs"},
      "corpus.volume.claimName must be a Kubernetes object name"),

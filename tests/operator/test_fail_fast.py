@@ -165,6 +165,18 @@ def test_a_teacher_that_cannot_start_fails_before_its_startup_timeout(component:
     assert c.get("Deployment", TEACHER)["spec"]["replicas"] == 0
 
 
+def test_a_teacher_deployment_that_cannot_create_pods_fails_the_run() -> None:
+    c = FakeCluster(raftrun(failurePolicy={"pendingDeadlineSeconds": 60}))
+    c.step()
+    c.set_status("Deployment", TEACHER, {"conditions": [{
+        "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "lastTransitionTime": ts(c.now),
+        "message": 'pods "demo-teacher-x" is forbidden: exceeded quota: gpu, requested: requests.nvidia.com/gpu=4'}]})
+    c.step()
+    assert c.phase == "ServingTeacher" and c.condition("TeacherReady")["reason"] == "FailedCreate"
+    c.step(seconds=120)
+    assert c.phase == "Failed" and "exceeded quota" in c.run["status"]["message"]
+
+
 def test_kuberay_validation_failed_is_a_failure() -> None:
     out = rayjob_outcome({"status": {"jobDeploymentStatus": "ValidationFailed", "reason": "ValidationFailed",
                                      "message": "RayJob name should be no more than 47 characters"}})
