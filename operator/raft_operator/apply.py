@@ -9,7 +9,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from . import metrics
+from . import adoption, metrics
+from .errors import PERMANENT_ON_CREATE, PERMANENT_ON_WRITE, refused
 from .reconciler import Plan, Ref
 
 log = logging.getLogger(__name__)
@@ -56,22 +57,40 @@ class Applier:
             raise ApiException(http_resp=response)
         return json.loads(response.data) if response.data else None
 
+    def read(self, path: str) -> dict[str, Any] | None:
+        """GET ``path``; None when it does not exist (404)."""
+        try:
+            return self._call("GET", path)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def create(self, namespace: str, manifest: dict[str, Any]) -> None:
-        """POST; an object that already exists (409) is what we wanted."""
+        """POST. A name already taken (409) is fine only when that object is this run's child
+        (:mod:`raft_operator.adoption`); a refusal no retry changes raises PermanentError."""
         path = collection_path(manifest["apiVersion"], manifest["kind"], namespace)
-        metrics.API_WRITES.labels("create", manifest["kind"]).inc()
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        metrics.API_WRITES.labels("create", kind).inc()
         try:
             self._call("POST", path, manifest)
-            log.info("created %s/%s", manifest["kind"], manifest["metadata"]["name"])
+            log.info("created %s/%s", kind, name)
         except ApiException as exc:
             if exc.status != 409:
-                raise
+                raise refused("creating", kind, name, exc, PERMANENT_ON_CREATE) from None
+            existing = self.read(f"{path}/{name}")
+            if existing is None:
+                raise  # deleted meanwhile: the next pass creates it
+            adoption.check(existing, manifest)
 
     def patch(self, namespace: str, ref: Ref, patch: dict[str, Any]) -> None:
         """JSON merge patch."""
         path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
         metrics.API_WRITES.labels("patch", ref.kind).inc()
-        self._call("PATCH", path, patch, "application/merge-patch+json")
+        try:
+            self._call("PATCH", path, patch, "application/merge-patch+json")
+        except ApiException as exc:
+            raise refused("patching", ref.kind, ref.name, exc, PERMANENT_ON_WRITE) from None
 
     def delete(self, namespace: str, ref: Ref) -> None:
         """DELETE with background propagation; an object already gone (404) is fine."""
@@ -81,7 +100,7 @@ class Applier:
             self._call("DELETE", path, {"propagationPolicy": "Background"})
         except ApiException as exc:
             if exc.status != 404:
-                raise
+                raise refused("deleting", ref.kind, ref.name, exc, PERMANENT_ON_WRITE) from None
 
     def apply(self, namespace: str, plan: Plan) -> None:
         """Every write of the plan, creates first (children before the things that use them)."""

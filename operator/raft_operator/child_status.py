@@ -21,6 +21,11 @@ def _conditions(summary: Summary) -> dict[str, dict]:
     return {c.get("type"): c for c in summary["status"].get("conditions") or []}
 
 
+# KubeRay's terminal jobDeploymentStatus values other than Complete: ValidationFailed is what it
+# writes for a RayJob it refuses (a name over 47 characters or not DNS-1035, a bad spec).
+RAYJOB_FAILED_STATES = frozenset({"Failed", "ValidationFailed"})
+
+
 def rayjob_outcome(summary: Summary) -> Outcome:
     """KubeRay RayJob: success needs jobDeploymentStatus Complete AND jobStatus SUCCEEDED."""
     status = summary["status"]
@@ -28,7 +33,7 @@ def rayjob_outcome(summary: Summary) -> Outcome:
     detail = status.get("message") or status.get("reason") or ""
     if deployment == "Complete" and job == "SUCCEEDED":
         return Outcome(succeeded=True, reason="RayJobSucceeded", message=detail)
-    if deployment == "Failed" or (deployment == "Complete" and job in ("FAILED", "STOPPED")):
+    if deployment in RAYJOB_FAILED_STATES or (deployment == "Complete" and job != "SUCCEEDED"):
         reason = status.get("reason") or "RayJobFailed"
         return Outcome(failed=True, reason=f"RayJob{reason}" if not reason.startswith("RayJob") else reason,
                        message=detail or f"RayJob ended with jobStatus {job or 'unknown'}")
@@ -49,7 +54,9 @@ def pytorchjob_outcome(summary: Summary) -> Outcome:
 def job_outcome(summary: Summary) -> Outcome:
     """batch/v1 Job: the Complete or Failed condition with status True."""
     conds = _conditions(summary)
-    for ctype, kwargs in (("Complete", {"succeeded": True}), ("Failed", {"failed": True})):
+    # FailureTarget: the Job controller has decided the Job fails and is terminating its pods.
+    for ctype, kwargs in (("Complete", {"succeeded": True}), ("Failed", {"failed": True}),
+                          ("FailureTarget", {"failed": True})):
         cond = conds.get(ctype)
         if cond and cond.get("status") == "True":
             return Outcome(reason=cond.get("reason") or f"Job{ctype}", message=cond.get("message", ""), **kwargs)
@@ -65,19 +72,54 @@ def deployment_available(summary: Summary | None) -> bool:
     return available and (status.get("availableReplicas") or 0) >= 1
 
 
-def pod_problem(pods: list[Summary]) -> tuple[str, str] | None:
-    """Why a server's pods are not coming up (unschedulable, crash loop, image pull), if they say."""
+@dataclass(frozen=True)
+class PodProblem:
+    """Why a pod is not coming up, and since when (ISO time; '' when unknown)."""
+
+    reason: str
+    message: str
+    since: str
+
+
+STARTUP_FAILURES = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+                              "InvalidImageName", "CreateContainerError", "RunContainerError"})
+
+
+def deployment_problems(summary: Summary | None) -> list[PodProblem]:
+    """A Deployment that cannot create its pods (ReplicaFailure: quota, LimitRange, Pod Security)
+    or gave up rolling out (ProgressDeadlineExceeded)."""
+    found = []
+    for cond in (summary or {}).get("status", {}).get("conditions") or []:
+        failing = (cond.get("type") == "ReplicaFailure" and cond.get("status") == "True") or (
+            cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded")
+        if failing:
+            found.append(PodProblem(cond.get("reason") or cond["type"], f"Deployment {summary['name']}: "
+                                    f"{cond.get('message', '')}", cond.get("lastTransitionTime") or ""))
+    return found
+
+
+def pod_problems(pods: list[Summary]) -> list[PodProblem]:
+    """Problems of pods that are not running: unschedulable (claim not found, not enough GPUs),
+    failing to start (image pull, missing Secret key, crash loop) or OOM-killed."""
+    found = []
     for pod in pods:
         status = pod["status"]
+        if status.get("phase") in ("Succeeded", "Failed") or pod.get("deleting"):
+            continue
+        created = pod.get("created") or ""
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                return cond.get("reason") or "Unschedulable", cond.get("message", "")
-        for cs in status.get("containerStatuses") or []:
+                found.append(PodProblem(cond.get("reason") or "Unschedulable",
+                                        f"pod {pod['name']}: {cond.get('message', '')}",
+                                        cond.get("lastTransitionTime") or created))
+        for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
             waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
-                                         "CreateContainerConfigError", "InvalidImageName"):
-                return waiting["reason"], waiting.get("message", "")
+            if waiting.get("reason") in STARTUP_FAILURES:
+                found.append(PodProblem(waiting["reason"], f"pod {pod['name']} container {cs.get('name')}: "
+                                        f"{waiting.get('message', '')}", created))
             terminated = (cs.get("lastState") or {}).get("terminated") or {}
             if terminated.get("reason") == "OOMKilled":
-                return "OOMKilled", f"container {cs.get('name')} was killed for exceeding its memory limit"
-    return None
+                found.append(PodProblem("OOMKilled", f"pod {pod['name']} container {cs.get('name')} was killed for "
+                                        "exceeding its memory limit", created))
+    return found
+

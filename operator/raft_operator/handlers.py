@@ -14,12 +14,14 @@ from typing import Any
 import kopf
 from kubernetes import config as kube_config
 
-from . import api, metrics, probes
+from . import api, metrics, preflight, probes
 from .apply import Applier, status_patch
+from .backoff import Backoff
 from .builders.common import Run
 from .conditions import set_condition
+from .errors import PermanentError, describe
 from .observed import Observed, run_key, summarize
-from .reconciler import reconcile
+from .reconciler import Plan, fail_run, needs_preflight, reconcile
 from .settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -45,11 +47,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         kube_config.load_kube_config()
     memo.applier = Applier()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
+    memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
     metrics.serve(SETTINGS.metrics_port)
 
 
 # One index per child kind, keyed by (namespace, run): (index id, Kopf resource, extra filters).
-# Pods are indexed only for the servers, whose scheduling or crash problems surface in conditions.
+# Pods of every component: their scheduling or start-up problems surface in conditions.
 CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("serviceaccounts", ("v1", "serviceaccounts"), {}),
     ("configmaps", ("v1", "configmaps"), {}),
@@ -61,8 +64,7 @@ CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("jobs", ("batch", "v1", "jobs"), {}),
     ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
     ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
-    ("pods", ("v1", "pods"), {"when": lambda labels, **_: labels.get("app.kubernetes.io/component")
-                              in ("teacher", "student-server")}),
+    ("pods", ("v1", "pods"), {}),
 ]
 
 
@@ -84,6 +86,14 @@ def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
     return Observed.from_summaries(summaries)
 
 
+def release(namespace: str, name: str, plan: Plan, memo: kopf.Memo) -> None:
+    """Apply a failed run's plan (servers released); an error is left to the next tick."""
+    try:
+        memo.applier.apply(namespace, plan)
+    except Exception as exc:  # noqa: BLE001 - the next tick releases again
+        log.warning("releasing %s/%s: %s", namespace, name, describe(exc))
+
+
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.reconcile_interval)
 def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: kopf.Status,
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -96,21 +106,37 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
         # the stale copy, so a fast timer never repeats an Event or a transition.
         old_status = written[1]
         current = {**current, "status": written[1]}
+    if not memo.backoff.ready(uid):
+        return  # backing off after an error a retry may fix
+    now = dt.datetime.now(dt.timezone.utc)
+    observed = observe(namespace, name, kwargs)
+    plan = None
     with metrics.RECONCILE_SECONDS.time():
         try:
             run = Run.from_body(current)
-            plan = reconcile(current, observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
-                             probe=lambda: probes.teacher_completion(run, SETTINGS))
+            missing = preflight.missing(run, memo.applier.read) if needs_preflight(current) else None
+            plan = reconcile(current, observed, now, probe=lambda: probes.teacher_completion(run, SETTINGS),
+                             missing=missing)
             memo.applier.apply(namespace, plan)
             new_status = plan.status
-        except Exception as exc:  # noqa: BLE001 - reported in status, retried on the next tick
-            metrics.RECONCILE_ERRORS.inc()
-            log.exception("reconcile of %s/%s failed", namespace, name)
-            new_status = {**old_status, "conditions": [dict(c) for c in old_status.get("conditions", [])]}
-            set_condition(new_status["conditions"], api.READY, False, "ReconcileError", f"{type(exc).__name__}: {exc}",
-                          generation=body.metadata.get("generation"),
-                          now=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            plan = None
+            memo.backoff.succeeded(uid)
+        except Exception as exc:  # noqa: BLE001 - a run's error never escapes to Kopf (no traceback per tick)
+            if isinstance(exc, PermanentError) and old_status.get("phase") not in api.TERMINAL_PHASES:
+                # The API server refused a write for good: fail the run with its cause, in one line.
+                attempted = {**current, "status": plan.status} if plan is not None else current
+                plan = fail_run(attempted, observed, now, exc.reason, exc.message)
+                new_status = plan.status
+                log.warning("RaftRun %s/%s failed: %s", namespace, name, exc.message)
+                release(namespace, name, plan, memo)
+            else:  # a retry may fix it (an ended run's release is retried too, its message kept)
+                metrics.RECONCILE_ERRORS.inc()
+                delay = memo.backoff.failed(uid)
+                log.warning("reconcile of %s/%s failed (retry in %.1fs): %s", namespace, name, delay, describe(exc))
+                log.debug("reconcile of %s/%s failed", namespace, name, exc_info=True)
+                new_status = {**old_status, "conditions": [dict(c) for c in old_status.get("conditions", [])]}
+                set_condition(new_status["conditions"], api.READY, False, "ReconcileError", describe(exc),
+                              generation=body.metadata.get("generation"), now=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                plan = None
     changes = status_patch(old_status, new_status)
     for key, value in changes.items():
         patch.status[key] = value
@@ -132,3 +158,4 @@ def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
         metrics.record_phase(uid, None)
         memo.written_status.pop(uid, None)
+        memo.backoff.succeeded(uid)

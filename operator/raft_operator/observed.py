@@ -30,6 +30,7 @@ def summarize(body: dict[str, Any]) -> Summary:
         "labels": dict(meta.get("labels") or {}),
         "ownerReferences": list(meta.get("ownerReferences") or []),
         "deleting": bool(meta.get("deletionTimestamp")),
+        "created": meta.get("creationTimestamp") or "",
         "replicas": spec.get("replicas"),
         "suspend": spec.get("suspend", (spec.get("runPolicy") or {}).get("suspend")),
         "data": dict(body.get("data") or {}),

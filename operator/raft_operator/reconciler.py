@@ -20,7 +20,8 @@ from typing import Any, Callable
 from . import api
 from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from .builders.common import Manifest, Run
-from .child_status import Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome, rayjob_outcome
+from .child_status import (Outcome, deployment_available, deployment_problems, job_outcome, pod_problems,
+                           pytorchjob_outcome, rayjob_outcome)
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -29,6 +30,7 @@ ProbeResult = tuple[bool, str]  # (ok, detail)
 Probe = Callable[[], ProbeResult]
 # Conditions whose changes are already told by the phase Event.
 QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION})
+INPUTS_READY = "InputsReady"  # preflight: every claim, Secret, class and queue the run names exists
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,10 @@ def _ref(manifest: Manifest) -> Ref:
 class _Reconcile:
     """One reconcile pass; holds the run, what was observed, and the plan being built."""
 
-    def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None) -> None:
+    def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None,
+                 missing: list[str] | None = None) -> None:
         self.run = Run.from_body(body)
+        self.missing = missing
         self.observed = observed
         self.now = now
         self.probe = probe
@@ -111,7 +115,9 @@ class _Reconcile:
         self.plan.events.append(Event("Warning" if warn else "Normal", reason, f"{ctype}={status}: {message}"[:1024]))
 
     def ensure(self, manifest: Manifest | None) -> None:
-        """Create ``manifest`` unless a child of that kind and name exists."""
+        """Create ``manifest`` unless a child of that kind and name exists (never once the run ended)."""
+        if self.status.get("phase") in api.TERMINAL_PHASES:
+            return
         if manifest and not self.observed.has(manifest["kind"], manifest["metadata"]["name"]):
             self.plan.create.append(manifest)
 
@@ -175,6 +181,12 @@ class _Reconcile:
 
     def reconcile(self) -> Plan:
         self.status.setdefault("startTime", _ts(self.now))
+        if self.missing is not None and self.status.get("phase") not in api.TERMINAL_PHASES:
+            if self.missing:
+                self.wait_for_inputs()
+                self.finish_status()
+                return self.plan
+            self.condition(INPUTS_READY, True, "Found", "every claim, Secret, class and queue the run names exists")
         self.ensure_base_children()
         self.fold_progress()
         phase = self.status.get("phase")
@@ -223,6 +235,49 @@ class _Reconcile:
             self.finish_stage(stage)
             stage = self.current_stage()
 
+    def wait_for_inputs(self) -> None:
+        """Preflight found something missing: stay Pending, create nothing, say what is missing."""
+        self.status["phase"] = api.PENDING
+        self.status["progress"] = "waiting for inputs"
+        self.condition(INPUTS_READY, False, "Missing", "; ".join(self.missing or []), warn=True)
+
+    def stuck_pods(self, component: str, deployments: tuple[str, ...] = ()) -> Outcome | None:
+        """The oldest problem of a component's pods (unschedulable, not starting) or of its
+        ``deployments``, if any: failed once it has lasted longer than
+        failurePolicy.pendingDeadlineSeconds, else only reported."""
+        problems = pod_problems(self.observed.pods_of(component))
+        for name in deployments:
+            problems += deployment_problems(self.observed.get("Deployment", name))
+        if not problems:
+            return None
+        limit = self.run.spec["failurePolicy"]["pendingDeadlineSeconds"]
+
+        def age(since: str) -> float:
+            try:
+                return (self.now - (_parse(since) or self.now)).total_seconds()
+            except ValueError:
+                return 0.0
+        oldest = max(problems, key=lambda p: age(p.since))
+        waited = age(oldest.since)
+        if waited > limit:
+            return Outcome(failed=True, reason=f"Pod{oldest.reason}",
+                           message=f"{oldest.message} (for {int(waited)}s; failurePolicy.pendingDeadlineSeconds is {limit})")
+        return Outcome(reason=oldest.reason, message=oldest.message)
+
+    def batch_stage(self, ctype: str, component: str, outcome: Outcome, manifest: Manifest) -> Outcome:
+        """A running batch child's outcome, failed or annotated by what its pods report. A child
+        failed here is suspended, so its controller deletes its pods and nothing waits for GPUs."""
+        if outcome.succeeded or outcome.failed:
+            return outcome
+        stuck = self.stuck_pods(component)
+        if stuck is None:
+            return outcome
+        if stuck.failed:
+            self.set_suspend(manifest, True)
+            return stuck
+        self.condition(ctype, False, stuck.reason, stuck.message, warn=True)
+        return Outcome(reason=stuck.reason, message=stuck.message)
+
     # ---- stages ---------------------------------------------------------------------------
 
     def teacher_needed_in_eval(self) -> bool:
@@ -249,7 +304,10 @@ class _Reconcile:
                 return Outcome(succeeded=True)
             reason, message = "ProbeFailed", f"the teacher is available but a one-token completion failed: {detail}"
         else:
-            problem = pod_problem(self.observed.pods_of("teacher"))
+            stuck = self.stuck_pods("teacher", (deploy["metadata"]["name"],))
+            if stuck is not None and stuck.failed:
+                return Outcome(failed=True, reason=f"Teacher{stuck.reason}", message=stuck.message)
+            problem = (stuck.reason, stuck.message) if stuck else None
             reason, message = problem or ("Loading", f"waiting for {deploy['metadata']['name']} to become available")
         timeout = self.run.spec["teacher"]["vllm"]["startupTimeoutSeconds"]
         waited = (self.now - started).total_seconds()
@@ -296,7 +354,7 @@ class _Reconcile:
             self.condition(api.DATA_GENERATED, True, "RayJobSucceeded", f"RayJob {rayjob['metadata']['name']} succeeded")
         elif not outcome.failed:
             self.condition(api.DATA_GENERATED, False, "Running", f"RayJob {outcome.message}")
-        return outcome
+        return self.batch_stage(api.DATA_GENERATED, "datagen", outcome, rayjob)
 
     def stage_finetune(self) -> Outcome:
         (job,) = finetune.build(self.run)
@@ -316,7 +374,7 @@ class _Reconcile:
             self.condition(api.MODEL_TRAINED, True, "PyTorchJobSucceeded", f"checkpoint saved to {self.run.root}/model")
         elif not outcome.failed:
             self.condition(api.MODEL_TRAINED, False, "Running", outcome.message or "training")
-        return outcome
+        return self.batch_stage(api.MODEL_TRAINED, "finetune", outcome, job)
 
     def stage_eval(self) -> Outcome:
         servers = evaluation.server_manifests(self.run)
@@ -340,7 +398,10 @@ class _Reconcile:
         current = self.observed.get("Job", job["metadata"]["name"])
         if current is None and (len(ready) < len(deployments) or not teacher_ready.succeeded):
             self.status["progress"] = f"student servers {len(ready)}/{len(deployments)} ready"
-            problem = pod_problem(self.observed.pods_of("student-server"))
+            stuck = self.stuck_pods("student-server", tuple(m["metadata"]["name"] for m in deployments))
+            if stuck is not None and stuck.failed:
+                return Outcome(failed=True, reason=f"StudentServer{stuck.reason}", message=stuck.message)
+            problem = (stuck.reason, stuck.message) if stuck else None
             waited = (self.now - started).total_seconds()
             limit = self.run.spec["failurePolicy"]["evalDeadlineSeconds"]
             if waited > limit:
@@ -363,7 +424,7 @@ class _Reconcile:
             self.release_servers()
         elif not outcome.failed:
             self.condition(api.EVALUATED, False, "Running", "eval Job running")
-        return outcome
+        return self.batch_stage(api.EVALUATED, "eval", outcome, job)
 
     # ---- endings and pauses ----------------------------------------------------------------
 
@@ -448,12 +509,16 @@ class _Reconcile:
             self.condition(api.STALLED, False, "NotStalled", "the run is not failed")
         if phase not in api.TERMINAL_PHASES:
             self.condition(api.SUCCEEDED_CONDITION, False, "InProgress", f"phase {phase}")
-        if phase not in (api.FAILED, api.SUSPENDED, api.SUCCEEDED):
+        waiting = bool(self.missing) and phase == api.PENDING
+        if waiting:
+            self.status["message"] = f"waiting for inputs: {'; '.join(self.missing or [])}"
+        elif phase not in (api.FAILED, api.SUSPENDED, api.SUCCEEDED):
             self.status.pop("message", None)
         ready_reason = {api.FAILED: "Failed", api.SUCCEEDED: "Succeeded", api.SUSPENDED: "Suspended"}.get(phase, "Progressing")
-        ready_message = (self.status.get("message") if failed else
+        ready_message = (self.status.get("message") if failed or waiting else
                          f"reconciled: phase {phase}, stage {self.status.get('stage', api.TEACHER)}")
-        self.condition(api.READY, not failed, ready_reason, ready_message or "")
+        self.condition(api.READY, not failed and not waiting, "InputsMissing" if waiting else ready_reason,
+                       ready_message or "")
         if self.old_phase != phase:
             kind = "Warning" if failed else "Normal"
             self.plan.events.append(Event(kind, phase, f"phase {self.old_phase or 'None'} → {phase}"
@@ -472,6 +537,28 @@ def _typed(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) ->
     return {k: v for k, v in values.items() if k in types and isinstance(v, types[k]) and not isinstance(v, bool)}
 
 
-def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None) -> Plan:
-    """Plan the next actions for the RaftRun ``body`` given its observed children."""
-    return _Reconcile(body, observed, now, probe).reconcile()
+def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None,
+              missing: list[str] | None = None) -> Plan:
+    """Plan the next actions for the RaftRun ``body`` given its observed children.
+
+    ``missing`` is the preflight's answer before the teacher starts (None once it has, or when
+    not checked): a non-empty list keeps the run Pending, creating nothing, with the list as
+    the InputsReady condition's message.
+    """
+    return _Reconcile(body, observed, now, probe, missing).reconcile()
+
+
+def fail_run(body: dict[str, Any], observed: Observed, now: dt.datetime, reason: str, message: str) -> Plan:
+    """The plan of a run that the API server refused in a way no retry changes: Failed with the
+    server's cause in one line, servers released, nothing created."""
+    rec = _Reconcile(body, observed, now, None)
+    stage = rec.current_stage()
+    rec.fail(stage if stage != api.DONE else api.EVAL, reason, message)
+    rec.finish_status()
+    return rec.plan
+
+
+def needs_preflight(body: dict[str, Any]) -> bool:
+    """Whether the run has yet to start its teacher (the preflight runs until then)."""
+    status = body.get("status") or {}
+    return status.get("phase") not in api.TERMINAL_PHASES and "startTime" not in (status.get("stages") or {}).get(api.TEACHER, {})

@@ -12,6 +12,9 @@ import copy
 import functools
 from typing import Any
 
+from . import admission as adm
+from .admission import rule
+
 GROUP = "raftoperator.io"
 VERSION = "v1alpha1"
 DEFAULT_IMAGE_TAG = "0.1.0"
@@ -92,19 +95,6 @@ def array(desc: str, items: Schema, *, max_items: int = 64, min_items: int | Non
     return s
 
 
-def string_map(desc: str, *, max_properties: int = 64) -> Schema:
-    return {
-        "type": "object",
-        "description": desc,
-        "additionalProperties": {"type": "string", "maxLength": 1024},
-        "maxProperties": max_properties,
-    }
-
-
-def rule(expr: str, message: str, **extra: Any) -> Schema:
-    return {"rule": expr, "message": message, **extra}
-
-
 def immutable(what: str) -> Schema:
     return rule(
         "self == oldSelf",
@@ -119,19 +109,10 @@ def probability(desc: str, default: float, name: str) -> Schema:
     ])
 
 
-def quantity(desc: str) -> Schema:
-    return {
-        "description": desc,
-        "anyOf": [{"type": "integer"}, {"type": "string"}],
-        "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
-        "x-kubernetes-int-or-string": True,
-    }
-
-
 def resources(desc: str) -> Schema:
     amounts = {
         "type": "object",
-        "additionalProperties": quantity("A resource quantity."),
+        "additionalProperties": adm.quantity("A resource quantity.", "a resource amount"),
         "maxProperties": 16,
     }
     return obj(desc, {
@@ -142,8 +123,8 @@ def resources(desc: str) -> Schema:
 
 def secret_key_ref(desc: str, default_key: str) -> Schema:
     return obj(desc, {
-        "name": string("Name of a Secret in the RaftRun's namespace.", max_length=253),
-        "key": string("Key in the Secret.", default=default_key),
+        "name": adm.dns_subdomain("Name of a Secret in the RaftRun's namespace.", "a Secret name"),
+        "key": adm.secret_key("Key in the Secret.", default_key),
     }, required=["name"])
 
 
@@ -155,8 +136,8 @@ def corpus() -> Schema:
         "Where the documents come from. Exactly one of volume, sitemap or huggingface.",
         {
             "volume": obj("Documents (txt, md, pdf, html) on a PersistentVolumeClaim, mounted read-only into data generation.", {
-                "claimName": string("Name of the PersistentVolumeClaim holding the documents."),
-                "subPath": string("Directory inside the claim; the whole claim when empty.", max_length=1024),
+                "claimName": adm.dns_subdomain("Name of the PersistentVolumeClaim holding the documents.", "corpus.volume.claimName"),
+                "subPath": adm.relative_path("Directory inside the claim; the whole claim when unset.", "corpus.volume.subPath"),
                 "include": array("Glob patterns of files to read, relative to subPath.",
                                  string("A glob pattern.", max_length=256), max_items=32,
                                  default=["**/*.txt", "**/*.md", "**/*.pdf", "**/*.html"]),
@@ -168,11 +149,11 @@ def corpus() -> Schema:
                 "maxPages": integer("Upper bound on pages fetched.", default=10000, minimum=1, maximum=1000000),
             }, required=["urls"]),
             "huggingface": obj("A Hugging Face dataset with one text column.", {
-                "name": string("Dataset name on the Hub, e.g. org/dataset."),
-                "config": string("Dataset configuration name."),
-                "split": string("Split to read.", default="train"),
-                "textField": string("Column holding the document text.", default="text"),
-                "revision": string("Git revision (branch, tag or commit) of the dataset."),
+                "name": adm.non_empty("Dataset name on the Hub, e.g. org/dataset."),
+                "config": adm.non_empty("Dataset configuration name."),
+                "split": adm.non_empty("Split to read.", default="train"),
+                "textField": adm.non_empty("Column holding the document text.", default="text"),
+                "revision": adm.non_empty("Git revision (branch, tag or commit) of the dataset."),
             }, required=["name"]),
         },
         rules=[
@@ -187,17 +168,17 @@ def teacher() -> Schema:
     vllm = obj(
         "Serve the teacher in the cluster with vLLM's OpenAI-compatible server.",
         {
-            "model": string("Model to serve: a Hugging Face id (e.g. meta-llama/Meta-Llama-3-70B-Instruct) or a path on the run's volume.", max_length=512),
+            "model": adm.model_ref("Model to serve: a Hugging Face id (e.g. meta-llama/Meta-Llama-3-70B-Instruct) or a path on the run's volume.", "teacher.vllm.model"),
             "tensorParallelSize": integer("GPUs the model is sharded over (vLLM --tensor-parallel-size).", default=1, minimum=1, maximum=8),
             "gpusPerReplica": integer("GPUs requested per teacher pod. Defaults to tensorParallelSize; must be a multiple of it.", minimum=1, maximum=16),
             "replicas": integer("Teacher pods; data generation spreads requests over all of them.", default=1, minimum=1, maximum=64),
-            "image": string("vLLM image; defaults to spec.scheduling.images.vllm.", max_length=512),
+            "image": adm.non_empty("vLLM image; defaults to spec.scheduling.images.vllm.", max_length=512),
             "maxModelLen": integer("Maximum context length in tokens (vLLM --max-model-len).", default=8192, minimum=256, maximum=1048576),
             "gpuMemoryUtilization": number("Fraction of GPU memory vLLM may use (--gpu-memory-utilization).", default=0.9, rules=[
                 rule("self > 0.0 && self <= 1.0", "gpuMemoryUtilization must be greater than 0 and at most 1")]),
             "extraArgs": array("More vLLM server arguments, e.g. [--enable-prefix-caching].", string("An argument.", max_length=1024), max_items=64),
             "resources": resources("CPU and memory per teacher pod."),
-            "shmSize": string("Size of the /dev/shm memory volume (NCCL needs it for tensor parallelism).", default="16Gi", max_length=32),
+            "shmSize": adm.size_string("Size of the /dev/shm memory volume (NCCL needs it for tensor parallelism).", "teacher.vllm.shmSize", "16Gi"),
             "startupTimeoutSeconds": integer("How long the teacher may take to load before the run fails (a 70B model takes tens of minutes).", default=3600, minimum=30, maximum=86400),
         },
         required=["model"],
@@ -208,8 +189,8 @@ def teacher() -> Schema:
     external = obj(
         "Use an OpenAI-compatible endpoint that already runs (hosted API or a shared vLLM).",
         {
-            "url": string("Base URL of the OpenAI-compatible API, e.g. https://api.example.com/v1.", max_length=2048, pattern="^https?://"),
-            "model": string("Model name to request.", max_length=512),
+            "url": adm.non_empty("Base URL of the OpenAI-compatible API, e.g. https://api.example.com/v1.", max_length=2048, pattern="^https?://"),
+            "model": adm.non_empty("Model name to request.", max_length=512),
             "apiKeySecretRef": secret_key_ref("Secret holding the API key. The key is passed to workloads as an environment variable and never logged.", "api-key"),
         },
         required=["url", "model"],
@@ -255,7 +236,7 @@ def student() -> Schema:
     return obj(
         "The small model that is fully fine-tuned on the RAFT dataset with FSDP.",
         {
-            "baseModel": string("Model to fine-tune: a Hugging Face id (e.g. meta-llama/Meta-Llama-3-8B-Instruct) or a path on the run's volume. Its tokenizer must have a chat template.", max_length=512),
+            "baseModel": adm.model_ref("Model to fine-tune: a Hugging Face id (e.g. meta-llama/Meta-Llama-3-8B-Instruct) or a path on the run's volume. Its tokenizer must have a chat template.", "student.baseModel"),
             "learningRate": number("Peak AdamW learning rate.", default=1e-5, rules=[
                 rule("self > 0.0 && self < 1.0", "learningRate must be greater than 0 and less than 1")]),
             "epochs": integer("Passes over the training set.", default=1, minimum=1, maximum=100),
@@ -269,7 +250,7 @@ def student() -> Schema:
             "nodes": integer("Nodes (PyTorchJob Master + Workers).", default=1, minimum=1, maximum=512),
             "gpusPerNode": integer("GPUs per node (torchrun --nproc-per-node).", default=8, minimum=1, maximum=16),
             "resources": resources("CPU and memory per training pod."),
-            "shmSize": string("Size of the /dev/shm memory volume of each training pod.", default="64Gi", max_length=32),
+            "shmSize": adm.size_string("Size of the /dev/shm memory volume of each training pod.", "student.shmSize", "64Gi"),
         },
         required=["baseModel"],
         rules=[immutable("spec.student")],
@@ -278,8 +259,8 @@ def student() -> Schema:
 
 def endpoint_ref(desc: str) -> Schema:
     return obj(desc, {
-        "url": string("Base URL of the OpenAI-compatible API.", max_length=2048, pattern="^https?://"),
-        "model": string("Model name to request.", max_length=512),
+        "url": adm.non_empty("Base URL of the OpenAI-compatible API.", max_length=2048, pattern="^https?://"),
+        "model": adm.non_empty("Model name to request.", max_length=512),
         "apiKeySecretRef": secret_key_ref("Secret holding the API key.", "api-key"),
     }, required=["url", "model"])
 
@@ -297,8 +278,8 @@ def eval_() -> Schema:
                 "baseStudent": boolean("The student before fine-tuning (served by its own vLLM Deployment).", default=True),
                 "teacher": boolean("The teacher.", default=True),
             }, default={}),
-            "embeddingModel": string("sentence-transformers model for retrieval.", default="sentence-transformers/all-MiniLM-L6-v2", max_length=512),
-            "evalFile": string("Path of a JSON or JSONL file (question, answer) on the run's volume, relative to the run's directory; replaces the held-out questions.", max_length=1024),
+            "embeddingModel": adm.model_ref("sentence-transformers model for retrieval.", "eval.embeddingModel") | {"default": "sentence-transformers/all-MiniLM-L6-v2"},
+            "evalFile": adm.relative_path("Path of a JSON or JSONL file (question, answer) on the run's volume, relative to the run's directory; replaces the held-out questions.", "eval.evalFile"),
             "concurrency": integer("Requests in flight per model.", default=16, minimum=1, maximum=1024),
             "maxTokens": integer("Maximum tokens per answer and per judge verdict.", default=1024, minimum=16, maximum=65536),
             "rubric": boolean("Also ask the judge for 1-5 rubric scores (groundedness, relevance, similarity).", default=False),
@@ -313,9 +294,9 @@ def storage() -> Schema:
     return obj(
         "The ReadWriteMany volume shared by every stage (model cache, dataset, checkpoints, model, reports). Exactly one of existingClaim or size.",
         {
-            "existingClaim": string("Use this existing ReadWriteMany PersistentVolumeClaim."),
-            "size": quantity("Create a claim of this size."),
-            "storageClassName": string("Storage class of the created claim; it must support ReadWriteMany."),
+            "existingClaim": adm.dns_subdomain("Use this existing ReadWriteMany PersistentVolumeClaim.", "storage.existingClaim"),
+            "size": adm.quantity("Create a claim of this size.", "storage.size", positive=True),
+            "storageClassName": adm.dns_subdomain("Storage class of the created claim; it must support ReadWriteMany.", "storage.storageClassName"),
             "retentionPolicy": string("What happens to a created claim when the RaftRun is deleted.", default="Retain", enum=["Retain", "Delete"]),
         },
         rules=[
@@ -338,20 +319,20 @@ def scheduling() -> Schema:
         "value": string("Taint value."),
         "effect": string("NoSchedule, PreferNoSchedule or NoExecute; all when empty.", enum=["NoSchedule", "PreferNoSchedule", "NoExecute", ""]),
         "tolerationSeconds": integer("For NoExecute: how long the pod stays bound after the taint appears."),
-    })
+    }, rules=adm.TOLERATION_RULES)
     images = {
-        name: string(f"Image of the {what}.", default=DEFAULT_IMAGES[name], max_length=512)
+        name: adm.non_empty(f"Image of the {what}.", default=DEFAULT_IMAGES[name], max_length=512)
         for name, what in [("vllm", "vLLM servers (teacher and student)"), ("datagen", "Ray data generation workers"),
                            ("trainer", "FSDP trainer"), ("eval", "eval Job")]
     }
     return obj(
         "Where and how the workloads run. Changes apply to workloads created afterwards.",
         {
-            "nodeSelector": string_map("Node labels every workload pod requires."),
+            "nodeSelector": adm.label_map("Node labels every workload pod requires.", "scheduling.nodeSelector"),
             "tolerations": array("Tolerations added to every workload pod.", toleration, max_items=32),
-            "priorityClassName": string("PriorityClass of every workload pod."),
-            "queueName": string("Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the RayJob, PyTorchJob and Jobs.", max_length=63),
-            "imagePullSecrets": array("Secrets for pulling the images.", obj("A Secret reference.", {"name": string("Secret name.")}, required=["name"]), max_items=16),
+            "priorityClassName": adm.dns_subdomain("PriorityClass of every workload pod.", "scheduling.priorityClassName"),
+            "queueName": adm.label_value("Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the RayJob, PyTorchJob and Jobs.", "scheduling.queueName"),
+            "imagePullSecrets": array("Secrets for pulling the images.", obj("A Secret reference.", {"name": adm.dns_subdomain("Secret name.", "an image pull Secret name")}, required=["name"]), max_items=16),
             "huggingFaceTokenSecretRef": secret_key_ref("Secret with a Hugging Face token (gated models such as Llama). Passed as HF_TOKEN, never logged.", "token"),
             "images": obj("Images per workload.", images, default={}),
         },
@@ -365,6 +346,10 @@ def failure_policy() -> Schema:
         "datagenDeadlineSeconds": integer("Deadline of the data generation RayJob.", default=86400, minimum=60),
         "finetuneDeadlineSeconds": integer("Deadline of the fine-tuning PyTorchJob.", default=259200, minimum=60),
         "evalDeadlineSeconds": integer("Deadline of the eval stage (student servers and Job).", default=43200, minimum=60),
+        "pendingDeadlineSeconds": integer(
+            "How long any pod of the run may stay unschedulable or unable to start (missing claim, not enough GPUs, "
+            "image pull errors, crash loops) before the run fails and releases every GPU. Time a Kueue-queued job "
+            "waits for admission does not count.", default=1800, minimum=10, maximum=86400),
     }, default={})
 
 
@@ -383,6 +368,7 @@ def spec() -> Schema:
             "failurePolicy": failure_policy(),
         },
         required=["corpus", "teacher", "student", "storage"],
+        rules=adm.spec_rules(),
     )
 
 
@@ -494,11 +480,12 @@ def crd() -> Schema:
                     {
                         "apiVersion": {"type": "string", "description": "APIVersion of this object."},
                         "kind": {"type": "string", "description": "Kind of this object."},
-                        "metadata": {"type": "object"},
+                        "metadata": adm.RUN_METADATA,
                         "spec": spec(),
                         "status": status(),
                     },
                     required=["spec"],
+                    rules=adm.run_name_rules(),
                 )},
             }],
         },

@@ -7,6 +7,7 @@ level-triggered reconciles driven by watches and timed requeues:
 * **RayJob** (ray.io/v1): ``Initializing`` (creates the head and worker pods from the templates,
   so the real scheduler places them on the fake GPU nodes) → ``Running``/``RUNNING`` once every
   pod runs → after the simulated duration ``Complete``/``SUCCEEDED`` or ``Failed``/``FAILED``.
+  A name KubeRay refuses (over 47 characters, not DNS-1035) ends in ``ValidationFailed``, as there.
   Honours ``suspend`` (``Suspending`` → ``Suspended``), ``backoffLimit`` (``Retrying``),
   ``activeDeadlineSeconds`` (``DeadlineExceeded``), ``shutdownAfterJobFinishes`` with
   ``ttlSecondsAfterFinished`` (deletes the pods).
@@ -46,6 +47,7 @@ import heapq
 import json
 import logging
 import math
+import re
 import signal
 import threading
 import time
@@ -454,6 +456,12 @@ class SimController:
         suspend = bool(spec.get("suspend"))
         tick = self.settings.progress_interval
 
+        if phase == "ValidationFailed":
+            return None  # terminal, as in KubeRay: nothing was created
+        if phase == "" and (invalid := rayjob_metadata_error(name)):
+            self._patch_status(self._rayjobs, job, {
+                "jobDeploymentStatus": "ValidationFailed", "reason": "ValidationFailed", "message": invalid})
+            return None
         if phase in ("Complete", "Failed"):
             return self._rayjob_cleanup(job)
         if suspend:
@@ -979,6 +987,22 @@ def replica_statuses(plan: list[tuple[str, str, Obj, str]], name: str, *, active
         if key:
             entry[key] = entry.get(key, 0) + 1
     return statuses
+
+
+MAX_RAYJOB_NAME = 47  # KubeRay's MaxRayJobNameLength
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def rayjob_metadata_error(name: str) -> str | None:
+    """What KubeRay's metadata validation says of a RayJob name, or None when it passes."""
+    if len(name) > MAX_RAYJOB_NAME:
+        return f"The RayJob metadata is invalid: RayJob name should be no more than {MAX_RAYJOB_NAME} characters"
+    if not DNS_1035.match(name) or len(name) > 63:
+        return ("The RayJob metadata is invalid: RayJob name should be a valid DNS1035 label: [a DNS-1035 label must "
+                "consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end "
+                "with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is "
+                "'[a-z]([-a-z0-9]*[a-z0-9])?')]")
+    return None
 
 
 def _api_message(exc: ApiException) -> str:

@@ -3,8 +3,11 @@
 * Kopf handlers, read from Kopf's registry after importing ``raft_operator.handlers``: indexes
   and event handlers → list, watch; timers and change handlers also patch the resource (Kopf's
   finalizer and annotations) and its ``status`` subresource when its CRD has one.
-* ``raft_operator.apply.PLURALS``: the applier creates, merge-patches and deletes every kind;
-  the API group is the one of the index that watches that plural.
+* ``raft_operator.apply.PLURALS``: the applier creates, merge-patches and deletes every kind,
+  and gets one after a 409 (is it this run's?); the API group is the one of the index that
+  watches that plural.
+* ``raft_operator.preflight``: get on the claims, Secrets and Kueue LocalQueues a run names and,
+  cluster-wide only, on storage classes and priority classes.
 * Events: ``kopf.event`` and Kopf's own posting → create on core v1 events.
 * RBAC escalation prevention: the operator creates each run's Role, so it must hold every
   permission that Role grants (``builders.workload_rbac``), minus the resourceNames.
@@ -21,7 +24,7 @@ import yaml
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APPLIER_VERBS = ("create", "patch", "delete")
+APPLIER_VERBS = ("create", "patch", "delete", "get")
 WATCH_VERBS = ("list", "watch")
 
 
@@ -46,6 +49,7 @@ def operator_permissions() -> set[Permission]:
     from kopf._cogs.structs import references
     from kopf._core.intents import registries
 
+    from raft_operator import preflight
     from raft_operator.apply import PLURALS
     from raft_operator.builders import workload_rbac
     from raft_operator.builders.common import Run
@@ -72,11 +76,19 @@ def operator_permissions() -> set[Permission]:
         perms |= {(group, plural, verb) for verb in APPLIER_VERBS}
 
     perms.add((references.EVENTS.group, _plural(references.EVENTS), "create"))
+    perms |= {(group, resource, "get") for group, resource in preflight.NAMESPACED_READS}
 
     role = workload_rbac.progress_role(Run(name="run", namespace="ns", uid="uid", spec={}))
     for rule in role["rules"]:
         perms |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
     return perms
+
+
+def preflight_cluster_permissions() -> set[Permission]:
+    """Cluster-scoped reads of the preflight, granted only to a cluster-wide operator."""
+    from raft_operator import preflight
+
+    return {(group, resource, "get") for group, resource in preflight.CLUSTER_READS}
 
 
 def kopf_peering_permissions(clusterwide: bool) -> set[Permission]:

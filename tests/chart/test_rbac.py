@@ -12,10 +12,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from chartlib import by_kind, one  # noqa: E402
 from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions, operator_permissions,  # noqa: E402
-                             rule_permissions)
+                             preflight_cluster_permissions, rule_permissions)
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
-              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status"}
+              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status", "secrets",
+              "localqueues"}
 
 
 def diff_message(granted: set, wanted: set) -> str:
@@ -46,7 +47,8 @@ def test_cluster_wide_cluster_role_is_exactly_what_the_operator_calls(render) ->
     docs = render("cluster-wide.yaml")
     assert not by_kind(docs, "Role") and not by_kind(docs, "RoleBinding")
     (role,) = by_kind(docs, "ClusterRole")
-    wanted = operator_permissions() | kopf_peering_permissions(True) | kopf_scanning_permissions(True)
+    wanted = (operator_permissions() | kopf_peering_permissions(True) | kopf_scanning_permissions(True)
+              | preflight_cluster_permissions())
     granted = rule_permissions(role["rules"])
     assert granted == wanted, diff_message(granted, wanted)
     check_bindings(docs, "ClusterRole", role["metadata"]["name"])

@@ -204,3 +204,35 @@ def test_retries_then_failure(cluster: LocalCluster, namespace: str) -> None:
     st = status(cluster, namespace, "pytorchjob", "run5-finetune")
     assert "Restarting" in [c["type"] for c in st["conditions"]]
     assert st["replicaStatuses"]["Master"]["failed"] == 2 and st["replicaStatuses"]["Master"]["active"] == 0
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("r" * 48, "RayJob name should be no more than 47 characters"),
+    ("1-starts-with-a-digit", "RayJob name should be a valid DNS1035 label"),
+    ("has.a.dot", "RayJob name should be a valid DNS1035 label"),
+])
+def test_rayjob_names_kuberay_refuses_end_in_validation_failed(cluster: LocalCluster, namespace: str, name: str,
+                                                               message: str) -> None:
+    cluster.apply(rayjob(name, run="run1"), namespace)
+    cluster.kubectl("wait", "-n", namespace, "--for=jsonpath={.status.jobDeploymentStatus}=ValidationFailed",
+                    f"rayjob/{name}", f"--timeout={TIMEOUT}")
+    st = status(cluster, namespace, "rayjob", name)
+    assert st["reason"] == "ValidationFailed" and message in st["message"]
+    assert not cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "ray.io/cluster")["items"], "no pods"
+
+
+def test_rayjob_pods_stay_pending_when_their_claim_does_not_exist(cluster: LocalCluster, namespace: str) -> None:
+    """The SIMULATED KubeRay creates the pods, and the real scheduler leaves them Pending, saying why."""
+    body = rayjob("run2-datagen", run="run2", workers=1)
+    for template in [body["spec"]["rayClusterSpec"]["headGroupSpec"]["template"],
+                     body["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]]:
+        template["spec"]["volumes"] = [{"name": "corpus", "persistentVolumeClaim": {"claimName": "no-such-claim"}}]
+    cluster.apply(body, namespace)
+
+    def unschedulable() -> list[str]:
+        pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "ray.io/cluster")["items"]
+        return [c.get("message", "") for p in pods for c in (p.get("status") or {}).get("conditions") or []
+                if c.get("type") == "PodScheduled" and c.get("status") == "False"]
+    messages = cluster.wait_for(unschedulable, timeout=60, message="pods Unschedulable")
+    assert any('persistentvolumeclaim "no-such-claim" not found' in m for m in messages), messages
+    assert status(cluster, namespace, "rayjob", "run2-datagen")["jobDeploymentStatus"] == "Initializing"

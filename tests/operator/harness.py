@@ -53,6 +53,7 @@ class FakeCluster:
         self.probe_ok = probe_ok
         self.probes = 0
         self.last_plan: Plan | None = None
+        self.missing: list[str] | None = None  # what the preflight reports (None: not checked)
 
     def probe(self) -> tuple[bool, str]:
         self.probes += 1
@@ -64,7 +65,7 @@ class FakeCluster:
     def step(self, seconds: float = 10) -> Plan:
         """One reconcile, applied."""
         self.now += dt.timedelta(seconds=seconds)
-        plan = reconcile(copy.deepcopy(self.run), self.observed(), self.now, self.probe)
+        plan = reconcile(copy.deepcopy(self.run), self.observed(), self.now, self.probe, missing=self.missing)
         for manifest in plan.create:
             key = (manifest["kind"], manifest["metadata"]["name"])
             assert key not in self.objects, f"created twice: {key}"

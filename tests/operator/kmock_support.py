@@ -393,6 +393,10 @@ class Cluster:
     # ---- the RaftRun
 
     def create_run(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        claim = (spec.get("corpus") or {}).get("volume", {}).get("claimName")
+        if claim and self.get("PersistentVolumeClaim", claim) is None:  # the preflight looks for it
+            self.create("PersistentVolumeClaim", {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                                  "metadata": {"name": claim, "namespace": self.namespace}})
         body = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name, "namespace": self.namespace},
                 "spec": spec}
         return self.create(api.KIND, body)

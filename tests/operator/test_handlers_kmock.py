@@ -10,10 +10,13 @@ idle run sends nothing. The test plays every child's controller by writing their
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Iterator
 
 import kmock
 import pytest
+
+from raft_operator import api
 
 from kmock_support import Cluster, cluster_with_operator, wait_for
 
@@ -176,7 +179,7 @@ def test_pipeline_runs_end_to_end_through_kopf_and_the_api(cluster: Cluster) -> 
     assert status["score"] == "judge 0.80 (+25% vs base)"
     assert status["results"]["reportPath"] == f"/data/runs/{RUN}/eval/report.html"
     assert {cond["type"]: cond["status"] for cond in status["conditions"]} == {
-        "Ready": "True", "Succeeded": "True", "Stalled": "False", "TeacherReady": "False",
+        "Ready": "True", "Succeeded": "True", "Stalled": "False", "TeacherReady": "False", "InputsReady": "True",
         "DataGenerated": "True", "ModelTrained": "True", "Evaluated": "True"}
     assert status["observedGeneration"] == run["metadata"]["generation"]
     c.settle()
@@ -347,17 +350,21 @@ def test_a_restarted_operator_recreates_nothing_and_finishes_the_run(cluster: Cl
     assert phase_events(c) == PHASES, "no phase Event repeated by the new operators"
 
 
-def test_an_api_error_is_reported_in_status_and_retried(cluster: Cluster) -> None:
-    """The API refuses RayJobs (say the operator lacks RBAC for them): Ready=False, then recovery."""
-    c = cluster
-    forbidden = kmock.KubernetesError(status=403, reason="Forbidden",
-                                      message='rayjobs.ray.io is forbidden: cannot create resource "rayjobs"')
-    c.server.emulator.faults[("POST", "rayjobs")] = forbidden
+def refuse_rayjobs_then_start(c: Cluster, status: int, reason: str, message: str) -> None:
+    """Make the API answer every RayJob create with ``status``; start the run up to datagen."""
+    c.server.emulator.faults[("POST", "rayjobs")] = kmock.KubernetesError(status=status, reason=reason, message=message)
     start_run(c)
     teacher_up(c)
+
+
+def test_a_transient_api_error_is_reported_in_one_line_and_retried(cluster: Cluster) -> None:
+    """The API server is briefly unavailable for RayJobs: Ready=False in one line, then recovery."""
+    c = cluster
+    refuse_rayjobs_then_start(c, 503, "ServiceUnavailable", "the server is currently unable to handle the request")
     ready = wait_for(lambda: (r := c.condition(RUN, "Ready")).get("reason") == "ReconcileError" and r,
                      what="Ready ReconcileError")
-    assert ready["status"] == "False" and "403" in ready["message"] and "Forbidden" in ready["message"]
+    assert ready["status"] == "False" and ready["message"].startswith("503 ") and "\n" not in ready["message"]
+    assert "unable to handle the request" in ready["message"] and "HTTP response headers" not in ready["message"]
     assert c.get("RayJob", RAYJOB) is None
 
     del c.server.emulator.faults[("POST", "rayjobs")]
@@ -365,8 +372,63 @@ def test_an_api_error_is_reported_in_status_and_retried(cluster: Cluster) -> Non
     wait_for(lambda: c.condition(RUN, "Ready").get("reason") == "Progressing", what="Ready again")
     assert c.status(RUN)["phase"] == "GeneratingData"
     c.settle()
-    assert c.child_creates()[("RayJob", RAYJOB)] >= 2, "retried on the next ticks"
+    assert c.child_creates()[("RayJob", RAYJOB)] >= 2, "retried on later ticks"
     assert {k: n for k, n in c.child_creates().items() if n != 1 and k != ("RayJob", RAYJOB)} == {}
+
+
+def test_transient_errors_back_off_exponentially_per_run(cluster: Cluster) -> None:
+    """While the API keeps failing, attempts thin out (1, 2, 4, ... intervals), not one per tick."""
+    c = cluster
+    refuse_rayjobs_then_start(c, 500, "InternalError", "etcdserver: request timed out")
+    wait_for(lambda: c.condition(RUN, "Ready").get("reason") == "ReconcileError", what="Ready ReconcileError")
+    time.sleep(40 * c.interval)
+    attempts = c.child_creates()[("RayJob", RAYJOB)]
+    assert 2 <= attempts <= 7, f"{attempts} attempts in ~40 ticks: no exponential backoff"
+
+
+def test_a_refusal_no_retry_changes_fails_the_run_in_one_line(cluster: Cluster) -> None:
+    """A 403 on a kind (the operator lacks RBAC for RayJobs) fails the run with the server's cause,
+    releases the teacher's GPUs, and is not retried."""
+    c = cluster
+    refuse_rayjobs_then_start(c, 403, "Forbidden", 'rayjobs.ray.io is forbidden: cannot create resource "rayjobs"')
+    status = c.wait_phase(RUN, "Failed")
+    assert status["message"] == ('datagen failed: RayJobRejected: creating RayJob demo-datagen: 403 rayjobs.ray.io is '
+                                 'forbidden: cannot create resource "rayjobs"')
+    assert c.condition(RUN, "Ready")["status"] == "False" and c.condition(RUN, "Stalled")["status"] == "True"
+    c.wait_child("Deployment", TEACHER, lambda d: d["spec"]["replicas"] == 0)
+    c.settle()
+    assert c.child_creates()[("RayJob", RAYJOB)] == 1, "a permanent refusal is not retried"
+
+
+def test_a_name_taken_by_an_object_of_someone_else_fails_the_run(cluster: Cluster) -> None:
+    """A 409 is success only when the existing object is controlled by this RaftRun: a RaftRun
+    whose <run>-workload names an existing ServiceAccount must not adopt it."""
+    c = cluster
+    c.create("ServiceAccount", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                "metadata": {"name": f"{RUN}-workload", "namespace": c.namespace}})
+    c.create_run(RUN, SPEC)
+    status = c.wait_phase(RUN, "Failed")
+    assert f"ServiceAccount {RUN}-workload already exists and is not controlled by this RaftRun" in status["message"]
+    assert c.get("Deployment", TEACHER) is None, "nothing that holds GPUs was created"
+    c.settle()
+    assert c.child_creates()[("ServiceAccount", f"{RUN}-workload")] == 1
+
+
+def test_a_409_on_the_runs_own_child_is_success(cluster: Cluster) -> None:
+    """The operator's own child (controller reference with the run's uid) is adopted after a 409,
+    as after a restart whose watch had not yet delivered it."""
+    c = cluster
+    c.stop_operator()
+    run = c.create_run(RUN, SPEC)
+    owner = {"apiVersion": api.API_VERSION, "kind": api.KIND, "name": RUN, "uid": run["metadata"]["uid"],
+             "controller": True, "blockOwnerDeletion": True}
+    c.create("ServiceAccount", {"apiVersion": "v1", "kind": "ServiceAccount",  # unlabelled: the index misses it
+                                "metadata": {"name": f"{RUN}-workload", "namespace": c.namespace,
+                                             "ownerReferences": [owner]}})
+    c.start_operator()
+    c.wait_phase(RUN, "ServingTeacher")
+    c.wait_child("Deployment", TEACHER)
+    assert c.status(RUN).get("phase") == "ServingTeacher"
 
 
 def test_a_retention_change_moves_the_claims_owner_reference(cluster: Cluster) -> None:

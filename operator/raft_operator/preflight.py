@@ -1,0 +1,102 @@
+"""Preflight: before any GPU is asked for, check that what the run names exists.
+
+The claims, the Secrets and their keys, the storage class, the priority class and, when Kueue is
+installed, the LocalQueue. A run with something missing stays Pending with the list (each item
+names the field and the fix) and creates nothing; it goes on once everything is there. A check
+the operator may not make (403: a namespaced install cannot read cluster-scoped classes) is
+skipped: the pods then report the problem themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from kubernetes.client.rest import ApiException
+
+from .builders.common import Run
+
+Reader = Callable[[str], "dict[str, Any] | None"]  # GET a path; None when it does not exist (404)
+KUEUE_GROUP = "kueue.x-k8s.io"
+
+# What the preflight reads (RBAC): (API group, resource) with verb get.
+NAMESPACED_READS = [("", "persistentvolumeclaims"), ("", "secrets"), (KUEUE_GROUP, "localqueues")]
+CLUSTER_READS = [("storage.k8s.io", "storageclasses"), ("scheduling.k8s.io", "priorityclasses")]
+
+
+def _get(read: Reader, path: str) -> dict[str, Any] | None | bool:
+    """The object, None when absent, or True when the operator may not look (403)."""
+    try:
+        return read(path)
+    except ApiException as exc:
+        if exc.status == 403:
+            return True
+        raise
+
+
+def _claim(read: Reader, ns: str, name: str, field: str) -> list[str]:
+    if _get(read, f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}") is None:
+        return [f"PersistentVolumeClaim {name} ({field}) not found in namespace {ns}: create it or fix {field}"]
+    return []
+
+
+def _secret(read: Reader, ns: str, ref: dict[str, Any] | None, field: str, *, key: bool = True) -> list[str]:
+    if not ref:
+        return []
+    secret = _get(read, f"/api/v1/namespaces/{ns}/secrets/{ref['name']}")
+    if secret is None:
+        return [f"Secret {ref['name']} ({field}.name) not found in namespace {ns}: create it or fix {field}.name"]
+    if key and isinstance(secret, dict):
+        wanted = ref.get("key", "api-key")
+        keys = set(secret.get("data") or {}) | set(secret.get("stringData") or {})
+        if wanted not in keys:
+            return [f"Secret {ref['name']} has no key {wanted} ({field}.key): add it or fix {field}.key"]
+    return []
+
+
+def _cluster_object(read: Reader, path: str, what: str, name: str, field: str) -> list[str]:
+    if _get(read, f"{path}/{name}") is None:
+        return [f"{what} {name} ({field}) not found: create it or fix {field}"]
+    return []
+
+
+def _queue(read: Reader, ns: str, name: str | None) -> list[str]:
+    if not name:
+        return []
+    group = _get(read, f"/apis/{KUEUE_GROUP}")
+    if group is None:
+        return [f"spec.scheduling.queueName is {name} but Kueue is not installed: the jobs would wait suspended "
+                "for ever; install Kueue or remove spec.scheduling.queueName"]
+    if not isinstance(group, dict):
+        return []
+    version = (group.get("preferredVersion") or {}).get("groupVersion") or f"{KUEUE_GROUP}/v1beta1"
+    if _get(read, f"/apis/{version}/namespaces/{ns}/localqueues/{name}") is None:
+        return [f"Kueue LocalQueue {name} (spec.scheduling.queueName) not found in namespace {ns}: "
+                "create it or fix spec.scheduling.queueName"]
+    return []
+
+
+def missing(run: Run, read: Reader) -> list[str]:
+    """What the run names that does not exist, one line each naming the field and the fix."""
+    spec, ns = run.spec, run.namespace
+    out: list[str] = []
+    volume = spec["corpus"].get("volume")
+    if volume:
+        out += _claim(read, ns, volume["claimName"], "spec.corpus.volume.claimName")
+    storage = spec["storage"]
+    if storage.get("existingClaim"):
+        out += _claim(read, ns, storage["existingClaim"], "spec.storage.existingClaim")
+    if storage.get("storageClassName"):
+        out += _cluster_object(read, "/apis/storage.k8s.io/v1/storageclasses", "StorageClass",
+                               storage["storageClassName"], "spec.storage.storageClassName")
+    out += _secret(read, ns, (spec["teacher"].get("external") or {}).get("apiKeySecretRef"),
+                   "spec.teacher.external.apiKeySecretRef")
+    out += _secret(read, ns, (spec["eval"].get("judge") or {}).get("apiKeySecretRef"), "spec.eval.judge.apiKeySecretRef")
+    scheduling = spec["scheduling"]
+    out += _secret(read, ns, scheduling.get("huggingFaceTokenSecretRef"), "spec.scheduling.huggingFaceTokenSecretRef")
+    for i, ref in enumerate(scheduling.get("imagePullSecrets") or []):
+        out += _secret(read, ns, ref, f"spec.scheduling.imagePullSecrets[{i}]", key=False)
+    if scheduling.get("priorityClassName"):
+        out += _cluster_object(read, "/apis/scheduling.k8s.io/v1/priorityclasses", "PriorityClass",
+                               scheduling["priorityClassName"], "spec.scheduling.priorityClassName")
+    out += _queue(read, ns, scheduling.get("queueName"))
+    return out
