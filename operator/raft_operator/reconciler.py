@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import api
+from . import progress as reports
 from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from .builders.common import Manifest, Run
 from .child_status import Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome, rayjob_outcome
@@ -161,15 +161,7 @@ class _Reconcile:
 
     def _progress_data(self) -> dict[str, dict[str, Any]]:
         cm = self.observed.get("ConfigMap", self.run.names.progress)
-        out: dict[str, dict[str, Any]] = {}
-        for key, text in ((cm or {}).get("data") or {}).items():
-            try:
-                value = json.loads(text)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(value, dict):
-                out[key] = value
-        return out
+        return reports.read_reports((cm or {}).get("data"))
 
     # ---- the pass ------------------------------------------------------------------------
 
@@ -412,32 +404,8 @@ class _Reconcile:
     # ---- status --------------------------------------------------------------------------
 
     def fold_progress(self) -> None:
-        """Copy the programs' reports into status (see docs/architecture.md, progress channel)."""
-        fields = {
-            "datagen": ("datagen", ["chunksDone", "chunksTotal", "records", "malformed", "retries", "tokensPerSecond"]),
-            "finetune": ("training", ["step", "totalSteps", "epoch", "loss", "validationLoss", "tokensPerSecond", "mfu"]),
-        }
-        for key, (target, names) in fields.items():
-            data = self.progress_data.get(key)
-            if isinstance(data, dict) and data:
-                self.status[target] = {n: data[n] for n in names if isinstance(data.get(n), (int, float))}
-        ev = self.progress_data.get("eval") or {}
-        rows = [r for r in ev.get("results") or [] if isinstance(r, dict)] if isinstance(ev.get("results"), list) else []
-        summary = ev.get("summary") if isinstance(ev.get("summary"), dict) else {}
-        if rows:
-            gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
-            self.status["results"] = {
-                "models": [_typed(r, RESULT_TYPES) for r in rows[:256]],
-                "summary": {**_typed(summary, {"model": str, "judgeScore": (int, float)}),
-                            "improvement": {k: v for k, v in gains.items() if isinstance(v, (int, float))}},
-                "reportPath": f"{self.run.root}/eval/report.html",
-            }
-        if isinstance(summary.get("judgeScore"), (int, float)):
-            score = f"judge {summary['judgeScore']:.2f}"
-            gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
-            if isinstance(gains.get("base"), (int, float)):
-                score += f" ({gains['base']:+.0%} vs base)"
-            self.status["score"] = score
+        """Copy the programs' typed reports into status (see docs/architecture.md, progress channel)."""
+        reports.fold(self.status, self.progress_data, f"{self.run.root}/eval/report.html")
 
     def finish_status(self) -> None:
         phase = self.status.get("phase") or api.PENDING
@@ -459,17 +427,6 @@ class _Reconcile:
             self.plan.events.append(Event(kind, phase, f"phase {self.old_phase or 'None'} → {phase}"
                                           + (f": {self.status.get('message')}" if failed else "")))
         self.plan.status = self.status
-
-
-RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
-    "model": str, "mode": str, "topK": int, "refusals": int, "total": int,
-    **{k: (int, float) for k in ("judgeScore", "rouge1", "rouge2", "rougeL", "bleu", "exactMatch", "f1", "precision")},
-}
-
-
-def _typed(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
-    """The fields of a program's report that have the type the status schema gives them."""
-    return {k: v for k, v in values.items() if k in types and isinstance(v, types[k]) and not isinstance(v, bool)}
 
 
 def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None) -> Plan:

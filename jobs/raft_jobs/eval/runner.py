@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMError, RequestFailedError
 from raft_jobs.common.progress import ProgressReporter
+from raft_jobs.common.progress_schema import EvalReport
 from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
 
 from . import aggregate, metrics, plots, report
@@ -183,7 +184,8 @@ class _Run:
             with self.partial_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"key": key, "record": record.__dict__}) + "\n")
         self.done += 1
-        self.reporter.report({"phase": "answering", "answersDone": self.done, "answersTotal": self.total})
+        interim: EvalReport = {"phase": "answering", "answersDone": self.done, "answersTotal": self.total}
+        self.reporter.report(interim)
         return record
 
     async def _generate(
