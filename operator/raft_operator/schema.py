@@ -166,6 +166,9 @@ def corpus() -> Schema:
                               string("A sitemap URL.", max_length=2048, pattern="^https?://"),
                               max_items=32, min_items=1),
                 "maxPages": integer("Upper bound on pages fetched.", default=10000, minimum=1, maximum=1000000),
+                "allowPrivateAddresses": boolean("Also fetch from loopback, link-local and private addresses (an intranet site). "
+                                                 "Off by default: a sitemap could otherwise point the fetcher at in-cluster services or cloud metadata.",
+                                                 default=False),
             }, required=["urls"]),
             "huggingface": obj("A Hugging Face dataset with one text column.", {
                 "name": string("Dataset name on the Hub, e.g. org/dataset."),
