@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from . import metrics
+from . import metrics, permissions
 from .reconciler import Plan, Ref
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class Applier:
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> None:
         """POST; an object that already exists (409) is what we wanted."""
+        permissions.require(manifest["kind"], permissions.CREATE)
         path = collection_path(manifest["apiVersion"], manifest["kind"], namespace)
         metrics.API_WRITES.labels("create", manifest["kind"]).inc()
         try:
@@ -69,12 +70,14 @@ class Applier:
 
     def patch(self, namespace: str, ref: Ref, patch: dict[str, Any]) -> None:
         """JSON merge patch."""
+        permissions.require(ref.kind, permissions.PATCH)
         path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
         metrics.API_WRITES.labels("patch", ref.kind).inc()
         self._call("PATCH", path, patch, "application/merge-patch+json")
 
     def delete(self, namespace: str, ref: Ref) -> None:
         """DELETE with background propagation; an object already gone (404) is fine."""
+        permissions.require(ref.kind, permissions.DELETE)
         path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
         metrics.API_WRITES.labels("delete", ref.kind).inc()
         try:

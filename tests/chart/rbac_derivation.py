@@ -3,8 +3,11 @@
 * Kopf handlers, read from Kopf's registry after importing ``raft_operator.handlers``: indexes
   and event handlers → list, watch; timers and change handlers also patch the resource (Kopf's
   finalizer and annotations) and its ``status`` subresource when its CRD has one.
-* ``raft_operator.apply.PLURALS``: the applier creates, merge-patches and deletes every kind;
-  the API group is the one of the index that watches that plural.
+* ``raft_operator.permissions.WRITES``: the writes the applier makes per kind (create, patch,
+  delete; the applier refuses others and a test checks the reconciler makes each); the API
+  group is the one of the index that watches that kind's plural.
+* Owner references with ``blockOwnerDeletion`` (``builders.common.owner_reference``) need
+  ``update`` on the owner's ``finalizers`` subresource (OwnerReferencesPermissionEnforcement).
 * Events: ``kopf.event`` and Kopf's own posting → create on core v1 events.
 * RBAC escalation prevention: the operator creates each run's Role, so it must hold every
   permission that Role grants (``builders.workload_rbac``), minus the resourceNames.
@@ -21,7 +24,6 @@ import yaml
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APPLIER_VERBS = ("create", "patch", "delete")
 WATCH_VERBS = ("list", "watch")
 
 
@@ -48,7 +50,8 @@ def operator_permissions() -> set[Permission]:
 
     from raft_operator.apply import PLURALS
     from raft_operator.builders import workload_rbac
-    from raft_operator.builders.common import Run
+    from raft_operator.builders.common import Run, owner_reference
+    from raft_operator.permissions import WRITES
 
     registry = registries.get_default_registry()
     perms: set[Permission] = set()
@@ -69,11 +72,18 @@ def operator_permissions() -> set[Permission]:
         groups = watched.get(plural, set())
         assert len(groups) == 1, f"{kind}: the applier writes {plural}, which no single index watches: {groups}"
         (group,) = groups
-        perms |= {(group, plural, verb) for verb in APPLIER_VERBS}
+        perms |= {(group, plural, verb) for verb in WRITES[kind]}
+
+    run = Run(name="run", namespace="ns", uid="uid", spec={})
+    owner = owner_reference(run)
+    if owner.get("blockOwnerDeletion"):
+        group = owner["apiVersion"].split("/")[0]
+        (plural,) = {p for g, p, _ in perms if g == group and "/" not in p}
+        perms.add((group, f"{plural}/finalizers", "update"))
 
     perms.add((references.EVENTS.group, _plural(references.EVENTS), "create"))
 
-    role = workload_rbac.progress_role(Run(name="run", namespace="ns", uid="uid", spec={}))
+    role = workload_rbac.progress_role(run)
     for rule in role["rules"]:
         perms |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
     return perms

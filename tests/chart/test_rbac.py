@@ -15,7 +15,8 @@ from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions
                              rule_permissions)
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
-              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status"}
+              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status",
+              "raftruns/finalizers"}
 
 
 def diff_message(granted: set, wanted: set) -> str:
@@ -28,7 +29,13 @@ def test_derivation_sees_every_child_kind_and_the_raftrun() -> None:
     assert resources == NAMESPACED, "a new resource in the operator's code: check the chart's RBAC and this list"
     assert ("raftoperator.io", "raftruns/status", "patch") in perms
     assert ("", "configmaps", "get") in perms, "escalation prevention: the per-run Role grants get"
-    assert not any(verb in ("update", "deletecollection", "escalate", "bind", "impersonate") for _, _, verb in perms)
+    assert ("raftoperator.io", "raftruns/finalizers", "update") in perms, "blockOwnerDeletion needs it"
+    assert {(r, v) for _, r, v in perms if v == "update"} == {("raftruns/finalizers", "update")}
+    assert not any(verb in ("deletecollection", "escalate", "bind", "impersonate") for _, _, verb in perms)
+    for verb in ("delete", "patch"):
+        assert not {r for _, r, v in perms if v == verb} & {"configmaps", "roles", "rolebindings", "serviceaccounts"}, \
+            f"nothing deletes or patches the run's RBAC or ConfigMaps, so the chart must not grant {verb}"
+    assert ("", "persistentvolumeclaims", "delete") not in perms, "claims go by garbage collection only"
 
 
 def check_bindings(docs: list[dict], role_kind: str, role_name: str) -> None:

@@ -1,0 +1,32 @@
+"""What the operator does to each kind of child: the one source of the chart's RBAC verbs.
+
+The applier refuses a write that is not listed here (:func:`require`), and a test walks the
+reconciler through every stage, suspension, failure and retention change to check that each
+listed write happens, so the table is neither narrower nor wider than the code. The chart's
+Role is compared with it (tests/chart/rbac_derivation.py).
+"""
+
+from __future__ import annotations
+
+CREATE, PATCH, DELETE, GET = "create", "patch", "delete", "get"
+
+# kind → the writes the operator makes (reads come from the watches: list, watch).
+WRITES: dict[str, frozenset[str]] = {
+    "ServiceAccount": frozenset({CREATE}),
+    "ConfigMap": frozenset({CREATE}),
+    "PersistentVolumeClaim": frozenset({CREATE, PATCH}),  # patch: owner reference follows the retention policy
+    "Service": frozenset({CREATE, DELETE}),  # delete: student servers after eval
+    "Role": frozenset({CREATE}),
+    "RoleBinding": frozenset({CREATE}),
+    "Deployment": frozenset({CREATE, PATCH, DELETE}),  # patch: replicas; delete: student servers
+    "Job": frozenset({CREATE, PATCH}),  # patch: suspend
+    "RayJob": frozenset({CREATE, PATCH}),
+    "PyTorchJob": frozenset({CREATE, PATCH}),
+}
+
+
+def require(kind: str, verb: str) -> None:
+    """Raise PermissionError unless the operator is meant to ``verb`` a ``kind`` (the chart grants only that)."""
+    if verb not in WRITES.get(kind, frozenset()):
+        raise PermissionError(f"the operator does not {verb} {kind}: not in raft_operator.permissions.WRITES "
+                              "(and so not granted by the chart)")
