@@ -34,7 +34,8 @@ def _corpus_mount(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return [mount], [claim]
 
 
-def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
+def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]], *, driver: bool = False) -> dict[str, Any]:
+    """A Ray pod; the ``driver`` (the head, where Ray runs the job's entrypoint) reports progress."""
     corpus_mounts, corpus_volumes = _corpus_mount(run)
     container = {
         "name": container_name,
@@ -46,7 +47,8 @@ def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]]) -> dict
         # Ray writes its session files under /tmp (a mounted emptyDir) but also into its install tree.
         "securityContext": container_security_context(read_only_root=False),
     }
-    return pod_template(run, "datagen", pod_spec(run, [container], standard_volumes(run) + corpus_volumes))
+    return pod_template(run, "datagen", pod_spec(run, [container], standard_volumes(run) + corpus_volumes,
+                                                 writes_progress=driver))
 
 
 def rayjob(run: Run, *, suspend: bool) -> Manifest:
@@ -77,7 +79,7 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
                 "rayVersion": RAY_VERSION,
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
-                    "template": _ray_pod(run, "ray-head", head_ports),
+                    "template": _ray_pod(run, "ray-head", head_ports, driver=True),
                 },
                 "workerGroupSpecs": [{
                     "groupName": "workers",

@@ -67,7 +67,7 @@ def job(run: Run, *, suspend: bool = False) -> Manifest:
         "volumeMounts": standard_mounts(),
         "securityContext": container_security_context(read_only_root=True),
     }
-    spec = pod_spec(run, [container], standard_volumes(run), restart_policy="Never")
+    spec = pod_spec(run, [container], standard_volumes(run), restart_policy="Never", writes_progress=True)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
