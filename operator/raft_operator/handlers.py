@@ -12,9 +12,10 @@ import logging
 from typing import Any
 
 import kopf
+from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from . import api, metrics, probes
+from . import api, metrics, probes, server_keys
 from .apply import Applier, status_patch
 from .builders.common import Run
 from .conditions import set_condition
@@ -44,6 +45,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     except kube_config.ConfigException:
         kube_config.load_kube_config()
     memo.applier = Applier()
+    memo.core = kube_client.CoreV1Api()
+    memo.server_keys = {}  # uid -> the run's server API key (its Secret is read once per operator start)
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     metrics.serve(SETTINGS.metrics_port)
 
@@ -99,8 +102,11 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
     with metrics.RECONCILE_SECONDS.time():
         try:
             run = Run.from_body(current)
+            key = memo.server_keys.get(uid)
+            if key is None and old_status.get("phase") not in api.TERMINAL_PHASES:
+                key = memo.server_keys[uid] = server_keys.ensure_server_key(memo.core, run)
             plan = reconcile(current, observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
-                             probe=lambda: probes.teacher_completion(run, SETTINGS))
+                             probe=lambda: probes.teacher_completion(run, SETTINGS, api_key=key))
             memo.applier.apply(namespace, plan)
             new_status = plan.status
         except Exception as exc:  # noqa: BLE001 - reported in status, retried on the next tick
@@ -132,3 +138,4 @@ def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
         metrics.record_phase(uid, None)
         memo.written_status.pop(uid, None)
+        memo.server_keys.pop(uid, None)

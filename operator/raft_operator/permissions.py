@@ -22,7 +22,10 @@ WRITES: dict[str, frozenset[str]] = {
     "Job": frozenset({CREATE, PATCH}),  # patch: suspend
     "RayJob": frozenset({CREATE, PATCH}),
     "PyTorchJob": frozenset({CREATE, PATCH}),
+    # The run's server key (server_keys.py): created once, read back by name; never listed or watched.
+    "Secret": frozenset({CREATE, GET}),
 }
+UNWATCHED = {"Secret": ("", "secrets")}  # kind → (API group, plural) of what no index watches
 
 
 def require(kind: str, verb: str) -> None:

@@ -51,7 +51,7 @@ def operator_permissions() -> set[Permission]:
     from raft_operator.apply import PLURALS
     from raft_operator.builders import workload_rbac
     from raft_operator.builders.common import Run, owner_reference
-    from raft_operator.permissions import WRITES
+    from raft_operator.permissions import UNWATCHED, WRITES
 
     registry = registries.get_default_registry()
     perms: set[Permission] = set()
@@ -72,6 +72,8 @@ def operator_permissions() -> set[Permission]:
         groups = watched.get(plural, set())
         assert len(groups) == 1, f"{kind}: the applier writes {plural}, which no single index watches: {groups}"
         (group,) = groups
+        perms |= {(group, plural, verb) for verb in WRITES[kind]}
+    for kind, (group, plural) in UNWATCHED.items():
         perms |= {(group, plural, verb) for verb in WRITES[kind]}
 
     run = Run(name="run", namespace="ns", uid="uid", spec={})

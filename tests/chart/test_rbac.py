@@ -16,7 +16,7 @@ from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
               "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status",
-              "raftruns/finalizers"}
+              "raftruns/finalizers", "secrets"}
 
 
 def diff_message(granted: set, wanted: set) -> str:
@@ -36,6 +36,7 @@ def test_derivation_sees_every_child_kind_and_the_raftrun() -> None:
         assert not {r for _, r, v in perms if v == verb} & {"configmaps", "roles", "rolebindings", "serviceaccounts"}, \
             f"nothing deletes or patches the run's RBAC or ConfigMaps, so the chart must not grant {verb}"
     assert ("", "persistentvolumeclaims", "delete") not in perms, "claims go by garbage collection only"
+    assert {v for _, r, v in perms if r == "secrets"} == {"create", "get"}, "Secrets are never listed or watched"
 
 
 def check_bindings(docs: list[dict], role_kind: str, role_name: str) -> None:

@@ -61,6 +61,7 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
     "apiextensions.k8s.io/v1/customresourcedefinitions": _info("CustomResourceDefinition", "status", namespaced=False),
     f"{api.GROUP}/{api.VERSION}/{api.PLURAL}": _info(api.KIND, "status"),
     "v1/configmaps": _info("ConfigMap"),
+    "v1/secrets": _info("Secret"),
     "v1/serviceaccounts": _info("ServiceAccount"),
     "v1/services": _info("Service", "status"),
     "v1/persistentvolumeclaims": _info("PersistentVolumeClaim", "status"),
@@ -78,6 +79,7 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
 PATHS: dict[str, tuple[str, str]] = {
     api.KIND: (f"/apis/{api.GROUP}/{api.VERSION}", api.PLURAL),
     "ConfigMap": ("/api/v1", "configmaps"),
+    "Secret": ("/api/v1", "secrets"),
     "ServiceAccount": ("/api/v1", "serviceaccounts"),
     "Service": ("/api/v1", "services"),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
@@ -226,11 +228,13 @@ class TeacherStub:
         stub = self
         self.ok = True
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.authorizations: list[str | None] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 stub.calls.append((self.path, body))
+                stub.authorizations.append(self.headers.get("Authorization"))
                 ok = stub.ok and self.path.endswith("/v1/completions")
                 payload = json.dumps({"choices": [{"index": 0, "text": "!"}]} if ok else {"error": "loading"}).encode()
                 self.send_response(200 if ok else 503)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import api
+from . import server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
 from .configmaps import TEACHER_API_KEY_ENV
@@ -15,7 +16,7 @@ TTL_SECONDS_AFTER_FINISHED = 3600
 
 
 def _env(run: Run) -> list[dict[str, Any]]:
-    env = workload_env(run)
+    env = workload_env(run) + (server_auth.client_env(run) if run.teacher_in_cluster else [])
     ext = run.spec["teacher"].get("external") or {}
     if ext.get("apiKeySecretRef"):
         env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
