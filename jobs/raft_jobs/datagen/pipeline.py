@@ -23,6 +23,7 @@ from typing import Any
 from raft_jobs.common.llm import LLMError, LLMPool
 from raft_jobs.common.progress import ProgressReporter
 from raft_jobs.common.progress_schema import DatagenReport
+from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
 from raft_jobs.common.runconfig import RunConfig
 
 from . import executors
@@ -130,6 +131,10 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     t0 = time.monotonic()
     if not config.teacher.endpoints or not config.teacher.model:
         raise DatagenError("teacher.endpoints and teacher.model must be set in the run config")
+    try:
+        claim_root(config)
+    except ForeignRunDirectory as exc:
+        raise DatagenError(str(exc)) from exc
 
     try:
         documents = load_corpus(config.corpus)

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMError, RequestFailedError
 from raft_jobs.common.progress import ProgressReporter
 from raft_jobs.common.progress_schema import EvalReport
+from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
 from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
 
 from . import aggregate, metrics, plots, report
@@ -255,6 +256,10 @@ async def evaluate(
 ) -> EvalOutcome:
     """Run the whole evaluation described by ``config`` and write its files."""
     started = time.monotonic()
+    try:
+        claim_root(config)
+    except ForeignRunDirectory as exc:
+        raise EvalError(str(exc)) from exc
     reporter = reporter or ProgressReporter("eval", config.progress)
     ev = config.eval
     if not ev.models:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..common.progress import ProgressReporter
 from ..common.progress_schema import FinetuneReport
+from ..common.run_root import ForeignRunDirectory, claim_root
 from ..common.runconfig import RunConfig
 from .checkpointing import Checkpointer, ModelAndOptimizer
 from .data import (
@@ -343,6 +344,10 @@ def _check_student(s: Any) -> None:
 
 def run(config: RunConfig, info: DistInfo) -> None:
     """setup, train, save."""
+    try:
+        claim_root(config)
+    except ForeignRunDirectory as exc:
+        raise FinetuneError(str(exc)) from exc
     recipe = FinetuneRecipe(config, info)
     recipe.setup()
     recipe.train()
