@@ -64,6 +64,7 @@ CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("jobs", ("batch", "v1", "jobs"), {}),
     ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
     ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
+    ("networkpolicies", ("networking.k8s.io", "v1", "networkpolicies"), {}),
     ("pods", ("v1", "pods"), {"when": lambda labels, **_: labels.get("app.kubernetes.io/component")
                               in ("teacher", "student-server")}),
 ]
@@ -106,7 +107,8 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
             if key is None and old_status.get("phase") not in api.TERMINAL_PHASES:
                 key = memo.server_keys[uid] = server_keys.ensure_server_key(memo.core, run)
             plan = reconcile(current, observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
-                             probe=lambda: probes.teacher_completion(run, SETTINGS, api_key=key))
+                             probe=lambda: probes.teacher_completion(run, SETTINGS, api_key=key),
+                             network=SETTINGS.network_policy)
             memo.applier.apply(namespace, plan)
             new_status = plan.status
         except Exception as exc:  # noqa: BLE001 - reported in status, retried on the next tick

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from . import api
 from . import progress as reports
-from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
+from .builders import configmaps, datagen, evaluation, finetune, network_policy, storage, teacher, workload_rbac
+from .builders.network_policy import NetworkPolicyOptions
 from .builders.common import Manifest, Run
 from .child_status import Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome, rayjob_outcome
 from .conditions import get_condition, is_true, set_condition
@@ -83,8 +84,10 @@ def _ref(manifest: Manifest) -> Ref:
 class _Reconcile:
     """One reconcile pass; holds the run, what was observed, and the plan being built."""
 
-    def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None) -> None:
+    def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None,
+                 network: NetworkPolicyOptions) -> None:
         self.run = Run.from_body(body)
+        self.network = network
         self.observed = observed
         self.now = now
         self.probe = probe
@@ -180,7 +183,8 @@ class _Reconcile:
         return self.plan
 
     def ensure_base_children(self) -> None:
-        for manifest in workload_rbac.build(self.run) + configmaps.build(self.run):
+        for manifest in (workload_rbac.build(self.run) + configmaps.build(self.run)
+                         + network_policy.build(self.run, self.network)):
             self.ensure(manifest)
         pvc = storage.build(self.run)
         self.ensure(pvc)
@@ -429,6 +433,7 @@ class _Reconcile:
         self.plan.status = self.status
 
 
-def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None) -> Plan:
+def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None,
+              network: NetworkPolicyOptions = NetworkPolicyOptions()) -> Plan:
     """Plan the next actions for the RaftRun ``body`` given its observed children."""
-    return _Reconcile(body, observed, now, probe).reconcile()
+    return _Reconcile(body, observed, now, probe, network).reconcile()

@@ -16,7 +16,7 @@ from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
               "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status",
-              "raftruns/finalizers", "secrets"}
+              "raftruns/finalizers", "secrets", "networkpolicies"}
 
 
 def diff_message(granted: set, wanted: set) -> str:

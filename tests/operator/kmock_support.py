@@ -73,6 +73,7 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
     "rbac.authorization.k8s.io/v1/rolebindings": _info("RoleBinding"),
     "ray.io/v1/rayjobs": _info("RayJob", "status"),
     "kubeflow.org/v1/pytorchjobs": _info("PyTorchJob", "status"),
+    "networking.k8s.io/v1/networkpolicies": _info("NetworkPolicy"),
 }
 
 # kind → (API path prefix, plural) for the children and the run.
@@ -91,6 +92,7 @@ PATHS: dict[str, tuple[str, str]] = {
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "RayJob": ("/apis/ray.io/v1", "rayjobs"),
     "PyTorchJob": ("/apis/kubeflow.org/v1", "pytorchjobs"),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
 }
 KIND_OF_PLURAL = {plural: kind for kind, (_, plural) in PATHS.items()}
 

@@ -36,7 +36,7 @@ LABELS = {"app.kubernetes.io/name": "raftrun", "app.kubernetes.io/instance": RUN
 PHASES = ["ServingTeacher", "GeneratingData", "FineTuning", "Evaluating", "Succeeded"]
 BASE_CHILDREN = {("ServiceAccount", f"{RUN}-workload"), ("Role", f"{RUN}-progress"), ("RoleBinding", f"{RUN}-progress"),
                  ("ConfigMap", f"{RUN}-progress"), ("ConfigMap", f"{RUN}-config"), ("PersistentVolumeClaim", f"{RUN}-data"),
-                 ("Secret", f"{RUN}-server-key"),
+                 ("Secret", f"{RUN}-server-key"), ("NetworkPolicy", f"{RUN}-network"),
                  ("Deployment", TEACHER), ("Service", TEACHER)}
 ALL_CHILDREN = BASE_CHILDREN | {("RayJob", RAYJOB), ("PyTorchJob", PTJOB), ("Job", EVALJOB)} | \
     {(kind, name) for name in SERVERS for kind in ("Deployment", "Service")}
