@@ -90,3 +90,23 @@ def test_settings_from_the_chart_environment(monkeypatch) -> None:
         enabled=False, operator_namespace="raft-system",
         operator_pod_labels={"app.kubernetes.io/name": "raft-operator", "app.kubernetes.io/instance": "r"},
         api_server_cidrs=("10.0.0.1/32", "10.0.0.2/32"))
+
+
+def test_the_ray_cluster_requires_ray_token_authentication() -> None:
+    (rayjob,) = datagen.build(make_run())
+    cluster = rayjob["spec"]["rayClusterSpec"]
+    assert cluster["authOptions"] == {"mode": "token"}
+    major, minor, _ = (int(p) for p in cluster["rayVersion"].split("."))
+    assert (major, minor) >= (2, 52), "Ray token authentication needs Ray 2.52 or newer"
+
+
+def test_the_simulated_rayjob_crd_accepts_what_the_operator_sends() -> None:
+    import jsonschema
+    import yaml
+    from pathlib import Path
+
+    crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "sim/raft_sim/crds/ray.io_rayjobs.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    auth = schema["properties"]["spec"]["properties"]["rayClusterSpec"]["properties"]["authOptions"]
+    (rayjob,) = datagen.build(make_run())
+    jsonschema.validate(rayjob["spec"]["rayClusterSpec"]["authOptions"], auth)

@@ -78,6 +78,10 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
             "submitterPodTemplate": submitter,
             "rayClusterSpec": {
                 "rayVersion": RAY_VERSION,
+                # Ray token authentication (KubeRay >= 1.5.1, Ray >= 2.52): KubeRay generates the
+                # token Secret and gives every Ray container (head, workers, submitter) the token, so
+                # the dashboard, job-submission API and GCS refuse callers from outside the run.
+                "authOptions": {"mode": "token"},
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
                     "template": _ray_pod(run, "ray-head", head_ports, driver=True),
