@@ -20,21 +20,15 @@ RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.
 
 
 def pod_templates(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every pod template (``{metadata, spec}``) inside a workload manifest."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("spec"), dict) and "containers" in node["spec"]:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(manifest)
-    return found
+    """The pod templates of a Deployment, Job, RayJob or PyTorchJob, where each controller reads them."""
+    spec = manifest["spec"]
+    if manifest["kind"] == "RayJob":
+        cluster = spec["rayClusterSpec"]
+        return [spec["submitterPodTemplate"], cluster["headGroupSpec"]["template"],
+                *(group["template"] for group in cluster["workerGroupSpecs"])]
+    if manifest["kind"] == "PyTorchJob":
+        return [replica["template"] for replica in spec["pytorchReplicaSpecs"].values()]
+    return [spec["template"]]
 
 
 def restricted_namespace(cluster, name: str) -> str:
