@@ -63,3 +63,31 @@ def test_the_applier_refuses_writes_outside_the_table(kind: str, verb: str) -> N
     ref = Ref("v1", kind, "x")
     with pytest.raises(PermissionError, match="permissions.WRITES"):
         {"patch": lambda: applier.patch("ns", ref, {}), "delete": lambda: applier.delete("ns", ref)}[verb]()
+
+
+class NoNetwork(Applier):
+    """An applier that checks permissions and sends nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(api_client=object())
+
+    def _call(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("kind", "verb"), sorted((k, v) for k, verbs in permissions.WRITES.items() for v in verbs
+                                                  if k in PLURALS))
+def test_the_operator_fails_without_each_write(monkeypatch: pytest.MonkeyPatch, kind: str, verb: str) -> None:
+    """Take one verb away (as a narrower chart would) and some path of the reconciler cannot be applied."""
+    monkeypatch.setitem(permissions.WRITES, kind, permissions.WRITES[kind] - {verb})
+    applier = NoNetwork()
+    original = Recording.step
+
+    def step_and_apply(self: Recording, seconds: float = 10) -> Plan:
+        plan = original(self, seconds)
+        applier.apply("team", plan)
+        return plan
+
+    monkeypatch.setattr(Recording, "step", step_and_apply)
+    with pytest.raises(PermissionError, match=f"does not {verb} {kind}"):
+        exercised()
