@@ -482,7 +482,7 @@ class SimulatedVLLMServer:
         body = {
             "counters": self.counters.as_dict(),
             "capacityTokensPerSecond": self.capacity_tokens_per_second,
-            "settings": asdict(self.settings),
+            "settings": {**asdict(self.settings), "api_key": "<set>" if self.settings.api_key else None},  # never the key
             "uptimeSeconds": time.monotonic() - self._started_at,
         }
         return web.json_response(body)
