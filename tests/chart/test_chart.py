@@ -137,11 +137,7 @@ def test_network_policy_settings_reach_the_operator(render, monkeypatch, sets: t
     deployment = one(docs, "Deployment")
     for e in operator_container(docs)["env"]:
         if e["name"].startswith("RAFT_"):
-            value = e.get("value")
-            if value is None:  # the downward API: the pod's namespace
-                assert e["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
-                value = deployment["metadata"]["namespace"]
-            monkeypatch.setenv(e["name"], value)
+            monkeypatch.setenv(e["name"], e["value"])
     options = Settings.from_env().network_policy
     assert options.enabled is enabled
     assert options.operator_namespace == deployment["metadata"]["namespace"]

@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from chartlib import by_kind, one  # noqa: E402
+from raft_operator import permissions  # noqa: E402
 from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions, operator_permissions,  # noqa: E402
                              rule_permissions)
 
@@ -33,8 +34,10 @@ def test_derivation_sees_every_child_kind_and_the_raftrun() -> None:
     assert {(r, v) for _, r, v in perms if v == "update"} == {("raftruns/finalizers", "update")}
     assert not any(verb in ("deletecollection", "escalate", "bind", "impersonate") for _, _, verb in perms)
     for verb in ("delete", "patch"):
-        assert not {r for _, r, v in perms if v == verb} & {"configmaps", "roles", "rolebindings", "serviceaccounts"}, \
-            f"nothing deletes or patches the run's RBAC or ConfigMaps, so the chart must not grant {verb}"
+        assert not {r for _, r, v in perms if v == verb} & {"roles", "rolebindings", "serviceaccounts"}, \
+            f"nothing deletes or patches the run's RBAC, so the chart must not grant {verb}"
+    assert ("", "configmaps", "delete") not in perms
+    assert "patch" not in permissions.WRITES["ConfigMap"], "patch on configmaps only for escalation prevention"
     assert ("", "persistentvolumeclaims", "delete") not in perms, "claims go by garbage collection only"
     assert {v for _, r, v in perms if r == "secrets"} == {"create", "get"}, "Secrets are never listed or watched"
 
