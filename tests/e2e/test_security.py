@@ -20,7 +20,7 @@ RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.
 
 
 def pod_templates(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The pod templates of a Deployment, Job, RayJob or PyTorchJob, where each controller reads them."""
+    """The pod templates of a Deployment, Job, RayJob or PyTorchJob, where each controller reads them (none for a Service)."""
     spec = manifest["spec"]
     if manifest["kind"] == "RayJob":
         cluster = spec["rayClusterSpec"]
@@ -28,7 +28,7 @@ def pod_templates(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                 *(group["template"] for group in cluster["workerGroupSpecs"])]
     if manifest["kind"] == "PyTorchJob":
         return [replica["template"] for replica in spec["pytorchReplicaSpecs"].values()]
-    return [spec["template"]]
+    return [spec["template"]] if "template" in spec else []
 
 
 def restricted_namespace(cluster, name: str) -> str:
