@@ -6,7 +6,7 @@
 #
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
 #                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
-#                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE]
+#                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE] [--admission-plugins A,B]
 #                      [--local-node]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
@@ -34,6 +34,7 @@ sim="${RAFT_CLUSTER_SIM:-1}"
 sim_duration="${RAFT_SIM_DURATION:-3}"
 sim_progress_interval="${RAFT_SIM_PROGRESS_INTERVAL:-1}"
 audit_policy="${RAFT_AUDIT_POLICY:-}"
+admission_plugins="${RAFT_ADMISSION_PLUGINS:-}"
 vllm_port="${RAFT_VLLM_PORT:-}"
 vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
@@ -50,6 +51,7 @@ while (($#)); do
     --sim-duration) sim_duration="$2"; shift ;;
     --sim-progress-interval) sim_progress_interval="$2"; shift ;;
     --audit-policy) audit_policy="$2"; shift ;;
+    --admission-plugins) admission_plugins="$2"; shift ;;
     --vllm-port) vllm_port="$2"; shift ;;
     --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
@@ -109,6 +111,11 @@ options:
 YAML
   # kwokctl copies the policy into its work dir and passes --audit-policy-file/--audit-log-path.
   [[ -z "$audit_policy" ]] || echo "  kubeAuditPolicy: $audit_policy"
+  # More admission plugins on top of the defaults (e.g. OwnerReferencesPermissionEnforcement).
+  if [[ -n "$admission_plugins" ]]; then
+    printf 'componentsPatches:\n- name: kube-apiserver\n  extraArgs:\n  - key: enable-admission-plugins\n    value: %s\n' \
+      "$admission_plugins"
+  fi
   echo "---"
   cat "$cluster_here/kwok-stages.yaml"
 } >"$state/kwokctl.yaml"

@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from . import adoption, metrics
+from . import adoption, metrics, permissions
 from .errors import PERMANENT_ON_CREATE, PERMANENT_ON_WRITE, refused
 from .reconciler import Plan, Ref
 
@@ -26,6 +26,7 @@ PLURALS = {
     "Job": "jobs",
     "RayJob": "rayjobs",
     "PyTorchJob": "pytorchjobs",
+    "NetworkPolicy": "networkpolicies",
 }
 
 
@@ -69,6 +70,7 @@ class Applier:
     def create(self, namespace: str, manifest: dict[str, Any]) -> None:
         """POST. A name already taken (409) is fine only when that object is this run's child
         (:mod:`raft_operator.adoption`); a refusal no retry changes raises PermanentError."""
+        permissions.require(manifest["kind"], permissions.CREATE)
         path = collection_path(manifest["apiVersion"], manifest["kind"], namespace)
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         metrics.API_WRITES.labels("create", kind).inc()
@@ -78,6 +80,7 @@ class Applier:
         except ApiException as exc:
             if exc.status != 409:
                 raise refused("creating", kind, name, exc, PERMANENT_ON_CREATE) from None
+            permissions.require(kind, permissions.GET)
             existing = self.read(f"{path}/{name}")
             if existing is None:
                 raise  # deleted meanwhile: the next pass creates it
@@ -85,6 +88,7 @@ class Applier:
 
     def patch(self, namespace: str, ref: Ref, patch: dict[str, Any]) -> None:
         """JSON merge patch."""
+        permissions.require(ref.kind, permissions.PATCH)
         path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
         metrics.API_WRITES.labels("patch", ref.kind).inc()
         try:
@@ -94,6 +98,7 @@ class Applier:
 
     def delete(self, namespace: str, ref: Ref) -> None:
         """DELETE with background propagation; an object already gone (404) is fine."""
+        permissions.require(ref.kind, permissions.DELETE)
         path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
         metrics.API_WRITES.labels("delete", ref.kind).inc()
         try:

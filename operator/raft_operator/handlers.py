@@ -12,9 +12,10 @@ import logging
 from typing import Any
 
 import kopf
+from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from . import api, metrics, preflight, probes
+from . import api, metrics, preflight, probes, server_keys
 from .apply import Applier, status_patch
 from .backoff import Backoff
 from .builders.common import Run
@@ -46,6 +47,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     except kube_config.ConfigException:
         kube_config.load_kube_config()
     memo.applier = Applier()
+    memo.core = kube_client.CoreV1Api()
+    memo.server_keys = {}  # uid -> the run's server API key (its Secret is read once per operator start)
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
     metrics.serve(SETTINGS.metrics_port)
@@ -64,6 +67,7 @@ CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("jobs", ("batch", "v1", "jobs"), {}),
     ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
     ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
+    ("networkpolicies", ("networking.k8s.io", "v1", "networkpolicies"), {}),
     ("pods", ("v1", "pods"), {}),
 ]
 
@@ -115,8 +119,11 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
         try:
             run = Run.from_body(current)
             missing = preflight.missing(run, memo.applier.read) if needs_preflight(current) else None
-            plan = reconcile(current, observed, now, probe=lambda: probes.teacher_completion(run, SETTINGS),
-                             missing=missing)
+            key = memo.server_keys.get(uid)
+            if key is None and not missing and old_status.get("phase") not in api.TERMINAL_PHASES:
+                key = memo.server_keys[uid] = server_keys.ensure_server_key(memo.core, run)
+            plan = reconcile(current, observed, now, probe=lambda: probes.teacher_completion(run, SETTINGS, api_key=key),
+                             missing=missing, network=SETTINGS.network_policy)
             memo.applier.apply(namespace, plan)
             new_status = plan.status
             memo.backoff.succeeded(uid)
@@ -159,3 +166,4 @@ def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
         metrics.record_phase(uid, None)
         memo.written_status.pop(uid, None)
         memo.backoff.succeeded(uid)
+        memo.server_keys.pop(uid, None)

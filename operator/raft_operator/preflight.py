@@ -14,13 +14,10 @@ from typing import Any, Callable
 from kubernetes.client.rest import ApiException
 
 from .builders.common import Run
+from .permissions import KUEUE_GROUP
 
 Reader = Callable[[str], "dict[str, Any] | None"]  # GET a path; None when it does not exist (404)
-KUEUE_GROUP = "kueue.x-k8s.io"
-
-# What the preflight reads (RBAC): (API group, resource) with verb get.
-NAMESPACED_READS = [("", "persistentvolumeclaims"), ("", "secrets"), (KUEUE_GROUP, "localqueues")]
-CLUSTER_READS = [("storage.k8s.io", "storageclasses"), ("scheduling.k8s.io", "priorityclasses")]
+# What the preflight reads (RBAC) is listed in raft_operator.permissions.
 
 
 def _get(read: Reader, path: str) -> dict[str, Any] | None | bool:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import api
-from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
+from . import progress as reports
+from .builders import configmaps, datagen, evaluation, finetune, network_policy, storage, teacher, workload_rbac
+from .builders.network_policy import NetworkPolicyOptions
 from .builders.common import Manifest, Run
 from .child_status import (Outcome, deployment_available, deployment_problems, job_outcome, pod_problems,
                            pytorchjob_outcome, rayjob_outcome)
@@ -86,9 +87,10 @@ class _Reconcile:
     """One reconcile pass; holds the run, what was observed, and the plan being built."""
 
     def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None,
-                 missing: list[str] | None = None) -> None:
+                 missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions()) -> None:
         self.run = Run.from_body(body)
         self.missing = missing
+        self.network = network
         self.observed = observed
         self.now = now
         self.probe = probe
@@ -167,15 +169,7 @@ class _Reconcile:
 
     def _progress_data(self) -> dict[str, dict[str, Any]]:
         cm = self.observed.get("ConfigMap", self.run.names.progress)
-        out: dict[str, dict[str, Any]] = {}
-        for key, text in ((cm or {}).get("data") or {}).items():
-            try:
-                value = json.loads(text)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(value, dict):
-                out[key] = value
-        return out
+        return reports.read_reports((cm or {}).get("data"))
 
     # ---- the pass ------------------------------------------------------------------------
 
@@ -200,7 +194,8 @@ class _Reconcile:
         return self.plan
 
     def ensure_base_children(self) -> None:
-        for manifest in workload_rbac.build(self.run) + configmaps.build(self.run):
+        for manifest in (workload_rbac.build(self.run) + configmaps.build(self.run)
+                         + network_policy.build(self.run, self.network)):
             self.ensure(manifest)
         pvc = storage.build(self.run)
         self.ensure(pvc)
@@ -473,32 +468,8 @@ class _Reconcile:
     # ---- status --------------------------------------------------------------------------
 
     def fold_progress(self) -> None:
-        """Copy the programs' reports into status (see docs/architecture.md, progress channel)."""
-        fields = {
-            "datagen": ("datagen", ["chunksDone", "chunksTotal", "records", "malformed", "retries", "tokensPerSecond"]),
-            "finetune": ("training", ["step", "totalSteps", "epoch", "loss", "validationLoss", "tokensPerSecond", "mfu"]),
-        }
-        for key, (target, names) in fields.items():
-            data = self.progress_data.get(key)
-            if isinstance(data, dict) and data:
-                self.status[target] = {n: data[n] for n in names if isinstance(data.get(n), (int, float))}
-        ev = self.progress_data.get("eval") or {}
-        rows = [r for r in ev.get("results") or [] if isinstance(r, dict)] if isinstance(ev.get("results"), list) else []
-        summary = ev.get("summary") if isinstance(ev.get("summary"), dict) else {}
-        if rows:
-            gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
-            self.status["results"] = {
-                "models": [_typed(r, RESULT_TYPES) for r in rows[:256]],
-                "summary": {**_typed(summary, {"model": str, "judgeScore": (int, float)}),
-                            "improvement": {k: v for k, v in gains.items() if isinstance(v, (int, float))}},
-                "reportPath": f"{self.run.root}/eval/report.html",
-            }
-        if isinstance(summary.get("judgeScore"), (int, float)):
-            score = f"judge {summary['judgeScore']:.2f}"
-            gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
-            if isinstance(gains.get("base"), (int, float)):
-                score += f" ({gains['base']:+.0%} vs base)"
-            self.status["score"] = score
+        """Copy the programs' typed reports into status (see docs/architecture.md, progress channel)."""
+        reports.fold(self.status, self.progress_data, f"{self.run.root}/eval/report.html")
 
     def finish_status(self) -> None:
         phase = self.status.get("phase") or api.PENDING
@@ -526,26 +497,15 @@ class _Reconcile:
         self.plan.status = self.status
 
 
-RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
-    "model": str, "mode": str, "topK": int, "refusals": int, "total": int,
-    **{k: (int, float) for k in ("judgeScore", "rouge1", "rouge2", "rougeL", "bleu", "exactMatch", "f1", "precision")},
-}
-
-
-def _typed(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
-    """The fields of a program's report that have the type the status schema gives them."""
-    return {k: v for k, v in values.items() if k in types and isinstance(v, types[k]) and not isinstance(v, bool)}
-
-
 def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None,
-              missing: list[str] | None = None) -> Plan:
+              missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions()) -> Plan:
     """Plan the next actions for the RaftRun ``body`` given its observed children.
 
     ``missing`` is the preflight's answer before the teacher starts (None once it has, or when
     not checked): a non-empty list keeps the run Pending, creating nothing, with the list as
     the InputsReady condition's message.
     """
-    return _Reconcile(body, observed, now, probe, missing).reconcile()
+    return _Reconcile(body, observed, now, probe, missing, network).reconcile()
 
 
 def fail_run(body: dict[str, Any], observed: Observed, now: dt.datetime, reason: str, message: str) -> Plan:

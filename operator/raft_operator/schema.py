@@ -121,6 +121,13 @@ def resources(desc: str) -> Schema:
     })
 
 
+def key_needs_https(what: str) -> Schema:
+    """An endpoint that takes an API key must not send it in clear text."""
+    return rule("!has(self.apiKeySecretRef) || self.url.lowerAscii().startsWith('https://')",
+                f"{what}.url must use https when apiKeySecretRef is set: the key would cross the network in clear text",
+                fieldPath=".url")
+
+
 def secret_key_ref(desc: str, default_key: str) -> Schema:
     return obj(desc, {
         "name": adm.dns_subdomain("Name of a Secret in the RaftRun's namespace.", "a Secret name"),
@@ -147,6 +154,9 @@ def corpus() -> Schema:
                               string("A sitemap URL.", max_length=2048, pattern="^https?://"),
                               max_items=32, min_items=1),
                 "maxPages": integer("Upper bound on pages fetched.", default=10000, minimum=1, maximum=1000000),
+                "allowPrivateAddresses": boolean("Also fetch from loopback, link-local and private addresses (an intranet site). "
+                                                 "Off by default: a sitemap could otherwise point the fetcher at in-cluster services or cloud metadata.",
+                                                 default=False),
             }, required=["urls"]),
             "huggingface": obj("A Hugging Face dataset with one text column.", {
                 "name": adm.non_empty("Dataset name on the Hub, e.g. org/dataset."),
@@ -191,9 +201,10 @@ def teacher() -> Schema:
         {
             "url": adm.non_empty("Base URL of the OpenAI-compatible API, e.g. https://api.example.com/v1.", max_length=2048, pattern="^https?://"),
             "model": adm.non_empty("Model name to request.", max_length=512),
-            "apiKeySecretRef": secret_key_ref("Secret holding the API key. The key is passed to workloads as an environment variable and never logged.", "api-key"),
+            "apiKeySecretRef": secret_key_ref("Secret holding the API key. The key is passed to workloads as an environment variable and never logged. Needs an https url.", "api-key"),
         },
         required=["url", "model"],
+        rules=[key_needs_https("teacher.external")],
     )
     return obj(
         "The large model that writes questions and chain-of-thought answers (and judges eval answers unless eval.judge is set). Exactly one of vllm or external.",
@@ -257,19 +268,19 @@ def student() -> Schema:
     )
 
 
-def endpoint_ref(desc: str) -> Schema:
+def endpoint_ref(desc: str, what: str) -> Schema:
     return obj(desc, {
         "url": adm.non_empty("Base URL of the OpenAI-compatible API.", max_length=2048, pattern="^https?://"),
         "model": adm.non_empty("Model name to request.", max_length=512),
-        "apiKeySecretRef": secret_key_ref("Secret holding the API key.", "api-key"),
-    }, required=["url", "model"])
+        "apiKeySecretRef": secret_key_ref("Secret holding the API key. Needs an https url.", "api-key"),
+    }, required=["url", "model"], rules=[key_needs_https(what)])
 
 
 def eval_() -> Schema:
     return obj(
         "How the fine-tuned student is scored against baselines.",
         {
-            "judge": endpoint_ref("LLM judge that answers YES or NO against the reference answer. Defaults to the teacher."),
+            "judge": endpoint_ref("LLM judge that answers YES or NO against the reference answer. Defaults to the teacher.", "eval.judge"),
             "topK": array("Retrieved chunks per question in RAG mode, one evaluation per value.",
                           integer("Top k.", minimum=1, maximum=100), max_items=16, min_items=1,
                           default=[3, 5, 7], list_type="set"),

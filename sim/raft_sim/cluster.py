@@ -102,9 +102,10 @@ class LocalCluster:
     ``$RAFT_CLUSTER_LOGS``) is a folder the component logs are copied to before teardown.
     ``sim_progress_interval`` is how often the simulated workloads report progress (seconds).
     ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
-    written to :attr:`audit_log_path`. ``local_node`` adds a node whose pods really run as local
-    processes (:mod:`raft_sim.localrun.kubelet`) and makes the simulated controllers follow those
-    workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
+    written to :attr:`audit_log_path`. ``admission_plugins`` are enabled in the API server on top
+    of its defaults (e.g. ``OwnerReferencesPermissionEnforcement``). ``local_node`` adds a node
+    whose pods really run as local processes (:mod:`raft_sim.localrun.kubelet`) and makes the
+    simulated controllers follow those workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class LocalCluster:
         sim_duration: float = 3.0,
         sim_progress_interval: float = 1.0,
         audit_policy: str | os.PathLike[str] | None = None,
+        admission_plugins: Sequence[str] = (),
         vllm_port: int | None = None,
         vllm_models: Sequence[str] = ("sim-model",),
         python: str | None = None,
@@ -132,6 +134,7 @@ class LocalCluster:
         self.sim_duration = sim_duration
         self.sim_progress_interval = sim_progress_interval
         self.audit_policy = Path(audit_policy) if audit_policy is not None else None
+        self.admission_plugins = list(admission_plugins)
         self.vllm_port = vllm_port
         self.vllm_models = list(vllm_models)
         self.python = python or sys.executable
@@ -161,6 +164,7 @@ class LocalCluster:
             "RAFT_SIM_DURATION": str(self.sim_duration),
             "RAFT_SIM_PROGRESS_INTERVAL": str(self.sim_progress_interval),
             "RAFT_AUDIT_POLICY": "" if self.audit_policy is None else str(self.audit_policy),
+            "RAFT_ADMISSION_PLUGINS": ",".join(self.admission_plugins),
             "RAFT_VLLM_PORT": "" if self.vllm_port is None else str(self.vllm_port),
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,

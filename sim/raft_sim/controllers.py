@@ -60,6 +60,7 @@ from kubernetes.client import ApiClient
 from kubernetes.dynamic import DynamicClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from raft_jobs.common.progress_schema import DatagenReport, EvalReport, FinetuneReport, Report, encode_report
 
 from . import workload_pods
 
@@ -419,15 +420,14 @@ class SimController:
                 return ref.get("name")
         return None
 
-    def report(self, obj: Obj, stage: str, payload: Obj) -> None:
+    def report(self, obj: Obj, stage: str, payload: Report) -> None:
         """Patch key ``stage`` of ``<run>-progress`` like the workload program would."""
         run = self.run_name(obj)
         if not run:
             return
-        body = {**payload, "updatedAt": stamp()}
         try:
             self._configmaps.patch(
-                body={"data": {stage: json.dumps(body, sort_keys=True)}},
+                body={"data": {stage: encode_report(stage, payload)}},
                 name=f"{run}-progress", namespace=meta(obj)["namespace"], content_type=MERGE_PATCH,
             )
         except NotFoundError:
@@ -1015,7 +1015,7 @@ def _api_message(exc: ApiException) -> str:
 # --------------------------------------------------------------------------- simulated progress
 
 
-def datagen_progress(fraction: float, run: Obj) -> Obj:
+def datagen_progress(fraction: float, run: Obj) -> DatagenReport:
     """A plausible ``datagen`` progress object at ``fraction`` of the way (SIMULATED)."""
     per_chunk = int((run.get("datagen") or {}).get("questionsPerChunk") or 4)
     total = 48
@@ -1030,7 +1030,7 @@ def datagen_progress(fraction: float, run: Obj) -> Obj:
     }
 
 
-def finetune_progress(fraction: float, run: Obj) -> Obj:
+def finetune_progress(fraction: float, run: Obj) -> FinetuneReport:
     """A plausible ``finetune`` progress object: a decaying loss curve (SIMULATED)."""
     epochs = int((run.get("student") or {}).get("epochs") or 1)
     total = 120 * epochs
@@ -1047,7 +1047,7 @@ def finetune_progress(fraction: float, run: Obj) -> Obj:
     }
 
 
-def eval_progress(fraction: float, run: Obj) -> Obj:
+def eval_progress(fraction: float, run: Obj) -> EvalReport:
     """Plausible ``eval`` results for the run's models, student above baseline (SIMULATED).
 
     Results appear model by model as ``fraction`` grows; the summary comes with the last one.
@@ -1071,14 +1071,14 @@ def eval_progress(fraction: float, run: Obj) -> Obj:
                 "precision": round(min(base + 0.05, 0.99), 3),
             })
     shown = rows[: max(1, math.floor(len(rows) * fraction))] if fraction < 1.0 else rows
-    payload: Obj = {"results": shown}
+    payload: EvalReport = {"results": shown}
     if fraction >= 1.0:
         students = [r for r in rows if any(r["model"] == n and role == "student" for n, role in models)]
         others = [r for r in rows if r not in students]
         best = max(students or rows, key=lambda r: r["judgeScore"])
         baseline = max(others, key=lambda r: r["judgeScore"]) if others else best
         payload["summary"] = {"model": best["model"], "judgeScore": best["judgeScore"],
-                              "improvement": round(best["judgeScore"] - baseline["judgeScore"], 3)}
+                              "improvement": {baseline["model"]: round(best["judgeScore"] / baseline["judgeScore"] - 1, 3)}}
     return payload
 
 

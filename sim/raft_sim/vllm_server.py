@@ -40,6 +40,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import signal
 import threading
@@ -72,6 +73,7 @@ class SimSettings:
     hang_rate: float = 0.0  # never answer (until hang_seconds)
     hang_seconds: float = 3600.0
     malformed_rate: float = 0.0  # answer with text that follows no requested format
+    api_key: str | None = None  # as vLLM's --api-key / VLLM_API_KEY: /v1 routes need "Bearer <key>"
 
     @property
     def capacity_tokens_per_second(self) -> float:
@@ -414,7 +416,7 @@ class SimulatedVLLMServer:
 
     async def start(self) -> None:
         """Bind and serve on the running event loop (``port=0`` picks a free port)."""
-        app = web.Application(client_max_size=64 * 1024**2)
+        app = web.Application(client_max_size=64 * 1024**2, middlewares=[self._authenticate])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completion)
         app.router.add_get("/v1/models", self._models)
@@ -465,6 +467,14 @@ class SimulatedVLLMServer:
 
     # -- handlers --
 
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """vLLM's check: with an API key, every /v1 route needs ``Authorization: Bearer <key>``; /health does not."""
+        key = self.settings.api_key
+        if key and request.path.startswith("/v1") and request.headers.get("Authorization") != f"Bearer {key}":
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
     async def _health(self, _: web.Request) -> web.Response:
         return web.Response(status=200)
 
@@ -472,7 +482,7 @@ class SimulatedVLLMServer:
         body = {
             "counters": self.counters.as_dict(),
             "capacityTokensPerSecond": self.capacity_tokens_per_second,
-            "settings": asdict(self.settings),
+            "settings": {**asdict(self.settings), "api_key": "<set>" if self.settings.api_key else None},  # never the key
             "uptimeSeconds": time.monotonic() - self._started_at,
         }
         return web.json_response(body)
@@ -635,6 +645,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hang-rate", type=float, default=0.0)
     parser.add_argument("--hang-seconds", type=float, default=3600.0)
     parser.add_argument("--malformed-rate", type=float, default=0.0)
+    parser.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY") or None,
+                        help="require this bearer key on /v1 routes (default: $VLLM_API_KEY, as in vLLM)")
     return parser.parse_args(argv)
 
 
@@ -652,6 +664,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         hang_rate=args.hang_rate,
         hang_seconds=args.hang_seconds,
         malformed_rate=args.malformed_rate,
+        api_key=args.api_key,
     )
 
 

@@ -3,11 +3,14 @@
 * Kopf handlers, read from Kopf's registry after importing ``raft_operator.handlers``: indexes
   and event handlers → list, watch; timers and change handlers also patch the resource (Kopf's
   finalizer and annotations) and its ``status`` subresource when its CRD has one.
-* ``raft_operator.apply.PLURALS``: the applier creates, merge-patches and deletes every kind,
-  and gets one after a 409 (is it this run's?); the API group is the one of the index that
-  watches that plural.
-* ``raft_operator.preflight``: get on the claims, Secrets and Kueue LocalQueues a run names and,
-  cluster-wide only, on storage classes and priority classes.
+* ``raft_operator.permissions.verbs``: the writes the applier makes per kind (create, patch,
+  delete; the applier refuses others and a test checks the reconciler makes each) and get on
+  every kind it creates (read back after a 409: is it this run's?); the API group is the one of
+  the index that watches that kind's plural.
+* ``raft_operator.permissions.PREFLIGHT_READS``: get on the claims, Secrets and Kueue
+  LocalQueues a run names and, cluster-wide only, on storage classes and priority classes.
+* Owner references with ``blockOwnerDeletion`` (``builders.common.owner_reference``) need
+  ``update`` on the owner's ``finalizers`` subresource (OwnerReferencesPermissionEnforcement).
 * Events: ``kopf.event`` and Kopf's own posting → create on core v1 events.
 * RBAC escalation prevention: the operator creates each run's Role, so it must hold every
   permission that Role grants (``builders.workload_rbac``), minus the resourceNames.
@@ -24,7 +27,6 @@ import yaml
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APPLIER_VERBS = ("create", "patch", "delete", "get")
 WATCH_VERBS = ("list", "watch")
 
 
@@ -49,10 +51,10 @@ def operator_permissions() -> set[Permission]:
     from kopf._cogs.structs import references
     from kopf._core.intents import registries
 
-    from raft_operator import preflight
     from raft_operator.apply import PLURALS
     from raft_operator.builders import workload_rbac
-    from raft_operator.builders.common import Run
+    from raft_operator.builders.common import Run, owner_reference
+    from raft_operator.permissions import PREFLIGHT_READS, UNWATCHED, verbs
 
     registry = registries.get_default_registry()
     perms: set[Permission] = set()
@@ -73,12 +75,21 @@ def operator_permissions() -> set[Permission]:
         groups = watched.get(plural, set())
         assert len(groups) == 1, f"{kind}: the applier writes {plural}, which no single index watches: {groups}"
         (group,) = groups
-        perms |= {(group, plural, verb) for verb in APPLIER_VERBS}
+        perms |= {(group, plural, verb) for verb in verbs(kind)}
+    for kind, (group, plural) in UNWATCHED.items():
+        perms |= {(group, plural, verb) for verb in verbs(kind)}
+
+    run = Run(name="run", namespace="ns", uid="uid", spec={})
+    owner = owner_reference(run)
+    if owner.get("blockOwnerDeletion"):
+        group = owner["apiVersion"].split("/")[0]
+        (plural,) = {p for g, p, _ in perms if g == group and "/" not in p}
+        perms.add((group, f"{plural}/finalizers", "update"))
 
     perms.add((references.EVENTS.group, _plural(references.EVENTS), "create"))
-    perms |= {(group, resource, "get") for group, resource in preflight.NAMESPACED_READS}
+    perms |= {(group, resource, "get") for group, resource in PREFLIGHT_READS}
 
-    role = workload_rbac.progress_role(Run(name="run", namespace="ns", uid="uid", spec={}))
+    role = workload_rbac.progress_role(run)
     for rule in role["rules"]:
         perms |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
     return perms
@@ -86,9 +97,9 @@ def operator_permissions() -> set[Permission]:
 
 def preflight_cluster_permissions() -> set[Permission]:
     """Cluster-scoped reads of the preflight, granted only to a cluster-wide operator."""
-    from raft_operator import preflight
+    from raft_operator.permissions import PREFLIGHT_CLUSTER_READS
 
-    return {(group, resource, "get") for group, resource in preflight.CLUSTER_READS}
+    return {(group, resource, "get") for group, resource in PREFLIGHT_CLUSTER_READS}
 
 
 def kopf_peering_permissions(clusterwide: bool) -> set[Permission]:

@@ -129,6 +129,24 @@ def test_deployment_is_hardened_and_probed(render, values: str) -> None:
     assert pod["automountServiceAccountToken"] is True, "only the operator pod mounts the token"
 
 
+@pytest.mark.parametrize("sets, enabled", [((), True), (("networkPolicy.enabled=false",), False)])
+def test_network_policy_settings_reach_the_operator(render, monkeypatch, sets: tuple[str, ...], enabled: bool) -> None:
+    from raft_operator.settings import Settings
+
+    docs = render("cluster-wide.yaml", sets=sets + ("networkPolicy.apiServerCIDRs={10.0.0.1/32}",))
+    deployment = one(docs, "Deployment")
+    for e in operator_container(docs)["env"]:
+        if e["name"].startswith("RAFT_"):
+            monkeypatch.setenv(e["name"], e["value"])
+    options = Settings.from_env().network_policy
+    assert options.enabled is enabled
+    assert options.operator_namespace == deployment["metadata"]["namespace"]
+    assert options.operator_pod_labels == deployment["spec"]["selector"]["matchLabels"], \
+        "the policy admits exactly the operator's pods"
+    assert options.ray_operator_pod_labels == {"app.kubernetes.io/name": "kuberay-operator"}
+    assert options.api_server_cidrs == ("10.0.0.1/32",)
+
+
 def operator_argv(container: dict[str, Any], pod_name: str) -> list[str]:
     """The argv raft-operator gets in a pod named ``pod_name`` (the shell wrapper run for real)."""
     if container["command"] != ["/bin/sh", "-c"]:
@@ -266,6 +284,7 @@ BAD_VALUES = [
     (("securityContext.allowPrivilegeEscalation=true",), "/securityContext/allowPrivilegeEscalation"),
     (("podSecurityContext.runAsNonRoot=false",), "/podSecurityContext/runAsNonRoot"),
     (("replicas=2",), "additional properties 'replicas' not allowed"),
+    (("networkPolicy.enabled=maybe",), "/networkPolicy/enabled"),
 ]
 
 

@@ -11,12 +11,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from chartlib import by_kind, one  # noqa: E402
+from raft_operator import permissions  # noqa: E402
 from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions, operator_permissions,  # noqa: E402
                              preflight_cluster_permissions, rule_permissions)
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
-              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status", "secrets",
-              "localqueues"}
+              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status",
+              "raftruns/finalizers", "secrets", "networkpolicies", "localqueues"}
 
 
 def diff_message(granted: set, wanted: set) -> str:
@@ -29,7 +30,18 @@ def test_derivation_sees_every_child_kind_and_the_raftrun() -> None:
     assert resources == NAMESPACED, "a new resource in the operator's code: check the chart's RBAC and this list"
     assert ("raftoperator.io", "raftruns/status", "patch") in perms
     assert ("", "configmaps", "get") in perms, "escalation prevention: the per-run Role grants get"
-    assert not any(verb in ("update", "deletecollection", "escalate", "bind", "impersonate") for _, _, verb in perms)
+    assert ("raftoperator.io", "raftruns/finalizers", "update") in perms, "blockOwnerDeletion needs it"
+    assert {(r, v) for _, r, v in perms if v == "update"} == {("raftruns/finalizers", "update")}
+    assert not any(verb in ("deletecollection", "escalate", "bind", "impersonate") for _, _, verb in perms)
+    for verb in ("delete", "patch"):
+        assert not {r for _, r, v in perms if v == verb} & {"roles", "rolebindings", "serviceaccounts"}, \
+            f"nothing deletes or patches the run's RBAC, so the chart must not grant {verb}"
+    assert ("", "configmaps", "delete") not in perms
+    assert "patch" not in permissions.WRITES["ConfigMap"], "patch on configmaps only for escalation prevention"
+    assert ("", "persistentvolumeclaims", "delete") not in perms, "claims go by garbage collection only"
+    assert {v for _, r, v in perms if r == "secrets"} == {"create", "get"}, "Secrets are never listed or watched"
+    created = {r for _, r, v in perms if v == "create"} - {"events"}
+    assert created <= {r for _, r, v in perms if v == "get"}, "a 409 on create reads the object back (adoption check)"
 
 
 def check_bindings(docs: list[dict], role_kind: str, role_name: str) -> None:

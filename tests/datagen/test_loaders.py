@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from raft_jobs.common.runconfig import CorpusConfig
-from raft_jobs.datagen.loaders import CorpusError, load_corpus
+from raft_jobs.datagen.loaders import CorpusError, load_corpus, load_sitemaps
+from raft_jobs.datagen.web import Fetcher, FetchPolicy, FetchRefused, check_address
 
 
 def minimal_pdf(lines: list[str], title: str = "Pdf Title") -> bytes:
@@ -104,7 +105,7 @@ def test_sitemap_index_urlset_and_pages(tmp_path: Path, site: str) -> None:
     (tmp_path / "one.html").write_text(HTML)
     (tmp_path / "two.txt").write_text("Text page about the orchard of Elstow.")
     (tmp_path / "three.pdf").write_bytes(minimal_pdf(["The railway of Ivell carries timber."]))
-    docs = load_corpus(CorpusConfig(sitemap={"urls": [f"{site}/sitemap.xml"]}))
+    docs = load_corpus(CorpusConfig(sitemap={"urls": [f"{site}/sitemap.xml"], "allowPrivateAddresses": True}))
     by_source = {d.source: d for d in docs}
     assert sorted(by_source) == sorted(f"{site}/{p}" for p in ("one.html", "two.txt", "three.pdf"))
     assert "lighthouse dates from 1622" in by_source[f"{site}/one.html"].text
@@ -151,3 +152,91 @@ def test_directory_include_globs_select_files(tmp_path):
     assert every_md == {"README.md", "docs/guide.md"}
     assert {d.source for d in load_directory(tmp_path, include=["README.md"])} == {"README.md"}
     assert len(load_directory(tmp_path)) == 3
+# ---- sitemap fetch restrictions (untrusted URLs) ---------------------------------------------
+
+
+def urlset(*locs: str) -> str:
+    ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    return f'<?xml version="1.0"?><urlset {ns}>' + "".join(f"<url><loc>{loc}</loc></url>" for loc in locs) + "</urlset>"
+
+
+def sitemap_corpus(site: str, **extra: object) -> CorpusConfig:
+    return CorpusConfig(sitemap={"urls": [f"{site}/sitemap.xml"], "allowPrivateAddresses": True, **extra})
+
+
+def test_sitemap_entries_other_than_http_are_never_read(tmp_path: Path, site: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOKEN=hunter2 from the pod's environment")
+    (tmp_path / "sitemap.xml").write_text(urlset(f"file://{secret}", "file:///proc/self/environ", f"{site}/ok.txt",
+                                                 f"ftp://127.0.0.1/{secret.name}"))
+    (tmp_path / "ok.txt").write_text("The orchard of Elstow grows pears.")
+    docs = load_corpus(sitemap_corpus(site))
+    assert [d.source for d in docs] == [f"{site}/ok.txt"]
+    with pytest.raises(CorpusError, match="only http and https"):
+        load_corpus(CorpusConfig(sitemap={"urls": [f"file://{secret}"]}))
+
+
+def test_private_addresses_need_the_spec_to_allow_them(tmp_path: Path, site: str) -> None:
+    (tmp_path / "sitemap.xml").write_text(urlset(f"{site}/ok.txt"))
+    (tmp_path / "ok.txt").write_text("The orchard of Elstow grows pears.")
+    with pytest.raises(CorpusError, match="allowPrivateAddresses"):
+        load_corpus(CorpusConfig(sitemap={"urls": [f"{site}/sitemap.xml"]}))
+    assert load_corpus(sitemap_corpus(site))
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.9", "172.16.0.1", "169.254.169.254",
+                                     "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "0.0.0.0", "224.0.0.1"])
+def test_non_public_addresses_are_refused(address: str) -> None:
+    with pytest.raises(FetchRefused):
+        check_address(address, FetchPolicy())
+
+
+def test_public_addresses_are_allowed() -> None:
+    for address in ("8.8.8.8", "2606:4700:4700::1111"):
+        check_address(address, FetchPolicy())
+
+
+def test_redirect_to_another_scheme_is_refused(tmp_path: Path) -> None:
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/etc/passwd")  # urllib alone would follow ftp
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetcher = Fetcher(FetchPolicy(allow_private_addresses=True), timeout=5)
+        with pytest.raises(FetchRefused, match="only http and https"):
+            fetcher.get(f"http://127.0.0.1:{server.server_address[1]}/page")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sizes_and_page_counts_are_capped(tmp_path: Path, site: str) -> None:
+    (tmp_path / "sitemap.xml").write_text(urlset(*(f"{site}/p{i}.txt" for i in range(5)), f"{site}/big.txt"))
+    for i in range(5):
+        (tmp_path / f"p{i}.txt").write_text(f"Page {i} tells of the harbour.")
+    (tmp_path / "big.txt").write_text("x" * 4096)
+    docs = load_sitemaps([f"{site}/sitemap.xml"], max_pages=3, policy=FetchPolicy(allow_private_addresses=True))
+    assert [d.source for d in docs] == [f"{site}/p{i}.txt" for i in range(3)]
+    small = FetchPolicy(allow_private_addresses=True, max_bytes=1024)
+    docs = load_sitemaps([f"{site}/sitemap.xml"], policy=small)
+    assert f"{site}/big.txt" not in {d.source for d in docs} and len(docs) == 5
+    with pytest.raises(CorpusError, match="larger than"):
+        load_sitemaps([f"{site}/sitemap.xml"], policy=FetchPolicy(allow_private_addresses=True, max_sitemap_bytes=100))
+
+
+def test_robots_txt_is_honoured(tmp_path: Path, site: str) -> None:
+    (tmp_path / "sitemap.xml").write_text(urlset(f"{site}/public/a.txt", f"{site}/private/b.txt"))
+    (tmp_path / "public").mkdir()
+    (tmp_path / "private").mkdir()
+    (tmp_path / "public" / "a.txt").write_text("Public page about the lighthouse.")
+    (tmp_path / "private" / "b.txt").write_text("Private page the owner keeps from crawlers.")
+    (tmp_path / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    docs = load_corpus(sitemap_corpus(site))
+    assert [d.source for d in docs] == [f"{site}/public/a.txt"]

@@ -20,7 +20,10 @@ from raft_sim.storage import corpus_claim  # noqa: E402
 
 VLLM_PORT = 18600
 TEACHER_MODEL = "meta-llama/Meta-Llama-3-70B-Instruct"  # the model of examples/demo.yaml
-cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=VLLM_PORT, vllm_models=(TEACHER_MODEL,))
+# OwnerReferencesPermissionEnforcement (on by default in OpenShift): every child's owner reference
+# with blockOwnerDeletion needs update on raftruns/finalizers, so every e2e test checks the chart grants it.
+cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=VLLM_PORT, vllm_models=(TEACHER_MODEL,),
+                          admission_plugins=("OwnerReferencesPermissionEnforcement",))
 _namespaces = itertools.count()
 
 

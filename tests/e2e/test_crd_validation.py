@@ -78,6 +78,12 @@ INVALID = [
     ("learning rate zero", with_("spec.student.learningRate", 0), "learningRate must be greater than 0"),
     ("misspelled field", with_("spec.teacher.vllm.tensorParallel", 4), 'unknown field "spec.teacher.vllm.tensorParallel"'),
     ("not a list of k", with_("spec.eval", {"topK": 5}), 'spec.eval.topK: Invalid value: "integer"'),
+    ("external teacher key over http", with_("spec.teacher", {"external": {
+        "url": "http://api.example.com/v1", "model": "m", "apiKeySecretRef": {"name": "k"}}}),
+     "teacher.external.url must use https when apiKeySecretRef is set"),
+    ("judge key over http", with_("spec.eval", {"judge": {
+        "url": "http://judge.example.com/v1", "model": "j", "apiKeySecretRef": {"name": "k"}}}),
+     "eval.judge.url must use https when apiKeySecretRef is set"),
 ]
 
 
@@ -104,6 +110,13 @@ def test_invalid_manifest_is_rejected_with_a_clear_message(crd, name: str, doc: 
 
 def test_at_least_twenty_invalid_cases() -> None:
     assert len(INVALID) >= 20
+
+
+def test_an_endpoint_without_a_key_may_use_http(crd) -> None:
+    doc = with_("spec.teacher", {"external": {"url": "http://shared-vllm.models.svc:8000/v1", "model": "m"}})
+    doc = with_("spec.eval", {"judge": {"url": "http://judge.models.svc:8000/v1", "model": "j"}}, doc)
+    result = create(crd, doc)
+    assert result.returncode == 0, result.stderr
 
 
 def test_valid_manifest_with_every_field_is_accepted(crd) -> None:

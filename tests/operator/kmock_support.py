@@ -61,6 +61,7 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
     "apiextensions.k8s.io/v1/customresourcedefinitions": _info("CustomResourceDefinition", "status", namespaced=False),
     f"{api.GROUP}/{api.VERSION}/{api.PLURAL}": _info(api.KIND, "status"),
     "v1/configmaps": _info("ConfigMap"),
+    "v1/secrets": _info("Secret"),
     "v1/serviceaccounts": _info("ServiceAccount"),
     "v1/services": _info("Service", "status"),
     "v1/persistentvolumeclaims": _info("PersistentVolumeClaim", "status"),
@@ -72,12 +73,14 @@ RESOURCES: dict[str, kmock.ResourceInfo] = {
     "rbac.authorization.k8s.io/v1/rolebindings": _info("RoleBinding"),
     "ray.io/v1/rayjobs": _info("RayJob", "status"),
     "kubeflow.org/v1/pytorchjobs": _info("PyTorchJob", "status"),
+    "networking.k8s.io/v1/networkpolicies": _info("NetworkPolicy"),
 }
 
 # kind → (API path prefix, plural) for the children and the run.
 PATHS: dict[str, tuple[str, str]] = {
     api.KIND: (f"/apis/{api.GROUP}/{api.VERSION}", api.PLURAL),
     "ConfigMap": ("/api/v1", "configmaps"),
+    "Secret": ("/api/v1", "secrets"),
     "ServiceAccount": ("/api/v1", "serviceaccounts"),
     "Service": ("/api/v1", "services"),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
@@ -89,6 +92,7 @@ PATHS: dict[str, tuple[str, str]] = {
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "RayJob": ("/apis/ray.io/v1", "rayjobs"),
     "PyTorchJob": ("/apis/kubeflow.org/v1", "pytorchjobs"),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
 }
 KIND_OF_PLURAL = {plural: kind for kind, (_, plural) in PATHS.items()}
 
@@ -226,11 +230,13 @@ class TeacherStub:
         stub = self
         self.ok = True
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.authorizations: list[str | None] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 stub.calls.append((self.path, body))
+                stub.authorizations.append(self.headers.get("Authorization"))
                 ok = stub.ok and self.path.endswith("/v1/completions")
                 payload = json.dumps({"choices": [{"index": 0, "text": "!"}]} if ok else {"error": "loading"}).encode()
                 self.send_response(200 if ok else 503)

@@ -9,6 +9,7 @@ idle run sends nothing. The test plays every child's controller by writing their
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
 from typing import Any, Iterator
@@ -38,6 +39,7 @@ LABELS = {"app.kubernetes.io/name": "raftrun", "app.kubernetes.io/instance": RUN
 PHASES = ["ServingTeacher", "GeneratingData", "FineTuning", "Evaluating", "Succeeded"]
 BASE_CHILDREN = {("ServiceAccount", f"{RUN}-workload"), ("Role", f"{RUN}-progress"), ("RoleBinding", f"{RUN}-progress"),
                  ("ConfigMap", f"{RUN}-progress"), ("ConfigMap", f"{RUN}-config"), ("PersistentVolumeClaim", f"{RUN}-data"),
+                 ("Secret", f"{RUN}-server-key"), ("NetworkPolicy", f"{RUN}-network"),
                  ("Deployment", TEACHER), ("Service", TEACHER)}
 ALL_CHILDREN = BASE_CHILDREN | {("RayJob", RAYJOB), ("PyTorchJob", PTJOB), ("Job", EVALJOB)} | \
     {(kind, name) for name in SERVERS for kind in ("Deployment", "Service")}
@@ -140,6 +142,8 @@ def test_pipeline_runs_end_to_end_through_kopf_and_the_api(cluster: Cluster) -> 
     assert c.teacher.calls == [], "no probe before the Deployment is available"
 
     finish(c, "teacher")
+    key = base64.b64decode(c.get("Secret", f"{RUN}-server-key")["data"]["api-key"]).decode()
+    assert len(key) >= 32 and set(c.teacher.authorizations) == {f"Bearer {key}"}, "the probe sends the run's key"
     status = c.status(RUN)
     assert status["stages"]["teacher"]["completionTime"]
     path, body = c.teacher.calls[0]

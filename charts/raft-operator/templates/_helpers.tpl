@@ -89,3 +89,12 @@ every operator when two live ones share a priority), so a shell derives it from 
 {{- fail "serviceAccount.create=false needs serviceAccount.name: the existing ServiceAccount the operator runs as" -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* A map of labels as "k=v,k2=v2" (the operator's RAFT_*_POD_LABELS settings). */ -}}
+{{- define "raft-operator.labelPairs" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -22,12 +22,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .progress_schema import STAGE_KEYS, Report, encode_report
 from .runconfig import ProgressConfig
 
 log = logging.getLogger(__name__)
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-STAGE_KEYS = ("datagen", "finetune", "eval")
 
 
 class ProgressReporter:
@@ -57,22 +57,24 @@ class ProgressReporter:
         """True when reports go to a ConfigMap (in a cluster, with a channel configured)."""
         return bool(self.config.configMap and self._api_server and self._token)
 
-    def report(self, payload: dict[str, Any], *, force: bool = False) -> bool:
+    def report(self, payload: Report, *, force: bool = False) -> bool:
         """Send ``payload`` unless the last send was under ``intervalSeconds`` ago.
 
-        ``force`` sends regardless (use it for the final report). Returns whether it was sent.
+        The payload is written as its stage's report type (``progress_schema``): fields outside
+        it, missing values and non-finite numbers are left out. ``force`` sends regardless (use
+        it for the final report). Returns whether it was sent.
         """
         now = time.monotonic()
         with self._lock:
             if not force and now - self._last_sent < self.config.intervalSeconds:
                 return False
             self._last_sent = now
-        body = {**payload, "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        log.info("progress %s: %s", self.stage, json.dumps(body, sort_keys=True))
+        text = encode_report(self.stage, payload)
+        log.info("progress %s: %s", self.stage, text)
         if not self.enabled:
             return False
         try:
-            self._patch({"data": {self.stage: json.dumps(body, sort_keys=True)}})
+            self._patch({"data": {self.stage: text}})
             return True
         except Exception as exc:  # noqa: BLE001 - progress is best effort by design
             log.warning("progress report for %s not sent: %s", self.stage, exc)

@@ -11,8 +11,8 @@ import fnmatch
 
 import io
 import logging
+import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +22,14 @@ from typing import Any
 from raft_jobs.common.runconfig import CorpusConfig
 
 from .documents import Document, clean_text
+from .web import Fetcher, FetchPolicy, FetchRefused
 
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
-_USER_AGENT = "raft-operator-datagen/0.1"
+MAX_SITEMAPS = 1000  # sitemaps followed through sitemap indexes, at most
 
 
 class CorpusError(RuntimeError):
@@ -46,7 +47,8 @@ def load_corpus(corpus: CorpusConfig) -> list[Document]:
         documents = load_directory(spec.get("path") or "/corpus", include=spec.get("include"))
     elif kind == "sitemap":
         urls = spec.get("urls") or ([spec["url"]] if spec.get("url") else [])
-        documents = load_sitemaps(urls)
+        policy = FetchPolicy(allow_private_addresses=bool(spec.get("allowPrivateAddresses")))
+        documents = load_sitemaps(urls, max_pages=int(spec.get("maxPages") or 10_000), policy=policy)
     else:
         documents = load_huggingface(spec)
     documents = [d for d in documents if d.text]
@@ -137,11 +139,15 @@ def pdf_to_text(data: bytes) -> tuple[str, str]:
 # ---- sitemap --------------------------------------------------------------------------------
 
 
-def load_sitemaps(urls: Iterable[str], *, timeout: float = 30.0, threads: int = 8, max_pages: int = 100_000) -> list[Document]:
+def load_sitemaps(urls: Iterable[str], *, timeout: float = 30.0, threads: int = 8, max_pages: int = 10_000,
+                  policy: FetchPolicy | None = None) -> list[Document]:
     """Pages listed by the sitemaps at ``urls`` (sitemap indexes are followed).
 
-    A URL that is not a sitemap is taken as a page itself.
+    A URL that is not a sitemap is taken as a page itself. Every fetch follows ``policy``
+    (:mod:`.web`): http(s) only, no private addresses unless allowed, bounded sizes, and
+    robots.txt for listed pages; at most ``max_pages`` pages and :data:`MAX_SITEMAPS` sitemaps.
     """
+    fetcher = Fetcher(policy or FetchPolicy(), timeout=timeout)
     pages: list[str] = []
     seen_maps: set[str] = set()
     queue = [str(u) for u in urls]
@@ -151,9 +157,12 @@ def load_sitemaps(urls: Iterable[str], *, timeout: float = 30.0, threads: int = 
         url = queue.pop(0)
         if url in seen_maps:
             continue
+        if len(seen_maps) >= MAX_SITEMAPS:
+            log.warning("more than %d sitemaps: the rest are not read", MAX_SITEMAPS)
+            break
         seen_maps.add(url)
         try:
-            body, content_type = fetch(url, timeout=timeout)
+            body, content_type = fetch(fetcher, url, max_bytes=fetcher.policy.max_sitemap_bytes)
         except OSError as exc:
             raise CorpusError(f"cannot fetch sitemap {url}: {exc}") from exc
         parsed = parse_sitemap(body)
@@ -162,10 +171,11 @@ def load_sitemaps(urls: Iterable[str], *, timeout: float = 30.0, threads: int = 
             continue
         kind, locations = parsed
         (queue if kind == "sitemapindex" else pages).extend(locations)
-    pages = list(dict.fromkeys(pages))[:max_pages]
-    log.info("sitemap lists %d pages", len(pages))
+    listed = list(dict.fromkeys(pages))
+    pages = listed[:max_pages]
+    log.info("sitemap lists %d pages%s", len(listed), f"; fetching the first {max_pages}" if len(listed) > max_pages else "")
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = list(pool.map(lambda u: _load_page(u, timeout), pages))
+        results = list(pool.map(lambda u: _load_page(fetcher, u), pages))
     return [doc for doc in results if doc is not None]
 
 
@@ -185,14 +195,14 @@ def parse_sitemap(body: bytes) -> tuple[str, list[str]] | None:
     return kind, locs
 
 
-def fetch(url: str, *, timeout: float = 30.0, attempts: int = 3) -> tuple[bytes, str]:
-    """``(body, content type)`` of ``url``; retries transient failures."""
+def fetch(fetcher: Fetcher, url: str, *, max_bytes: int | None = None, attempts: int = 3) -> tuple[bytes, str]:
+    """``(body, content type)`` of ``url``; retries transient failures, never a refusal."""
     last: OSError | None = None
     for _ in range(attempts):
-        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.read(), response.headers.get("Content-Type", "")
+            return fetcher.get(url, max_bytes=max_bytes)
+        except FetchRefused:
+            raise
         except urllib.error.HTTPError as exc:
             if exc.code < 500 and exc.code != 429:
                 raise
@@ -203,9 +213,11 @@ def fetch(url: str, *, timeout: float = 30.0, attempts: int = 3) -> tuple[bytes,
     raise last
 
 
-def _load_page(url: str, timeout: float) -> Document | None:
+def _load_page(fetcher: Fetcher, url: str) -> Document | None:
     try:
-        body, content_type = fetch(url, timeout=timeout)
+        if not fetcher.allowed_by_robots(url):
+            raise FetchRefused("robots.txt disallows it")
+        body, content_type = fetch(fetcher, url)
     except OSError as exc:
         log.warning("skipping page %s: %s", url, exc)
         return None

@@ -22,6 +22,8 @@ from typing import Any
 
 from raft_jobs.common.llm import LLMError, LLMPool
 from raft_jobs.common.progress import ProgressReporter
+from raft_jobs.common.progress_schema import DatagenReport
+from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
 from raft_jobs.common.runconfig import RunConfig
 
 from . import executors
@@ -96,7 +98,7 @@ class _Progress:
         self.started = time.monotonic()
         self.bar = tqdm(total=total, initial=resumed["chunks"], unit="chunk", desc="datagen",
                         file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 15.0, dynamic_ncols=True)
-        self.payload: dict[str, Any] = {}
+        self.payload: DatagenReport = {}
 
     def update(self, snapshots: list[dict[str, Any]], *, force: bool = False) -> None:
         done = self.resumed["chunks"] + sum(s.get("chunksDone", 0) for s in snapshots)
@@ -129,6 +131,10 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     t0 = time.monotonic()
     if not config.teacher.endpoints or not config.teacher.model:
         raise DatagenError("teacher.endpoints and teacher.model must be set in the run config")
+    try:
+        claim_root(config)
+    except ForeignRunDirectory as exc:
+        raise DatagenError(str(exc)) from exc
 
     try:
         documents = load_corpus(config.corpus)
@@ -173,17 +179,15 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     tokens = manifest["tokens"]["completionThisRun"]
     manifest["tokensPerSecond"] = round(tokens / worker_seconds, 1) if worker_seconds > 0 else 0.0
     write_json(out / "manifest.json", manifest)
-    ProgressReporter("datagen", config.progress).report(
-        {
-            "chunksDone": manifest["counts"]["chunksDone"],
-            "chunksTotal": len(chunks),
-            "records": manifest["counts"]["records"],
-            "malformed": manifest["quality"]["malformed"],
-            "retries": manifest["requests"]["retries"],
-            "tokensPerSecond": manifest["tokensPerSecond"],
-        },
-        force=True,
-    )
+    final: DatagenReport = {
+        "chunksDone": manifest["counts"]["chunksDone"],
+        "chunksTotal": len(chunks),
+        "records": manifest["counts"]["records"],
+        "malformed": manifest["quality"]["malformed"],
+        "retries": manifest["requests"]["retries"],
+        "tokensPerSecond": manifest["tokensPerSecond"],
+    }
+    ProgressReporter("datagen", config.progress).report(final, force=True)
     return manifest
 
 

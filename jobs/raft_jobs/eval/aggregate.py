@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..common.progress_schema import EvalReport, EvalResult
 from . import metrics
 from .judge import ERROR, NO, RUBRIC_CRITERIA, UNPARSEABLE, YES
 from .records import AnswerRecord, Mode
@@ -152,24 +153,10 @@ def build_summary(
     }
 
 
-PROGRESS_FIELDS = (
-    "model",
-    "mode",
-    "topK",
-    "judgeScore",
-    "rouge1",
-    "rouge2",
-    "rougeL",
-    "bleu",
-    "exactMatch",
-    "f1",
-    "refusals",
-    "total",
-    "precision",
-)
+PROGRESS_FIELDS = tuple(EvalResult.__annotations__)
 
 
-def progress_payload(results: Sequence[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
+def progress_payload(results: Sequence[dict[str, Any]], summary: dict[str, Any]) -> EvalReport:
     """The compact ``eval`` progress object (docs/architecture.md, "Progress channel").
 
     Fields without a value (``topK`` without RAG, an undefined precision or improvement) are

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMError, RequestFailedError
 from raft_jobs.common.progress import ProgressReporter
+from raft_jobs.common.progress_schema import EvalReport
+from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
 from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
 
 from . import aggregate, metrics, plots, report
@@ -183,7 +185,8 @@ class _Run:
             with self.partial_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"key": key, "record": record.__dict__}) + "\n")
         self.done += 1
-        self.reporter.report({"phase": "answering", "answersDone": self.done, "answersTotal": self.total})
+        interim: EvalReport = {"phase": "answering", "answersDone": self.done, "answersTotal": self.total}
+        self.reporter.report(interim)
         return record
 
     async def _generate(
@@ -253,6 +256,10 @@ async def evaluate(
 ) -> EvalOutcome:
     """Run the whole evaluation described by ``config`` and write its files."""
     started = time.monotonic()
+    try:
+        claim_root(config)
+    except ForeignRunDirectory as exc:
+        raise EvalError(str(exc)) from exc
     reporter = reporter or ProgressReporter("eval", config.progress)
     ev = config.eval
     if not ev.models:

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ..common.progress import ProgressReporter
+from ..common.progress_schema import FinetuneReport
+from ..common.run_root import ForeignRunDirectory, claim_root
 from ..common.runconfig import RunConfig
 from .checkpointing import Checkpointer, ModelAndOptimizer
 from .data import (
@@ -304,14 +306,15 @@ class FinetuneRecipe:
             f" validation_loss {metrics['validationLoss']:.4f}" if "validationLoss" in metrics else "",
             f" mfu {metrics['mfu']:.3f}" if metrics["mfu"] is not None else "",
         )
-        payload: dict[str, Any] = {
+        payload: FinetuneReport = {
             "step": step,
             "totalSteps": self.total_steps,
             "epoch": round(epoch_progress, 3),
             "loss": round(metrics["loss"], 5),
-            "validationLoss": None if self.progress.validation_loss is None else round(self.progress.validation_loss, 5),
             "tokensPerSecond": round(metrics["tokensPerSecond"], 1),
         }
+        if self.progress.validation_loss is not None:
+            payload["validationLoss"] = round(self.progress.validation_loss, 5)
         if metrics["mfu"] is not None:
             payload["mfu"] = round(metrics["mfu"], 4)
         assert self.reporter is not None
@@ -341,6 +344,10 @@ def _check_student(s: Any) -> None:
 
 def run(config: RunConfig, info: DistInfo) -> None:
     """setup, train, save."""
+    try:
+        claim_root(config)
+    except ForeignRunDirectory as exc:
+        raise FinetuneError(str(exc)) from exc
     recipe = FinetuneRecipe(config, info)
     recipe.setup()
     recipe.train()

@@ -178,12 +178,16 @@ def standard_volumes(run: Run, *, shm_size: str | None = None) -> list[dict[str,
 
 
 def pod_spec(run: Run, containers: list[dict[str, Any]], volumes: list[dict[str, Any]], *,
-             restart_policy: str | None = None) -> dict[str, Any]:
-    """A pod spec with the run's ServiceAccount, security and scheduling settings."""
+             restart_policy: str | None = None, writes_progress: bool = False) -> dict[str, Any]:
+    """A pod spec with the run's ServiceAccount, security and scheduling settings.
+
+    Only a pod whose program reports progress (``writes_progress``) gets the ServiceAccount's
+    token: the others have no business with the API server.
+    """
     scheduling = run.spec["scheduling"]
     spec: dict[str, Any] = {
         "serviceAccountName": run.names.service_account,
-        "automountServiceAccountToken": True,  # the progress channel uses the token
+        "automountServiceAccountToken": writes_progress,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": WORKLOAD_UID,

@@ -9,6 +9,7 @@ import yaml
 from raft_jobs.common.runconfig import run_config_from_dict, run_config_to_dict
 
 from .. import api
+from . import server_auth
 from .common import Manifest, Run, metadata
 
 TEACHER_API_KEY_ENV = "TEACHER_API_KEY"
@@ -24,7 +25,8 @@ def teacher_endpoint(run: Run) -> dict[str, Any]:
     """The teacher as the programs see it: base URLs, model name, API-key env var."""
     teacher = run.spec["teacher"]
     if "vllm" in teacher:
-        return {"endpoints": [service_url(run, run.names.teacher)], "model": teacher["vllm"]["model"]}
+        return {"endpoints": [service_url(run, run.names.teacher)], "model": teacher["vllm"]["model"],
+                "apiKeyEnv": server_auth.CLIENT_ENV}
     ext = teacher["external"]
     out: dict[str, Any] = {"endpoints": [ext["url"].rstrip("/")], "model": ext["model"]}
     if ext.get("apiKeySecretRef"):
@@ -51,11 +53,11 @@ def student_served_name(run: Run) -> str:
 def eval_models(run: Run) -> list[dict[str, Any]]:
     """The fine-tuned student and the baselines the spec asks for."""
     models = [{"name": "student", "role": "student", "endpoints": [service_url(run, run.names.serve_student)],
-               "model": student_served_name(run)}]
+               "model": student_served_name(run), "apiKeyEnv": server_auth.CLIENT_ENV}]
     baselines = run.spec["eval"]["baselines"]
     if baselines.get("baseStudent", True):
         models.append({"name": "base", "role": "baseline", "endpoints": [service_url(run, run.names.serve_base)],
-                       "model": run.spec["student"]["baseModel"]})
+                       "model": run.spec["student"]["baseModel"], "apiKeyEnv": server_auth.CLIENT_ENV})
     if baselines.get("teacher", True):
         models.append({"name": "teacher", "role": "baseline", **teacher_endpoint(run)})
     return models

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import api
+from . import server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
 from .configmaps import TEACHER_API_KEY_ENV
@@ -15,7 +16,7 @@ TTL_SECONDS_AFTER_FINISHED = 3600
 
 
 def _env(run: Run) -> list[dict[str, Any]]:
-    env = workload_env(run)
+    env = workload_env(run) + (server_auth.client_env(run) if run.teacher_in_cluster else [])
     ext = run.spec["teacher"].get("external") or {}
     if ext.get("apiKeySecretRef"):
         env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
@@ -34,7 +35,8 @@ def _corpus_mount(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return [mount], [claim]
 
 
-def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
+def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]], *, driver: bool = False) -> dict[str, Any]:
+    """A Ray pod; the ``driver`` (the head, where Ray runs the job's entrypoint) reports progress."""
     corpus_mounts, corpus_volumes = _corpus_mount(run)
     container = {
         "name": container_name,
@@ -46,7 +48,8 @@ def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]]) -> dict
         # Ray writes its session files under /tmp (a mounted emptyDir) but also into its install tree.
         "securityContext": container_security_context(read_only_root=False),
     }
-    return pod_template(run, "datagen", pod_spec(run, [container], standard_volumes(run) + corpus_volumes))
+    return pod_template(run, "datagen", pod_spec(run, [container], standard_volumes(run) + corpus_volumes,
+                                                 writes_progress=driver))
 
 
 def rayjob(run: Run, *, suspend: bool) -> Manifest:
@@ -75,9 +78,13 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
             "submitterPodTemplate": submitter,
             "rayClusterSpec": {
                 "rayVersion": RAY_VERSION,
+                # Ray token authentication (KubeRay >= 1.5.1, Ray >= 2.52): KubeRay generates the
+                # token Secret and gives every Ray container (head, workers, submitter) the token, so
+                # the dashboard, job-submission API and GCS refuse callers from outside the run.
+                "authOptions": {"mode": "token"},
                 "headGroupSpec": {
                     "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
-                    "template": _ray_pod(run, "ray-head", head_ports),
+                    "template": _ray_pod(run, "ray-head", head_ports, driver=True),
                 },
                 "workerGroupSpecs": [{
                     "groupName": "workers",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import api
+from . import server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
 from .configmaps import JUDGE_API_KEY_ENV, TEACHER_API_KEY_ENV, student_served_name
@@ -46,7 +47,7 @@ def server_manifests(run: Run, replicas: int = 1) -> list[Manifest]:
 
 
 def _env(run: Run) -> list[dict[str, Any]]:
-    env = workload_env(run) + [{"name": "HF_HUB_OFFLINE", "value": "0"}]
+    env = workload_env(run) + [{"name": "HF_HUB_OFFLINE", "value": "0"}] + server_auth.client_env(run)
     ext = run.spec["teacher"].get("external") or {}
     if ext.get("apiKeySecretRef"):
         env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
@@ -67,7 +68,7 @@ def job(run: Run, *, suspend: bool = False) -> Manifest:
         "volumeMounts": standard_mounts(),
         "securityContext": container_security_context(read_only_root=True),
     }
-    spec = pod_spec(run, [container], standard_volumes(run), restart_policy="Never")
+    spec = pod_spec(run, [container], standard_volumes(run), restart_policy="Never", writes_progress=True)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

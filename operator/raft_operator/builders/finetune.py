@@ -17,7 +17,8 @@ TORCHRUN = (
 )
 
 
-def _replica(run: Run, replicas: int) -> dict[str, Any]:
+def _replica(run: Run, replicas: int, *, master: bool) -> dict[str, Any]:
+    """One replica type; the Master runs rank 0, the one that reports progress."""
     student = run.spec["student"]
     container = {
         "name": "pytorch",  # the training operator finds the container by this name
@@ -29,16 +30,16 @@ def _replica(run: Run, replicas: int) -> dict[str, Any]:
         "volumeMounts": standard_mounts(shm=True),
         "securityContext": container_security_context(read_only_root=True),
     }
-    spec = pod_spec(run, [container], standard_volumes(run, shm_size=student["shmSize"]))
+    spec = pod_spec(run, [container], standard_volumes(run, shm_size=student["shmSize"]), writes_progress=master)
     return {"replicas": replicas, "restartPolicy": "OnFailure", "template": pod_template(run, "finetune", spec)}
 
 
 def pytorchjob(run: Run, *, suspend: bool) -> Manifest:
     """The PyTorchJob; a one-node run has a Master only."""
     student = run.spec["student"]
-    replica_specs = {"Master": _replica(run, 1)}
+    replica_specs = {"Master": _replica(run, 1, master=True)}
     if student["nodes"] > 1:
-        replica_specs["Worker"] = _replica(run, student["nodes"] - 1)
+        replica_specs["Worker"] = _replica(run, student["nodes"] - 1, master=False)
     run_policy: dict[str, Any] = {
         "cleanPodPolicy": "All",
         "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import api
+from . import server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      selector, standard_mounts, standard_volumes, workload_env)
 
@@ -52,7 +53,7 @@ def deployment(run: Run, server: VllmServer) -> Manifest:
     env = workload_env(run) + [
         {"name": "VLLM_CACHE_ROOT", "value": f"{run.root}/cache/vllm"},
         {"name": "XDG_CACHE_HOME", "value": f"{run.root}/cache/xdg"},
-    ]
+    ] + server_auth.server_env(run)
     http_get = {"path": HEALTH_PATH, "port": "http"}
     container = {
         "name": "vllm",
