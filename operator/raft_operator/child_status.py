@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .builders.vllm_server import CHECK_CONTAINER
 from .observed import Summary
+
+MODEL_CHECK_FAILED = "ModelConfigMismatch"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ def pod_problem(pods: list[Summary]) -> tuple[str, str] | None:
     """Why a server's pods are not coming up (unschedulable, crash loop, image pull), if they say."""
     for pod in pods:
         status = pod["status"]
+        for cs in status.get("initContainerStatuses") or []:
+            state = cs.get("state") or {}
+            terminated = state.get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+            if cs.get("name") == CHECK_CONTAINER and terminated.get("exitCode", 0) != 0:
+                return MODEL_CHECK_FAILED, (terminated.get("message") or "").strip() or \
+                    f"init container {CHECK_CONTAINER} exited {terminated.get('exitCode')}"
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
                 return cond.get("reason") or "Unschedulable", cond.get("message", "")

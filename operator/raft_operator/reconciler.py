@@ -20,7 +20,7 @@ from typing import Any, Callable
 from . import api
 from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from .builders.common import Manifest, Run
-from .child_status import Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome, rayjob_outcome
+from .child_status import MODEL_CHECK_FAILED, Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome, rayjob_outcome
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -343,6 +343,8 @@ class _Reconcile:
             problem = pod_problem(self.observed.pods_of("student-server"))
             waited = (self.now - started).total_seconds()
             limit = self.run.spec["failurePolicy"]["evalDeadlineSeconds"]
+            if problem and problem[0] == MODEL_CHECK_FAILED:  # deterministic: retrying cannot help
+                return Outcome(failed=True, reason=f"Student{MODEL_CHECK_FAILED}", message=problem[1])
             if waited > limit:
                 reason, message = problem or ("ServersNotReady", "student servers did not become available")
                 return Outcome(failed=True, reason=f"StudentServer{reason}", message=f"after {int(waited)}s: {message}")

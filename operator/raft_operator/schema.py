@@ -16,7 +16,7 @@ GROUP = "raftoperator.io"
 VERSION = "v1alpha1"
 DEFAULT_IMAGE_TAG = "0.1.0"
 DEFAULT_IMAGES = {
-    "vllm": "vllm/vllm-openai:v0.11.0",
+    "vllm": "vllm/vllm-openai:v0.33.0",  # transformers 5, the trainer's major (hack/transformers-readers.txt)
     "datagen": f"ghcr.io/raft-operator/datagen:{DEFAULT_IMAGE_TAG}",
     "trainer": f"ghcr.io/raft-operator/trainer:{DEFAULT_IMAGE_TAG}",
     "eval": f"ghcr.io/raft-operator/eval:{DEFAULT_IMAGE_TAG}",
@@ -266,7 +266,13 @@ def student() -> Schema:
             "precision": string("bf16 mixed precision, or fp32.", default="bf16", enum=["bf16", "fp32"]),
             "activationCheckpointing": boolean("Recompute activations in the backward pass to save memory.", default=True),
             "checkpointEverySteps": integer("Steps between resumable checkpoints.", default=200, minimum=1),
-            "nodes": integer("Nodes (PyTorchJob Master + Workers).", default=1, minimum=1, maximum=512),
+            "trainingApi": string(
+                "Kubeflow API that runs the training: TrainJob (Trainer v2, trainer.kubeflow.org/v1alpha1), "
+                "PyTorchJob (training operator, kubeflow.org/v1, legacy) or auto: the one installed, TrainJob when both are.",
+                default="auto", enum=["auto", "TrainJob", "PyTorchJob"], max_length=16),
+            "trainingRuntime": string("ClusterTrainingRuntime a TrainJob runs on (Trainer's torch runtime).",
+                                      default="torch-distributed", max_length=253),
+            "nodes": integer("Nodes (training pods, one torchrun each).", default=1, minimum=1, maximum=512),
             "gpusPerNode": integer("GPUs per node (torchrun --nproc-per-node).", default=8, minimum=1, maximum=16),
             "resources": resources("CPU and memory per training pod."),
             "shmSize": string("Size of the /dev/shm memory volume of each training pod.", default="64Gi", max_length=32),
@@ -349,7 +355,7 @@ def scheduling() -> Schema:
             "nodeSelector": string_map("Node labels every workload pod requires."),
             "tolerations": array("Tolerations added to every workload pod.", toleration, max_items=32),
             "priorityClassName": string("PriorityClass of every workload pod."),
-            "queueName": string("Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the RayJob, PyTorchJob and Jobs.", max_length=63),
+            "queueName": string("Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the RayJob, TrainJob or PyTorchJob, Jobs and servers. Kueue 0.19 and later need its pytorchjob integration enabled for a PyTorchJob (see docs/kueue.md); prefer TrainJob.", max_length=63),
             "imagePullSecrets": array("Secrets for pulling the images.", obj("A Secret reference.", {"name": string("Secret name.")}, required=["name"]), max_items=16),
             "huggingFaceTokenSecretRef": secret_key_ref("Secret with a Hugging Face token (gated models such as Llama). Passed as HF_TOKEN, never logged.", "token"),
             "images": obj("Images per workload.", images, default={}),

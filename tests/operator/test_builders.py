@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import yaml
 
@@ -237,7 +238,7 @@ def test_student_servers_select_only_their_own_pods() -> None:
     selectors = [d["spec"]["selector"]["matchLabels"] for d in deployments]
     assert selectors[0] != selectors[1]
     student_args = container(deployments[0])["args"]
-    assert student_args[student_args.index("--model") + 1] == "/data/runs/demo/model"
+    assert student_args[0] == "/data/runs/demo/model"
     for d in deployments:
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert all(labels[k] == v for k, v in d["spec"]["selector"]["matchLabels"].items())
@@ -250,3 +251,20 @@ def test_builders_do_not_mutate_the_spec() -> None:
     all_workloads(run)
     configmaps.build(run)
     assert body == before
+
+
+def test_vllm_servers_start_with_vllm_serve_and_the_student_checks_its_export() -> None:
+    from raft_operator.builders import vllm_server
+    from raft_jobs.common import model_fingerprint
+
+    run = make_run()
+    teacher_dep = teacher.build(run)[0]
+    c = container(teacher_dep)
+    assert c["command"] == ["vllm", "serve"] and c["args"][0] == "meta-llama/Meta-Llama-3-70B-Instruct"
+    assert "initContainers" not in teacher_dep["spec"]["template"]["spec"]
+    student, base = [m for m in evaluation.server_manifests(run) if m["kind"] == "Deployment"]
+    (check,) = student["spec"]["template"]["spec"]["initContainers"]
+    assert check["name"] == vllm_server.CHECK_CONTAINER and check["image"] == container(student)["image"]
+    assert check["command"][:2] == ["python3", "-c"] and check["args"] == ["/data/runs/demo/model"]
+    assert check["command"][2] == Path(model_fingerprint.__file__).read_text()
+    assert "initContainers" not in base["spec"]["template"]["spec"], "the base model is not an export"

@@ -281,3 +281,23 @@ def test_eval_interim_progress_is_shown() -> None:
     c.progress("eval", json.dumps({"phase": "answering", "answersDone": 120, "answersTotal": 480}))
     c.step()
     assert c.run["status"]["progress"] == "answers 120/480 (25%)"
+
+
+def test_student_model_check_failure_fails_the_run_at_once() -> None:
+    """The student server's init container found the image misreads the export: no waiting."""
+    c = FakeCluster(raftrun())
+    to_eval(c)
+    message = ("served model config differs from the export (this server's transformers 4.57.1): "
+               "rope.rope_theta: export 100000.0, served 10000.0")
+    c.objects[("Pod", "demo-serve-student-abc")] = {
+        "kind": "Pod", "metadata": {"name": "demo-serve-student-abc", "labels": {
+            "app.kubernetes.io/managed-by": "raft-operator", "raftoperator.io/run": "demo",
+            "app.kubernetes.io/component": "student-server"}},
+        "status": {"initContainerStatuses": [{"name": "check-model", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                                              "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                                                           "message": message}}}]}}
+    c.step()
+    assert c.phase == "Failed"
+    assert c.condition("Evaluated")["reason"] == "StudentModelConfigMismatch"
+    assert c.condition("Stalled")["status"] == "True"
+    assert "rope.rope_theta: export 100000.0, served 10000.0" in c.run["status"]["message"]

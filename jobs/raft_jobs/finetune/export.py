@@ -3,12 +3,15 @@
 The shards are gathered into a full state dict on rank 0 (in CPU memory), loaded into a
 fresh model of the same config, cast to the base model's dtype and written with
 ``save_pretrained`` (safetensors, sharded with an index when large), next to the tokenizer and
-the base model's generation config. ``transformers`` and vLLM load the directory as is. The
-directory is replaced atomically (written next to it, then renamed).
+the base model's generation config. ``transformers`` and vLLM load the directory as is; keys
+that older ``transformers`` need are added (:mod:`.compat`), and ``raft-export.json`` records
+what any reader must get from it (:mod:`raft_jobs.common.model_fingerprint`), checked before a
+student server starts. The directory is replaced atomically (written next to it, then renamed).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -18,6 +21,8 @@ import torch
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+from ..common.model_fingerprint import FINGERPRINT_FILE, describe
+from .compat import add_older_reader_keys
 from .distributed import DistInfo, barrier
 
 log = logging.getLogger(__name__)
@@ -70,6 +75,9 @@ def export_hf_model(
         shutil.rmtree(tmp, ignore_errors=True)
         export.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
+        add_older_reader_keys(tmp)
+        fingerprint = describe(export.config, tokenizer)
+        (tmp / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=2) + "\n", encoding="utf-8")
         old = dest.with_name(f".old-{dest.name}")
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():

@@ -75,7 +75,8 @@ def run_config(run: Run) -> dict[str, Any]:
     """run.yaml for the programs, validated against the programs' own schema."""
     spec = run.spec
     datagen = {k: v for k, v in spec["datagen"].items() if k != "resources"}
-    student = {k: v for k, v in spec["student"].items() if k not in ("resources", "shmSize")}
+    student = {k: v for k, v in spec["student"].items()
+               if k not in ("resources", "shmSize", "trainingApi", "trainingRuntime")}  # pod-level, not the program's
     ev = spec["eval"]
     body = {
         "run": {"name": run.name, "namespace": run.namespace, "uid": run.uid},
