@@ -25,6 +25,7 @@ PLURALS = {
     "Job": "jobs",
     "RayJob": "rayjobs",
     "PyTorchJob": "pytorchjobs",
+    "TrainJob": "trainjobs",
 }
 
 

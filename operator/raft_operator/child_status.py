@@ -49,6 +49,22 @@ def pytorchjob_outcome(summary: Summary) -> Outcome:
     return Outcome(message=(running or {}).get("message", "") if running and running.get("status") == "True" else "")
 
 
+def trainjob_outcome(summary: Summary) -> Outcome:
+    """Kubeflow Trainer TrainJob: the Complete or Failed condition with status True; else its jobs' counts."""
+    conds = _conditions(summary)
+    for ctype, kwargs in (("Complete", {"succeeded": True}), ("Failed", {"failed": True})):
+        cond = conds.get(ctype)
+        if cond and cond.get("status") == "True":
+            reason = cond.get("reason") or ctype
+            return Outcome(reason=reason if reason.startswith("TrainJob") else f"TrainJob{reason}",
+                           message=cond.get("message", ""), **kwargs)
+    if conds.get("Suspended", {}).get("status") == "True":
+        return Outcome(message="suspended")
+    jobs = summary["status"].get("jobsStatus") or []
+    return Outcome(message=", ".join(f"{j.get('name')}: {j.get('active', 0)} active, {j.get('ready', 0)} ready"
+                                     for j in jobs))
+
+
 def job_outcome(summary: Summary) -> Outcome:
     """batch/v1 Job: the Complete or Failed condition with status True."""
     conds = _conditions(summary)

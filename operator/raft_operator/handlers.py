@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 from kubernetes import config as kube_config
 
-from . import api, metrics, probes
+from . import api, discovery, metrics, probes
 from .apply import Applier, status_patch
 from .builders.common import Run
 from .conditions import set_condition
@@ -44,6 +44,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     except kube_config.ConfigException:
         kube_config.load_kube_config()
     memo.applier = Applier()
+    memo.served = discovery.ServedApis()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     metrics.serve(SETTINGS.metrics_port)
 
@@ -61,6 +62,7 @@ CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("jobs", ("batch", "v1", "jobs"), {}),
     ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
     ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
+    ("trainjobs", ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), {}),
     ("pods", ("v1", "pods"), {"when": lambda labels, **_: labels.get("app.kubernetes.io/component")
                               in ("teacher", "student-server")}),
 ]
@@ -100,7 +102,7 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
         try:
             run = Run.from_body(current)
             plan = reconcile(current, observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
-                             probe=lambda: probes.teacher_completion(run, SETTINGS))
+                             probe=lambda: probes.teacher_completion(run, SETTINGS), served=memo.served.get())
             memo.applier.apply(namespace, plan)
             new_status = plan.status
         except Exception as exc:  # noqa: BLE001 - reported in status, retried on the next tick

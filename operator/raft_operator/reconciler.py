@@ -20,7 +20,8 @@ from typing import Any, Callable
 from . import api
 from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from .builders.common import Manifest, Run
-from .child_status import MODEL_CHECK_FAILED, Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome, rayjob_outcome
+from .child_status import (MODEL_CHECK_FAILED, Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome,
+                           rayjob_outcome, trainjob_outcome)
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -83,9 +84,14 @@ def _ref(manifest: Manifest) -> Ref:
 class _Reconcile:
     """One reconcile pass; holds the run, what was observed, and the plan being built."""
 
-    def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None) -> None:
+    def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None,
+                 served: frozenset[str] | None = None) -> None:
         self.run = Run.from_body(body)
         self.observed = observed
+        self.served = served
+        existing = next((k for k in finetune.KINDS if observed.has(k, self.run.names.finetune)), None)
+        self.training_kind, self.training_problem = finetune.choose_kind(
+            self.run.spec["student"]["trainingApi"], served, existing)
         self.now = now
         self.probe = probe
         self.plan = Plan()
@@ -208,6 +214,9 @@ class _Reconcile:
 
     def advance(self) -> None:
         stage = self.current_stage()
+        if self.training_problem and stage != api.DONE:  # before the teacher takes GPUs
+            self.fail(api.FINETUNE, "TrainingApiNotServed", self.training_problem)
+            return
         for _ in range(len(STAGES) + 1):  # move through stages that finish in this same pass
             if stage == api.DONE:
                 self.succeed()
@@ -299,7 +308,8 @@ class _Reconcile:
         return outcome
 
     def stage_finetune(self) -> Outcome:
-        (job,) = finetune.build(self.run)
+        kind = self.training_kind
+        (job,) = finetune.build(self.run, kind=kind)
         self.stage_started(api.FINETUNE, [job])
         self.scale_teacher_down()
         self.ensure(job)
@@ -307,13 +317,13 @@ class _Reconcile:
         progress = self.progress_data.get("finetune", {})
         self.status["progress"] = _fraction("step", progress.get("step"), progress.get("totalSteps"),
                                             "starting training")
-        current = self.observed.get("PyTorchJob", job["metadata"]["name"])
+        current = self.observed.get(kind, job["metadata"]["name"])
         if current is None:
-            self.condition(api.MODEL_TRAINED, False, "Pending", "PyTorchJob created")
+            self.condition(api.MODEL_TRAINED, False, "Pending", f"{kind} created")
             return Outcome()
-        outcome = pytorchjob_outcome(current)
+        outcome = trainjob_outcome(current) if kind == finetune.TRAINJOB else pytorchjob_outcome(current)
         if outcome.succeeded:
-            self.condition(api.MODEL_TRAINED, True, "PyTorchJobSucceeded", f"checkpoint saved to {self.run.root}/model")
+            self.condition(api.MODEL_TRAINED, True, f"{kind}Succeeded", f"checkpoint saved to {self.run.root}/model")
         elif not outcome.failed:
             self.condition(api.MODEL_TRAINED, False, "Running", outcome.message or "training")
         return outcome
@@ -398,7 +408,8 @@ class _Reconcile:
         """Suspend the running stage's batch child, scale servers to zero; resuming is advance() on the next pass."""
         # Only the current stage's child: finished ones stay as they ended (resume never un-suspends them).
         stage = self.current_stage()
-        batch = {api.DATAGEN: datagen.build, api.FINETUNE: finetune.build, api.EVAL: lambda run: [evaluation.job(run)]}
+        batch = {api.DATAGEN: datagen.build, api.FINETUNE: lambda run: finetune.build(run, kind=self.training_kind),
+                 api.EVAL: lambda run: [evaluation.job(run)]}
         for manifest in batch[stage](self.run) if stage in batch else []:
             self.set_suspend(manifest, True)
         for manifest in teacher.build(self.run, replicas=0) + evaluation.server_manifests(self.run, replicas=0):
@@ -474,6 +485,10 @@ def _typed(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) ->
     return {k: v for k, v in values.items() if k in types and isinstance(v, types[k]) and not isinstance(v, bool)}
 
 
-def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None) -> Plan:
-    """Plan the next actions for the RaftRun ``body`` given its observed children."""
-    return _Reconcile(body, observed, now, probe).reconcile()
+def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None,
+              served: frozenset[str] | None = None) -> Plan:
+    """Plan the next actions for the RaftRun ``body`` given its observed children.
+
+    ``served``: the optional kinds the cluster serves (TrainJob, PyTorchJob, Workload), None when unknown.
+    """
+    return _Reconcile(body, observed, now, probe, served).reconcile()

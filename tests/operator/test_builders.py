@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness import raftrun
@@ -147,7 +148,9 @@ def test_kueue_queue_labels_and_suspends_batch_jobs() -> None:
         assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
     assert rj["spec"]["suspend"] is True and ej["spec"]["suspend"] is True
     assert pj["spec"]["runPolicy"]["suspend"] is True
-    assert pj["spec"]["runPolicy"]["schedulingPolicy"] == {"queue": "gpu-queue"}
+    assert "schedulingPolicy" not in pj["spec"]["runPolicy"], "schedulingPolicy.queue is Volcano's, not Kueue's"
+    (tj,) = finetune.build(run, kind="TrainJob")
+    assert tj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue" and tj["spec"]["suspend"] is True
 
 
 def test_tolerations_node_selector_priority_pull_secrets_everywhere() -> None:
@@ -268,3 +271,50 @@ def test_vllm_servers_start_with_vllm_serve_and_the_student_checks_its_export() 
     assert check["command"][:2] == ["python3", "-c"] and check["args"] == ["/data/runs/demo/model"]
     assert check["command"][2] == Path(model_fingerprint.__file__).read_text()
     assert "initContainers" not in base["spec"]["template"]["spec"], "the base model is not an export"
+
+
+def test_trainjob_runs_torchrun_on_the_torch_runtime_with_the_runs_pod_settings() -> None:
+    scheduling = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                  "nodeSelector": {"pool": "a100"}, "imagePullSecrets": [{"name": "regcred"}]}
+    run = make_run(student={"baseModel": "m", "nodes": 4, "gpusPerNode": 8, "resources": {"limits": {"memory": "900Gi"}}},
+                   scheduling=scheduling)
+    (tj,) = finetune.build(run, kind="TrainJob")
+    assert tj["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and tj["kind"] == "TrainJob"
+    assert tj["metadata"]["name"] == "demo-finetune" and tj["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"
+    spec = tj["spec"]
+    assert spec["runtimeRef"] == {"name": "torch-distributed", "apiGroup": "trainer.kubeflow.org",
+                                  "kind": "ClusterTrainingRuntime"}
+    trainer = spec["trainer"]
+    assert trainer["numNodes"] == 4 and trainer["numProcPerNode"] == 8
+    assert trainer["command"][:3] == ["torchrun", "-m", "raft_jobs.finetune"], "torchrun reads Trainer's PET_* env"
+    assert trainer["resourcesPerNode"]["limits"] == {"memory": "900Gi", "nvidia.com/gpu": 8}
+    assert trainer["image"] == run.image["trainer"] and spec["suspend"] is False
+    assert spec["activeDeadlineSeconds"] == run.spec["failurePolicy"]["finetuneDeadlineSeconds"]
+    (patch,) = spec["runtimePatches"]
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert patch["manager"] == "raftoperator.io/operator" and node["name"] == "node"
+    pod = node["template"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["raftoperator.io/run"] == "demo"
+    assert pod["spec"]["serviceAccountName"] == "demo-workload"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert pod["spec"]["tolerations"] == scheduling["tolerations"] and pod["spec"]["nodeSelector"] == {"pool": "a100"}
+    assert {v["name"] for v in pod["spec"]["volumes"]} == {"data", "run-config", "tmp", "dshm"}
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "node" and {m["mountPath"] for m in container["volumeMounts"]} >= {"/data", "/dev/shm"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert "priorityClassName" not in pod["spec"], "Trainer's pod patch has no priorityClassName"
+
+
+@pytest.mark.parametrize("requested,served,existing,expect", [
+    ("auto", frozenset({"TrainJob", "PyTorchJob"}), None, ("TrainJob", False)),
+    ("auto", frozenset({"PyTorchJob"}), None, ("PyTorchJob", False)),
+    ("auto", frozenset({"TrainJob"}), None, ("TrainJob", False)),
+    ("auto", frozenset(), None, ("TrainJob", True)),
+    ("auto", None, None, ("PyTorchJob", False)),
+    ("PyTorchJob", frozenset({"TrainJob", "PyTorchJob"}), None, ("PyTorchJob", False)),
+    ("TrainJob", frozenset({"PyTorchJob"}), None, ("TrainJob", True)),
+    ("auto", frozenset({"TrainJob", "PyTorchJob"}), "PyTorchJob", ("PyTorchJob", False)),
+])
+def test_training_api_choice(requested, served, existing, expect) -> None:
+    kind, problem = finetune.choose_kind(requested, served, existing)
+    assert (kind, problem is not None) == expect

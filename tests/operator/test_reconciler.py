@@ -301,3 +301,57 @@ def test_student_model_check_failure_fails_the_run_at_once() -> None:
     assert c.condition("Evaluated")["reason"] == "StudentModelConfigMismatch"
     assert c.condition("Stalled")["status"] == "True"
     assert "rope.rope_theta: export 100000.0, served 10000.0" in c.run["status"]["message"]
+
+
+BOTH = frozenset({"TrainJob", "PyTorchJob"})
+
+
+def test_trainjob_when_trainer_is_served_success_and_failure_read_from_its_conditions() -> None:
+    c = FakeCluster(raftrun(), served=BOTH)
+    to_finetune(c)
+    assert ("TrainJob", PTJOB) in c.objects and ("PyTorchJob", PTJOB) not in c.objects
+    assert c.condition("ModelTrained")["message"] == "TrainJob created"
+    c.set_status("TrainJob", PTJOB, {"jobsStatus": [{"name": "node", "active": 2, "ready": 2, "succeeded": 0,
+                                                      "failed": 0, "suspended": 0}]})
+    c.step()
+    assert c.condition("ModelTrained")["reason"] == "Running" and "node: 2 active, 2 ready" in c.condition("ModelTrained")["message"]
+    c.trainjob(PTJOB, "Complete", reason="JobsCompleted", message="jobset completed")
+    c.step()
+    assert c.condition("ModelTrained")["reason"] == "TrainJobSucceeded" and c.run["status"]["stage"] == "eval"
+
+    failing = FakeCluster(raftrun(), served=BOTH)
+    to_finetune(failing)
+    failing.trainjob(PTJOB, "Failed", reason="DeadlineExceeded", message="TrainJob exceeded its activeDeadlineSeconds")
+    failing.step()
+    assert failing.phase == "Failed" and failing.condition("ModelTrained")["reason"] == "TrainJobDeadlineExceeded"
+
+
+def test_trainjob_suspend_and_resume_patch_spec_suspend() -> None:
+    c = FakeCluster(raftrun(), served=BOTH)
+    to_finetune(c)
+    c.run["spec"]["suspend"] = True
+    c.step()
+    assert c.get("TrainJob", PTJOB)["spec"]["suspend"] is True
+    c.run["spec"]["suspend"] = False
+    c.step()
+    assert c.get("TrainJob", PTJOB)["spec"]["suspend"] is False
+
+
+def test_a_run_keeps_the_kind_it_started_with() -> None:
+    c = FakeCluster(raftrun(), served=frozenset({"PyTorchJob"}))
+    to_finetune(c)
+    assert ("PyTorchJob", PTJOB) in c.objects
+    c.served = BOTH  # Trainer installed mid-run (or the operator restarted)
+    c.step()
+    assert ("TrainJob", PTJOB) not in c.objects
+    c.pytorchjob(PTJOB, "Succeeded")
+    c.step()
+    assert c.run["status"]["stage"] == "eval"
+
+
+def test_no_training_api_fails_before_the_teacher_takes_gpus() -> None:
+    c = FakeCluster(raftrun(), served=frozenset())
+    c.step()
+    assert c.phase == "Failed" and c.condition("ModelTrained")["reason"] == "TrainingApiNotServed"
+    assert "install Kubeflow Trainer" in c.run["status"]["message"]
+    assert ("Deployment", TEACHER) not in c.objects
