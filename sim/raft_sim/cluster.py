@@ -101,6 +101,7 @@ class LocalCluster:
     127.0.0.1:``vllm_port``, serving ``vllm_models``, when that module exists. ``keep_logs`` (default
     ``$RAFT_CLUSTER_LOGS``) is a folder the component logs are copied to before teardown.
     ``sim_progress_interval`` is how often the simulated workloads report progress (seconds).
+    ``trainer`` also installs the SIMULATED Kubeflow Trainer CRDs (TrainJob, ClusterTrainingRuntime).
     ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
     written to :attr:`audit_log_path`.
     """
@@ -120,6 +121,7 @@ class LocalCluster:
         vllm_models: Sequence[str] = ("sim-model",),
         python: str | None = None,
         keep_logs: str | os.PathLike[str] | None = None,
+        trainer: bool = False,
     ) -> None:
         self.name = name
         self.gpu_nodes = gpu_nodes
@@ -131,6 +133,7 @@ class LocalCluster:
         self.audit_policy = Path(audit_policy) if audit_policy is not None else None
         self.vllm_port = vllm_port
         self.vllm_models = list(vllm_models)
+        self.trainer = trainer
         self.python = python or sys.executable
         keep_logs = keep_logs or os.environ.get("RAFT_CLUSTER_LOGS")
         self.keep_logs = Path(keep_logs) / name if keep_logs else None
@@ -160,6 +163,7 @@ class LocalCluster:
             "RAFT_VLLM_PORT": "" if self.vllm_port is None else str(self.vllm_port),
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,
+            "RAFT_SIM_TRAINER": "1" if self.trainer else "0",
         }
         _install_exit_handlers()
         with self._lock:

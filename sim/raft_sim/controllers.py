@@ -18,6 +18,7 @@ level-triggered reconciles driven by watches and timed requeues:
 * **eval Job** (batch/v1, label ``app.kubernetes.io/component=eval``): the real Job controller
   makes the pod and kwok runs it, but kwok leaves eval pods Running (hack/cluster/kwok-stages.yaml);
   this controller sets them ``Succeeded`` after the duration, or ``Failed`` when asked to.
+* **TrainJob** (trainer.kubeflow.org/v1alpha1), when installed: see :mod:`raft_sim.trainjob`.
 * **PersistentVolumeClaims** of the ``sim.raftoperator.io/hostpath`` provisioner get a hostPath
   PersistentVolume (there is no kubelet, nothing is ever mounted), Released ones are deleted.
 
@@ -223,6 +224,15 @@ class SimController:
             "PersistentVolumeClaim": self.reconcile_pvc,
             "PersistentVolume": self.reconcile_pv,
         }
+        self._extra_watches: list[Any] = []
+        from .trainjob import attach  # SIMULATED Trainer, when its CRDs are installed (up.sh --trainer)
+
+        attach(self)
+
+    def add_kind(self, kind: str, resource: Any, handler: Callable[[str, str], float | None]) -> None:
+        """Reconcile ``kind`` (watched through ``resource``) with ``handler`` too."""
+        self._handlers[kind] = handler
+        self._extra_watches.append(resource)
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self.dyn.resources.get(api_version=api_version, kind=kind)
@@ -237,7 +247,7 @@ class SimController:
             (self._jobs, EVAL_SELECTOR),
             (self._pvcs, None),
             (self._pvs, None),
-        ]
+        ] + [(resource, None) for resource in self._extra_watches]
         for resource, selector in watches:
             threading.Thread(
                 target=self._watch, args=(resource, selector), name=f"watch-{resource.kind}", daemon=True
