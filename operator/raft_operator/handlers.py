@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 from kubernetes import config as kube_config
 
-from . import api, discovery, metrics, probes
+from . import api, discovery, kueue, metrics, probes
 from .apply import Applier, status_patch
 from .builders.common import Run
 from .conditions import set_condition
@@ -77,12 +77,27 @@ def index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_
 for _name, _resource, _filters in CHILD_RESOURCES:
     kopf.index(*_resource, id=f"{INDEX_PREFIX}{_name}", labels=MANAGED, **_filters)(index_child)
 
+# Kueue makes one Workload per queued job, owned by the job and without the job's labels: they are
+# indexed by (namespace, owner name), and looked up by the names of a run's batch children.
+QUEUED_KINDS = frozenset(kueue.FRAMEWORKS)
+
+
+@kopf.index("kueue.x-k8s.io", "v1beta2", "workloads", id="workloads",
+            when=lambda body, **_: any(o.get("kind") in QUEUED_KINDS for o in body.metadata.get("ownerReferences") or []))
+def workloads(body: kopf.Body, namespace: str | None, **_: Any) -> dict:
+    """Index entry of a Kueue Workload: its summary under each (namespace, owner name)."""
+    return {(namespace, o["name"]): summarize(dict(body)) for o in body.metadata.get("ownerReferences") or []
+            if o.get("kind") in QUEUED_KINDS}
+
 
 def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
-    """The run's children from every index."""
+    """The run's children from every index, and the Kueue Workloads of its batch children."""
     key = (namespace, name)
     summaries = [s for idx_name, index in indexes.items() if idx_name.startswith(INDEX_PREFIX)
                  for s in index.get(key, [])]
+    names = api.ChildNames(name)
+    by_owner = indexes.get("workloads") or {}
+    summaries += [s for child in (names.datagen, names.finetune, names.eval) for s in by_owner.get((namespace, child), [])]
     return Observed.from_summaries(summaries)
 
 

@@ -30,6 +30,7 @@ def summarize(body: dict[str, Any]) -> Summary:
         "labels": dict(meta.get("labels") or {}),
         "ownerReferences": list(meta.get("ownerReferences") or []),
         "deleting": bool(meta.get("deletionTimestamp")),
+        "created": meta.get("creationTimestamp"),
         "replicas": spec.get("replicas"),
         "suspend": spec.get("suspend", (spec.get("runPolicy") or {}).get("suspend")),
         "data": dict(body.get("data") or {}),
@@ -63,6 +64,11 @@ class Observed:
         """Whether it exists (and is not being deleted)."""
         s = self.get(kind, name)
         return bool(s and not s["deleting"])
+
+    def workloads_of(self, kind: str, name: str) -> list[Summary]:
+        """Kueue Workloads owned by the child ``kind``/``name``."""
+        return [s for (k, _), s in self.objects.items() if k == "Workload"
+                and any(o.get("kind") == kind and o.get("name") == name for o in s["ownerReferences"])]
 
     def pods_of(self, component: str) -> list[Summary]:
         """Pods of one component of the run."""

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import api
+from . import api, kueue
 from .builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from .builders.common import Manifest, Run
 from .child_status import (MODEL_CHECK_FAILED, Outcome, deployment_available, job_outcome, pod_problem, pytorchjob_outcome,
@@ -148,6 +148,16 @@ class _Reconcile:
         body = {"spec": {"runPolicy": {"suspend": suspend}}} if manifest["kind"] == "PyTorchJob" else {"spec": {"suspend": suspend}}
         self.plan.patch.append((_ref(manifest), body))
 
+    def queued(self, kind: str, name: str) -> tuple[Outcome | None, str]:
+        """For a Kueue-queued child: (a failure when Kueue will never admit it, what its Workload says)."""
+        current = self.observed.get(kind, name)
+        if not self.run.queue_name or current is None or not current.get("suspend"):
+            return None, ""
+        workloads = self.observed.workloads_of(kind, name)
+        problem = kueue.unmanaged(current, workloads, self.now)
+        failure = Outcome(failed=True, reason="KueueNotManaging", message=problem) if problem else None
+        return failure, kueue.waiting(workloads) or "queued in Kueue"
+
     def stage_status(self, stage: str) -> dict[str, Any]:
         return self.status["stages"].setdefault(stage, {})
 
@@ -216,6 +226,9 @@ class _Reconcile:
         stage = self.current_stage()
         if self.training_problem and stage != api.DONE:  # before the teacher takes GPUs
             self.fail(api.FINETUNE, "TrainingApiNotServed", self.training_problem)
+            return
+        if self.run.queue_name and self.served is not None and "Workload" not in self.served and stage != api.DONE:
+            self.fail(stage, "KueueNotInstalled", kueue.NOT_INSTALLED)
             return
         for _ in range(len(STAGES) + 1):  # move through stages that finish in this same pass
             if stage == api.DONE:
@@ -301,6 +314,11 @@ class _Reconcile:
             self.condition(api.DATA_GENERATED, False, "Pending", "RayJob created")
             return Outcome()
         outcome = rayjob_outcome(current)
+        unmanaged, queued = self.queued("RayJob", rayjob["metadata"]["name"])
+        if unmanaged:
+            return unmanaged
+        if queued:
+            outcome = Outcome(message=queued)
         if outcome.succeeded:
             self.condition(api.DATA_GENERATED, True, "RayJobSucceeded", f"RayJob {rayjob['metadata']['name']} succeeded")
         elif not outcome.failed:
@@ -322,6 +340,11 @@ class _Reconcile:
             self.condition(api.MODEL_TRAINED, False, "Pending", f"{kind} created")
             return Outcome()
         outcome = trainjob_outcome(current) if kind == finetune.TRAINJOB else pytorchjob_outcome(current)
+        unmanaged, queued = self.queued(kind, job["metadata"]["name"])
+        if unmanaged:
+            return unmanaged
+        if queued:
+            outcome = Outcome(message=queued)
         if outcome.succeeded:
             self.condition(api.MODEL_TRAINED, True, f"{kind}Succeeded", f"checkpoint saved to {self.run.root}/model")
         elif not outcome.failed:
@@ -370,6 +393,9 @@ class _Reconcile:
             self.condition(api.EVALUATED, False, "Pending", "eval Job created")
             return Outcome()
         outcome = job_outcome(current)
+        unmanaged, _ = self.queued("Job", job["metadata"]["name"])
+        if unmanaged:
+            return unmanaged
         if outcome.succeeded:
             self.condition(api.EVALUATED, True, "EvalJobSucceeded", f"report at {self.run.root}/eval/report.html")
             self.release_servers()

@@ -355,3 +355,58 @@ def test_no_training_api_fails_before_the_teacher_takes_gpus() -> None:
     assert c.phase == "Failed" and c.condition("ModelTrained")["reason"] == "TrainingApiNotServed"
     assert "install Kubeflow Trainer" in c.run["status"]["message"]
     assert ("Deployment", TEACHER) not in c.objects
+
+
+def workload(owner_kind: str, owner: str, message: str = "") -> dict:
+    """A Kueue Workload owned by a child, not admitted."""
+    return {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+            "metadata": {"name": f"{owner_kind.lower()}-{owner}-1a2b3", "ownerReferences": [
+                {"apiVersion": "x", "kind": owner_kind, "name": owner, "uid": "u", "controller": True}]},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+                                       "message": message}]}}
+
+
+def queued_to_finetune(served: frozenset) -> FakeCluster:
+    body = raftrun()
+    body["spec"]["scheduling"] = {"queueName": "gpus"}
+    c = FakeCluster(body, served=served)
+    to_datagen(c)
+    c.get("RayJob", RAYJOB)["spec"]["suspend"] = False  # Kueue admitted datagen
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
+    return c
+
+
+@pytest.mark.parametrize("kind", ["PyTorchJob", "TrainJob"])
+def test_kueue_that_never_manages_the_job_fails_the_run_naming_the_setting(kind: str) -> None:
+    served = frozenset({kind, "Workload"})
+    c = queued_to_finetune(served)
+    job = c.get(kind, PTJOB)
+    job["metadata"]["creationTimestamp"] = c.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    c.step(seconds=60)
+    assert c.phase == "FineTuning", "Kueue gets time to make the Workload"
+    c.step(seconds=90)
+    assert c.phase == "Failed" and c.condition("ModelTrained")["reason"] == "KueueNotManaging"
+    message = c.run["status"]["message"]
+    framework = {"PyTorchJob": "kubeflow.org/pytorchjob", "TrainJob": "trainer.kubeflow.org/trainjob"}[kind]
+    assert f"enable the {framework} integration" in message and "kueue-manager-config" in message
+    assert ("spec.student.trainingApi TrainJob" in message) == (kind == "PyTorchJob")
+
+
+def test_a_job_with_a_workload_waits_for_quota_as_long_as_it_takes() -> None:
+    c = queued_to_finetune(frozenset({"PyTorchJob", "Workload"}))
+    c.get("PyTorchJob", PTJOB)["metadata"]["creationTimestamp"] = c.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    wl = workload("PyTorchJob", PTJOB, "couldn't assign flavors to pod set master: insufficient quota for nvidia.com/gpu")
+    c.objects[("Workload", wl["metadata"]["name"])] = wl
+    c.step(seconds=3600)
+    assert c.phase == "FineTuning"
+    assert "insufficient quota for nvidia.com/gpu" in c.condition("ModelTrained")["message"]
+
+
+def test_queue_name_without_kueue_fails_before_anything_runs() -> None:
+    body = raftrun()
+    body["spec"]["scheduling"] = {"queueName": "gpus"}
+    c = FakeCluster(body, served=frozenset({"TrainJob"}))
+    c.step()
+    assert c.phase == "Failed" and "serves no Kueue Workload API" in c.run["status"]["message"]
+    assert ("Deployment", TEACHER) not in c.objects
