@@ -60,6 +60,7 @@ class ChildNames:
         self.config = f"{run_name}-config"
         self.pvc = f"{run_name}-data"
         self.teacher = f"{run_name}-teacher"
+        self.teacher_replicas = f"{run_name}-teacher-replicas"  # headless: one address per ready pod
         self.datagen = f"{run_name}-datagen"
         self.finetune = f"{run_name}-finetune"
         self.serve_student = f"{run_name}-serve-student"

@@ -259,6 +259,7 @@ class _Reconcile:
         deploy, service = teacher.build(self.run)
         self.scale(deploy, deploy["spec"]["replicas"])
         self.ensure(service)
+        self.ensure(teacher.replicas_service(self.run))
         if is_true(self.conditions, api.TEACHER_READY):
             return Outcome(succeeded=True)
         current = self.observed.get("Deployment", deploy["metadata"]["name"])

@@ -96,7 +96,9 @@ def test_external_teacher_has_no_server_and_key_by_reference() -> None:
                                          "apiKeySecretRef": {"name": "openai", "key": "key"}}})
     assert teacher.build(run) == []
     cfg = configmaps.run_config(run)
-    assert cfg["teacher"] == {"endpoints": ["https://api.example.com/v1"], "model": "gpt-x", "apiKeyEnv": "TEACHER_API_KEY"}
+    assert cfg["teacher"] == {"endpoints": ["https://api.example.com/v1"], "model": "gpt-x", "apiKeyEnv": "TEACHER_API_KEY",
+                              "resolveReplicas": False}
+    assert teacher.replicas_service(run) is None
     (rayjob,) = datagen.build(run)
     for spec in pod_specs(rayjob):
         env = {e["name"]: e for e in spec["containers"][0]["env"]}
@@ -225,7 +227,7 @@ def test_run_config_round_trips_through_the_programs_schema() -> None:
     cfg = run_config_from_dict(yaml.safe_load(cm["data"]["run.yaml"]))
     assert cfg.root == "/data/runs/demo"
     assert cfg.corpus.volume == {"path": "/corpus", "include": ["**/*.txt", "**/*.md", "**/*.pdf", "**/*.html"]}
-    assert cfg.teacher.endpoints == ["http://demo-teacher.team.svc:8000/v1"]
+    assert cfg.teacher.endpoints == ["http://demo-teacher-replicas.team.svc:8000/v1"] and cfg.teacher.resolveReplicas
     assert cfg.eval.judge.endpoints == cfg.teacher.endpoints, "the judge defaults to the teacher"
     assert [m.name for m in cfg.eval.models] == ["student", "base"]
     assert cfg.eval.models[0].endpoints == ["http://demo-serve-student.team.svc:8000/v1"]
@@ -318,3 +320,13 @@ def test_trainjob_runs_torchrun_on_the_torch_runtime_with_the_runs_pod_settings(
 def test_training_api_choice(requested, served, existing, expect) -> None:
     kind, problem = finetune.choose_kind(requested, served, existing)
     assert (kind, problem is not None) == expect
+
+
+def test_teacher_headless_service_selects_every_teacher_pod() -> None:
+    run = make_run(teacher__vllm={"model": "m", "tensorParallelSize": 8, "replicas": 3})
+    deploy, svc = teacher.build(run)
+    headless = teacher.replicas_service(run)
+    assert headless["metadata"]["name"] == "demo-teacher-replicas" and headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert headless["spec"]["ports"] == svc["spec"]["ports"]
+    assert headless["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"

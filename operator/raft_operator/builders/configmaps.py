@@ -24,7 +24,9 @@ def teacher_endpoint(run: Run) -> dict[str, Any]:
     """The teacher as the programs see it: base URLs, model name, API-key env var."""
     teacher = run.spec["teacher"]
     if "vllm" in teacher:
-        return {"endpoints": [service_url(run, run.names.teacher)], "model": teacher["vllm"]["model"]}
+        # The headless Service: the client resolves it to one endpoint per teacher replica.
+        return {"endpoints": [service_url(run, run.names.teacher_replicas)], "model": teacher["vllm"]["model"],
+                "resolveReplicas": True}
     ext = teacher["external"]
     out: dict[str, Any] = {"endpoints": [ext["url"].rstrip("/")], "model": ext["model"]}
     if ext.get("apiKeySecretRef"):

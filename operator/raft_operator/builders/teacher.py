@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .common import Manifest, Run
-from .vllm_server import VllmServer, deployment, service
+from .vllm_server import VllmServer, deployment, headless_service, service
 
 
 def server(run: Run, replicas: int | None = None) -> VllmServer:
@@ -26,6 +26,13 @@ def server(run: Run, replicas: int | None = None) -> VllmServer:
         image=vllm.get("image") or run.image["vllm"],
         startup_timeout_seconds=vllm["startupTimeoutSeconds"],
     )
+
+
+def replicas_service(run: Run) -> Manifest | None:
+    """The headless Service the datagen client resolves to spread requests over the replicas."""
+    if not run.teacher_in_cluster:
+        return None
+    return headless_service(run, server(run), run.names.teacher_replicas)
 
 
 def build(run: Run, replicas: int | None = None) -> list[Manifest]:

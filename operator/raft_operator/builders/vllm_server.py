@@ -116,6 +116,14 @@ def deployment(run: Run, server: VllmServer) -> Manifest:
     }
 
 
+def headless_service(run: Run, server: VllmServer, name: str) -> Manifest:
+    """Headless Service ``name`` over the server pods: its DNS name resolves to every ready pod."""
+    svc = service(run, server)
+    svc["metadata"] = metadata(run, name, server.component)
+    svc["spec"]["clusterIP"] = "None"
+    return svc
+
+
 def service(run: Run, server: VllmServer) -> Manifest:
     """ClusterIP Service in front of the server pods (port 8000)."""
     return {
