@@ -30,6 +30,7 @@ STAGE_PHASE = {TEACHER: SERVING_TEACHER, DATAGEN: GENERATING_DATA, FINETUNE: FIN
 READY = "Ready"
 SUCCEEDED_CONDITION = "Succeeded"
 STALLED = "Stalled"
+RECONCILING = "Reconciling"  # kstatus: True while a stage runs
 TEACHER_READY = "TeacherReady"
 DATA_GENERATED = "DataGenerated"
 MODEL_TRAINED = "ModelTrained"

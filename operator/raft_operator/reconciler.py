@@ -29,7 +29,7 @@ STAGES = [api.TEACHER, api.DATAGEN, api.FINETUNE, api.EVAL]
 ProbeResult = tuple[bool, str]  # (ok, detail)
 Probe = Callable[[], ProbeResult]
 # Conditions whose changes are already told by the phase Event.
-QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION})
+QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION, api.RECONCILING})
 
 
 @dataclass(frozen=True)
@@ -494,6 +494,11 @@ class _Reconcile:
         ready_message = (self.status.get("message") if failed else
                          f"reconciled: phase {phase}, stage {self.status.get('stage', api.TEACHER)}")
         self.condition(api.READY, not failed, ready_reason, ready_message or "")
+        # kstatus (Flux, kubectl wait --for=status) reads Reconciling and Stalled, not Ready.
+        working = phase not in (api.FAILED, api.SUSPENDED, api.SUCCEEDED)
+        self.condition(api.RECONCILING, working, phase if working else ready_reason,
+                       f"stage {self.status.get('stage', api.TEACHER)}: {self.status.get('progress', '')}".rstrip(": ")
+                       if working else (self.status.get("message") or f"phase {phase}"))
         if self.old_phase != phase:
             kind = "Warning" if failed else "Normal"
             self.plan.events.append(Event(kind, phase, f"phase {self.old_phase or 'None'} → {phase}"

@@ -410,3 +410,24 @@ def test_queue_name_without_kueue_fails_before_anything_runs() -> None:
     c.step()
     assert c.phase == "Failed" and "serves no Kueue Workload API" in c.run["status"]["message"]
     assert ("Deployment", TEACHER) not in c.objects
+
+
+def test_reconciling_is_true_while_a_stage_runs_for_kstatus() -> None:
+    c = FakeCluster(raftrun())
+    c.step()
+    rec = c.condition("Reconciling")
+    assert rec["status"] == "True" and rec["reason"] == "ServingTeacher" and rec["message"].startswith("stage teacher")
+    to_finetune(c)
+    assert c.condition("Reconciling")["reason"] == "FineTuning"
+    c.run["spec"]["suspend"] = True
+    c.step()
+    assert c.condition("Reconciling")["status"] == "False" and c.condition("Reconciling")["reason"] == "Suspended"
+    c.run["spec"]["suspend"] = False
+    c.step()
+    assert c.condition("Reconciling")["status"] == "True"
+    c.pytorchjob(PTJOB, "Failed", message="boom")
+    c.step()
+    rec = c.condition("Reconciling")
+    assert rec["status"] == "False" and rec["reason"] == "Failed" and "boom" in rec["message"]
+    assert c.condition("Stalled")["status"] == "True"
+    assert not any(r == "Reconciling" or "Reconciling=" in m for _, r, m in c.events), "no Event per tick"
