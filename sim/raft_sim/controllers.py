@@ -8,7 +8,8 @@ level-triggered reconciles driven by watches and timed requeues:
   so the real scheduler places them on the fake GPU nodes) → ``Running``/``RUNNING`` once every
   pod runs → after the simulated duration ``Complete``/``SUCCEEDED`` or ``Failed``/``FAILED``.
   Honours ``suspend`` (``Suspending`` → ``Suspended``), ``backoffLimit`` (``Retrying``),
-  ``activeDeadlineSeconds`` (``DeadlineExceeded``), ``shutdownAfterJobFinishes`` with
+  ``activeDeadlineSeconds`` (``DeadlineExceeded``), ``preRunningDeadlineSeconds``
+  (``PreRunningDeadlineExceeded``), ``shutdownAfterJobFinishes`` with
   ``ttlSecondsAfterFinished`` (deletes the pods).
 * **PyTorchJob** (kubeflow.org/v1): condition ``Created`` (creates ``<job>-master-0`` and
   ``<job>-worker-<i>``) → ``Running`` once every pod runs → ``Succeeded`` or ``Failed``.
@@ -505,6 +506,11 @@ class SimController:
             return self._rayjob_finish(job, failed=True, reason="DeadlineExceeded", message=(
                 f"The RayJob has passed the activeDeadlineSeconds. StartTime: {status.get('startTime')}. "
                 f"ActiveDeadlineSeconds: {deadline}"), retry=False)
+
+        pre_running = spec.get("preRunningDeadlineSeconds")
+        if phase == "Initializing" and pre_running and seconds_since(status.get("startTime")) > pre_running:
+            return self._rayjob_finish(job, failed=True, reason="PreRunningDeadlineExceeded", message=(
+                f"The RayJob did not reach Running within preRunningDeadlineSeconds ({pre_running}s)"), retry=False)
 
         if phase == "Initializing":
             error = self._rayjob_ensure_pods(job, status.get("rayClusterName") or cluster)

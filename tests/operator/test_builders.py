@@ -330,3 +330,8 @@ def test_teacher_headless_service_selects_every_teacher_pod() -> None:
     assert headless["spec"]["selector"] == svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
     assert headless["spec"]["ports"] == svc["spec"]["ports"]
     assert headless["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"
+
+
+def test_rayjob_has_a_pre_running_deadline() -> None:
+    (rj,) = datagen.build(make_run())
+    assert rj["spec"]["preRunningDeadlineSeconds"] == datagen.PRE_RUNNING_DEADLINE_SECONDS > 0
