@@ -191,6 +191,7 @@ def teacher() -> Schema:
             "tensorParallelSize": integer("GPUs the model is sharded over (vLLM --tensor-parallel-size).", default=1, minimum=1, maximum=8),
             "gpusPerReplica": integer("GPUs requested per teacher pod. Defaults to tensorParallelSize; must be a multiple of it.", minimum=1, maximum=16),
             "replicas": integer("Teacher pods; data generation spreads requests over all of them.", default=1, minimum=1, maximum=64),
+            "revision": string("Model revision (branch, tag or commit) to serve and to cache; the repository's default branch when unset.", max_length=256),
             "image": string("vLLM image; defaults to spec.scheduling.images.vllm.", max_length=512),
             "maxModelLen": integer("Maximum context length in tokens (vLLM --max-model-len).", default=8192, minimum=256, maximum=1048576),
             "gpuMemoryUtilization": number("Fraction of GPU memory vLLM may use (--gpu-memory-utilization).", default=0.9, rules=[
@@ -322,6 +323,12 @@ def storage() -> Schema:
             "size": quantity("Create a claim of this size."),
             "storageClassName": string("Storage class of the created claim; it must support ReadWriteMany."),
             "retentionPolicy": string("What happens to a created claim when the RaftRun is deleted.", default="Retain", enum=["Retain", "Delete"]),
+            "modelCache": obj(
+                "A shared ReadWriteMany claim of Hugging Face models, reused by every run that names it (the chart can create it): "
+                "the teacher's and the base student's model revisions are downloaded once, by the first server that needs them "
+                "while others wait, and vLLM reads them read-only and offline.",
+                {"claimName": string("The model-cache claim, in the run's namespace.")},
+                required=["claimName"]),
         },
         rules=[
             rule("has(self.existingClaim) != has(self.size)", "storage needs exactly one of existingClaim or size"),
@@ -399,7 +406,7 @@ STAGES = ["teacher", "datagen", "finetune", "eval"]
 
 def condition() -> Schema:
     return obj("A metav1.Condition.", {
-        "type": string("Condition type: Ready, Succeeded, Stalled, TeacherReady, DataGenerated, ModelTrained, Evaluated.", max_length=316),
+        "type": string("Condition type: Ready, Succeeded, Stalled, Reconciling, TeacherReady, DataGenerated, ModelTrained, Evaluated.", max_length=316),
         "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
         "reason": string("CamelCase reason.", max_length=1024),
         "message": string("Human-readable detail.", max_length=32768),
@@ -435,7 +442,7 @@ def status() -> Schema:
         "startTime": {"type": "string", "format": "date-time", "description": "When the run started."},
         "completionTime": {"type": "string", "format": "date-time", "description": "When the run succeeded or failed."},
         "conditions": {
-            **array("Conditions: Ready (reconciled without error, not failed), Succeeded (pipeline finished), Stalled (failed; needs a person), and one per stage.", condition(), max_items=16, list_type="map"),
+            **array("Conditions: Ready (reconciled without error, not failed), Succeeded (pipeline finished), Stalled (failed; needs a person), Reconciling (a stage runs), and one per stage.", condition(), max_items=16, list_type="map"),
             "x-kubernetes-list-map-keys": ["type"],
         },
         "stages": obj("Per-stage timing and children.", {s: stage for s in STAGES}),

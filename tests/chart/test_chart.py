@@ -328,3 +328,17 @@ def test_json_logs_reach_the_operator_and_print_one_object_per_line(render, monk
         root.handlers[:] = handlers
         root.setLevel(level)
     assert "--log-format" not in operator_argv(operator_container(render("cluster-wide.yaml")), "p")
+
+
+def test_model_cache_claim_in_each_watched_namespace_and_kept_on_uninstall(render) -> None:
+    assert not by_kind(render("namespaced.yaml"), "PersistentVolumeClaim"), "off by default"
+    docs = render("namespaced.yaml", sets=("modelCache.create=true", "modelCache.storageClassName=nfs"))
+    claims = by_kind(docs, "PersistentVolumeClaim")
+    assert sorted(c["metadata"]["namespace"] for c in claims) == ["team-a", "team-b"]
+    for claim in claims:
+        assert claim["metadata"]["name"] == "raft-model-cache"
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "nfs"
+        assert claim["spec"]["resources"]["requests"]["storage"] == "2Ti"
+    (claim,) = by_kind(render("cluster-wide.yaml", sets=("modelCache.create=true",)), "PersistentVolumeClaim")
+    assert "storageClassName" not in claim["spec"]

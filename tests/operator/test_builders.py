@@ -335,3 +335,32 @@ def test_teacher_headless_service_selects_every_teacher_pod() -> None:
 def test_rayjob_has_a_pre_running_deadline() -> None:
     (rj,) = datagen.build(make_run())
     assert rj["spec"]["preRunningDeadlineSeconds"] == datagen.PRE_RUNNING_DEADLINE_SECONDS > 0
+
+
+def test_model_cache_fetches_once_then_serves_read_only_offline() -> None:
+    from raft_jobs.common import model_fetch
+    from raft_operator.builders import model_cache
+
+    run = make_run(storage={"size": "1Ti", "modelCache": {"claimName": "models"}},
+                   teacher__vllm={"model": "meta-llama/Meta-Llama-3-70B-Instruct", "revision": "abc123"})
+    deploy = teacher.build(run)[0]
+    spec = deploy["spec"]["template"]["spec"]
+    assert {"name": "model-cache", "persistentVolumeClaim": {"claimName": "models"}} in spec["volumes"]
+    (fetch,) = spec["initContainers"]
+    assert fetch["name"] == "fetch-model" and fetch["image"] == container(deploy)["image"]
+    assert fetch["command"][:2] == ["python3", "-c"] and fetch["command"][2] == Path(model_fetch.__file__).read_text()
+    assert fetch["args"] == ["meta-llama/Meta-Llama-3-70B-Instruct", "abc123"]
+    assert {"name": "model-cache", "mountPath": "/models"} in fetch["volumeMounts"]
+    env = {e["name"]: e.get("value") for e in fetch["env"]}
+    assert env["HF_HOME"] == model_cache.HF_HOME
+    server = container(deploy)
+    assert {"name": "model-cache", "mountPath": "/models", "readOnly": True} in server["volumeMounts"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["HF_HOME"] == model_cache.HF_HOME and env["HF_HUB_OFFLINE"] == "1"
+    assert server["args"][server["args"].index("--revision") + 1] == "abc123"
+    student, base = [m for m in evaluation.server_manifests(run) if m["kind"] == "Deployment"]
+    assert [c["name"] for c in base["spec"]["template"]["spec"]["initContainers"]] == ["fetch-model"]
+    assert [c["name"] for c in student["spec"]["template"]["spec"]["initContainers"]] == ["check-model"], \
+        "the fine-tuned student is on the run's volume, not in the cache"
+    plain = teacher.build(make_run())[0]["spec"]["template"]["spec"]
+    assert "initContainers" not in plain and all(v["name"] != "model-cache" for v in plain["volumes"])

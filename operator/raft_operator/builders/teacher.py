@@ -25,6 +25,8 @@ def server(run: Run, replicas: int | None = None) -> VllmServer:
         shm_size=vllm["shmSize"],
         image=vllm.get("image") or run.image["vllm"],
         startup_timeout_seconds=vllm["startupTimeoutSeconds"],
+        revision=vllm.get("revision"),
+        cache_model=True,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import api
+from . import model_cache
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      selector, standard_mounts, standard_volumes, workload_env)
 
@@ -38,12 +39,15 @@ class VllmServer:
     image: str = ""
     startup_timeout_seconds: int = 3600
     check_export: bool = False  # model is a finetune export: check the image reads it as written
+    revision: str | None = None
+    cache_model: bool = False  # serve it from spec.storage.modelCache when the run names one
 
 
 def args(server: VllmServer) -> list[str]:
     """``vllm serve`` arguments: the model, then options."""
     return [
         server.model,
+        *(["--revision", server.revision] if server.revision else []),
         "--served-model-name", server.served_model_name,
         "--tensor-parallel-size", str(server.tensor_parallel_size),
         "--max-model-len", str(server.max_model_len),
@@ -102,6 +106,8 @@ def deployment(run: Run, server: VllmServer) -> Manifest:
     spec = pod_spec(run, [container], standard_volumes(run, shm_size=server.shm_size))
     if server.check_export:
         spec["initContainers"] = [check_container(server)]
+    if server.cache_model:
+        model_cache.add(run, spec, server.model, server.revision, server.image)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
