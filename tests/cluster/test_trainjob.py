@@ -9,22 +9,12 @@ import pytest
 
 from raft_sim.cluster import LocalCluster
 
-from cluster_manifests import owner_reference, trainjob
+from cluster_manifests import trainjob
+from test_simulated import make_parent, status as child_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TIMEOUT = "60s"
-
-
-def parent(cluster: LocalCluster, namespace: str, run: str, annotations: dict[str, str] | None = None) -> Any:
-    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                   "metadata": {"name": run, "annotations": annotations or {}}}, namespace)
-    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{run}-progress"}}, namespace)
-    return owner_reference(cluster.kubectl_json("get", "configmap", run, "-n", namespace))
-
-
-def status(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
-    return cluster.kubectl_json("get", "trainjob", name, "-n", namespace).get("status") or {}
 
 
 def condition(st: dict[str, Any], ctype: str) -> dict[str, Any]:
@@ -52,10 +42,10 @@ def test_trainer_spec_is_immutable(cluster: LocalCluster, namespace: str) -> Non
 
 
 def test_trainjob_runs_its_nodes_to_complete_with_progress(cluster: LocalCluster, namespace: str) -> None:
-    owner = parent(cluster, namespace, "tj1")
+    owner = make_parent(cluster, namespace, "tj1")
     cluster.apply(trainjob("tj1-finetune", run="tj1", owner=owner, nodes=2), namespace)
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Complete", "trainjob/tj1-finetune", f"--timeout={TIMEOUT}")
-    st = status(cluster, namespace, "tj1-finetune")
+    st = child_status(cluster, namespace, "trainjob", "tj1-finetune")
     done = condition(st, "Complete")
     assert done["reason"] == "AllJobsCompleted" and done["message"] == "jobset completed successfully"
     assert st["jobsStatus"] == [{"name": "node", "ready": 0, "succeeded": 1, "failed": 0, "active": 0, "suspended": 0}]
@@ -78,27 +68,27 @@ def test_trainjob_runs_its_nodes_to_complete_with_progress(cluster: LocalCluster
 
 
 def test_injected_failure_missing_runtime_and_deadline_fail_as_trainer_says(cluster: LocalCluster, namespace: str) -> None:
-    owner = parent(cluster, namespace, "tj2", {"sim.raftoperator.io/fail": "finetune",
+    owner = make_parent(cluster, namespace, "tj2", {"sim.raftoperator.io/fail": "finetune",
                                                 "sim.raftoperator.io/fail-message": "rank 3 OOM"})
     cluster.apply([trainjob("tj2-finetune", run="tj2", owner=owner, nodes=1),
                    trainjob("tj2-noruntime", runtime="no-such-runtime"),
                    trainjob("tj2-deadline", deadline=1, nodes=1)], namespace)
     for name in ("tj2-finetune", "tj2-noruntime", "tj2-deadline"):
         cluster.kubectl("wait", "-n", namespace, "--for=condition=Failed", f"trainjob/{name}", f"--timeout={TIMEOUT}")
-    failed = condition(status(cluster, namespace, "tj2-finetune"), "Failed")
+    failed = condition(child_status(cluster, namespace, "trainjob", "tj2-finetune"), "Failed")
     assert failed["reason"] == "FailedJobs" and "rank 3 OOM" in failed["message"]
-    assert condition(status(cluster, namespace, "tj2-noruntime"), "Failed")["reason"] == "TrainingRuntimeNotSupported"
-    assert condition(status(cluster, namespace, "tj2-deadline"), "Failed")["reason"] == "DeadlineExceeded"
+    assert condition(child_status(cluster, namespace, "trainjob", "tj2-noruntime"), "Failed")["reason"] == "TrainingRuntimeNotSupported"
+    assert condition(child_status(cluster, namespace, "trainjob", "tj2-deadline"), "Failed")["reason"] == "DeadlineExceeded"
 
 
 def test_suspend_deletes_the_pods_and_resume_runs_to_complete(cluster: LocalCluster, namespace: str) -> None:
     cluster.apply(trainjob("tj3", suspend=True, nodes=1), namespace)
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Suspended", "trainjob/tj3", f"--timeout={TIMEOUT}")
-    st = status(cluster, namespace, "tj3")
+    st = child_status(cluster, namespace, "trainjob", "tj3")
     assert condition(st, "Suspended")["reason"] == "Suspended" and st["jobsStatus"][0]["suspended"] == 1
     assert not cluster.kubectl_json("get", "pods", "-n", namespace)["items"]
     cluster.kubectl("patch", "-n", namespace, "trainjob/tj3", "--type=merge", "-p", '{"spec": {"suspend": false}}')
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Complete", "trainjob/tj3", f"--timeout={TIMEOUT}")
-    assert condition(status(cluster, namespace, "tj3"), "Suspended") | {"lastTransitionTime": ""} == {
+    assert condition(child_status(cluster, namespace, "trainjob", "tj3"), "Suspended") | {"lastTransitionTime": ""} == {
         "type": "Suspended", "status": "False", "reason": "Resumed", "message": "TrainJob is resumed",
         "lastTransitionTime": "", "observedGeneration": 2}

@@ -5,32 +5,25 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TEACHER_MODEL, VLLM_PORT  # noqa: F401  (the session's settings)
-from operator_process import OperatorProcess, install_chart
+from operator_process import install, run_operator
 from raft_sim.cluster import cluster_fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+VLLM_PORT = 18601  # the session cluster's simulated vLLM has 18600
 
 # This module's own cluster, with the Trainer CRDs; the fixtures below replace the session ones.
-cluster = cluster_fixture("raft-e2e-trainer", scope="module", sim_duration=2.0, vllm_port=VLLM_PORT + 1,
-                          vllm_models=(TEACHER_MODEL,), trainer=True)
+cluster = cluster_fixture("raft-e2e-trainer", scope="module", sim_duration=2.0, vllm_port=VLLM_PORT,
+                          vllm_models=("meta-llama/Meta-Llama-3-70B-Instruct",), trainer=True)
 
 
 @pytest.fixture(scope="module")
 def installed(cluster):
-    install_chart(cluster, "replicaCount=0")
-    cluster.wait_for(lambda: "Established" in cluster.kubectl(
-        "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
-        message="RaftRun CRD established")
-    return cluster
+    return install(cluster)
 
 
 @pytest.fixture(scope="module")
 def operator(installed, tmp_path_factory):
-    proc = OperatorProcess(installed, f"http://127.0.0.1:{VLLM_PORT + 1}", tmp_path_factory.mktemp("operator-trainer"))
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from run_operator(installed, VLLM_PORT, tmp_path_factory.mktemp("operator-trainer"))
 
 
 def test_auto_picks_trainjob_when_trainer_is_installed(runs) -> None:
