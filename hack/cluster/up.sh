@@ -173,7 +173,8 @@ volumeBindingMode: Immediate
 YAML
 
 k apply -f "$cluster_repo/sim/raft_sim/crds/" >&2
-k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org >&2
+k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org \
+  crd/leaderworkersets.leaderworkerset.x-k8s.io >&2
 if [[ "$trainer" == 1 ]]; then
   k apply -f "$cluster_repo/sim/raft_sim/crds/trainer/trainer.kubeflow.org_trainjobs.yaml" \
     -f "$cluster_repo/sim/raft_sim/crds/trainer/trainer.kubeflow.org_clustertrainingruntimes.yaml" >&2

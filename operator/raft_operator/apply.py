@@ -26,6 +26,7 @@ PLURALS = {
     "RayJob": "rayjobs",
     "PyTorchJob": "pytorchjobs",
     "TrainJob": "trainjobs",
+    "LeaderWorkerSet": "leaderworkersets",
 }
 
 

@@ -76,12 +76,13 @@ def job_outcome(summary: Summary) -> Outcome:
 
 
 def deployment_available(summary: Summary | None) -> bool:
-    """At least one available replica and the Available condition True."""
+    """At least one available replica (a LeaderWorkerSet: ready group) and the Available condition True."""
     if not summary:
         return False
     status = summary["status"]
     available = _conditions(summary).get("Available", {}).get("status") == "True"
-    return available and (status.get("availableReplicas") or 0) >= 1
+    counted = status.get("readyReplicas") if summary["kind"] == "LeaderWorkerSet" else status.get("availableReplicas")
+    return available and (counted or 0) >= 1
 
 
 def pod_problem(pods: list[Summary]) -> tuple[str, str] | None:

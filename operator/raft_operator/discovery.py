@@ -20,6 +20,7 @@ OPTIONAL_APIS: dict[str, tuple[str, str, str]] = {
     "TrainJob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"),
     "PyTorchJob": ("kubeflow.org", "v1", "pytorchjobs"),
     "Workload": ("kueue.x-k8s.io", "v1beta2", "workloads"),
+    "LeaderWorkerSet": ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"),
 }
 REFRESH_SECONDS = 300.0
 

@@ -63,6 +63,7 @@ CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
     ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
     ("trainjobs", ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), {}),
+    ("leaderworkersets", ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"), {}),
     ("pods", ("v1", "pods"), {"when": lambda labels, **_: labels.get("app.kubernetes.io/component")
                               in ("teacher", "student-server")}),
 ]

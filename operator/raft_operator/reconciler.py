@@ -29,6 +29,7 @@ STAGES = [api.TEACHER, api.DATAGEN, api.FINETUNE, api.EVAL]
 ProbeResult = tuple[bool, str]  # (ok, detail)
 Probe = Callable[[], ProbeResult]
 # Conditions whose changes are already told by the phase Event.
+SERVER_KINDS = ("Deployment", "LeaderWorkerSet")
 QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION, api.RECONCILING})
 
 
@@ -122,9 +123,9 @@ class _Reconcile:
             self.plan.create.append(manifest)
 
     def scale(self, manifest: Manifest, replicas: int) -> None:
-        """Create the Deployment with ``replicas`` or patch it there."""
+        """Create the Deployment (or LeaderWorkerSet) with ``replicas`` or patch it there."""
         name = manifest["metadata"]["name"]
-        current = self.observed.get("Deployment", name)
+        current = self.observed.get(manifest["kind"], name)
         if current is None or current["deleting"]:
             if replicas > 0:
                 manifest["spec"]["replicas"] = replicas
@@ -227,6 +228,11 @@ class _Reconcile:
         if self.training_problem and stage != api.DONE:  # before the teacher takes GPUs
             self.fail(api.FINETUNE, "TrainingApiNotServed", self.training_problem)
             return
+        multi_node = self.run.teacher_in_cluster and self.run.spec["teacher"]["vllm"]["pipelineParallelSize"] > 1
+        if multi_node and self.served is not None and "LeaderWorkerSet" not in self.served and stage != api.DONE:
+            self.fail(api.TEACHER, "LeaderWorkerSetNotServed", "teacher.vllm.pipelineParallelSize is above 1 but the cluster "
+                      "serves no LeaderWorkerSet (leaderworkerset.x-k8s.io/v1): install LeaderWorkerSet")
+            return
         if self.run.queue_name and self.served is not None and "Workload" not in self.served and stage != api.DONE:
             self.fail(stage, "KueueNotInstalled", kueue.NOT_INSTALLED)
             return
@@ -262,7 +268,7 @@ class _Reconcile:
         self.ensure(teacher.replicas_service(self.run))
         if is_true(self.conditions, api.TEACHER_READY):
             return Outcome(succeeded=True)
-        current = self.observed.get("Deployment", deploy["metadata"]["name"])
+        current = self.observed.get(deploy["kind"], deploy["metadata"]["name"])
         ready = (current["status"].get("readyReplicas") or 0) if current else 0
         self.status["progress"] = f"teacher {ready}/{deploy['spec']['replicas']} ready"
         if deployment_available(current):
@@ -286,7 +292,7 @@ class _Reconcile:
         if not self.run.teacher_in_cluster:
             return
         deploy, _ = teacher.build(self.run, replicas=0)
-        current = self.observed.get("Deployment", deploy["metadata"]["name"])
+        current = self.observed.get(deploy["kind"], deploy["metadata"]["name"])
         scale_down = (_ref(deploy), {"spec": {"replicas": 0}})
         if current is not None and current.get("replicas") and scale_down not in self.plan.patch:
             self.plan.patch.append(scale_down)
@@ -441,7 +447,7 @@ class _Reconcile:
             self.set_suspend(manifest, True)
         for manifest in teacher.build(self.run, replicas=0) + evaluation.server_manifests(self.run, replicas=0):
             current = self.observed.get(manifest["kind"], manifest["metadata"]["name"])
-            if manifest["kind"] == "Deployment" and current is not None and current.get("replicas"):
+            if manifest["kind"] in SERVER_KINDS and current is not None and current.get("replicas"):
                 self.plan.patch.append((_ref(manifest), {"spec": {"replicas": 0}}))
         if self.run.teacher_in_cluster and is_true(self.conditions, api.TEACHER_READY):
             self.condition(api.TEACHER_READY, False, "ScaledDown", "the run is suspended")

@@ -190,6 +190,10 @@ def teacher() -> Schema:
             "model": string("Model to serve: a Hugging Face id (e.g. meta-llama/Meta-Llama-3-70B-Instruct) or a path on the run's volume.", max_length=512),
             "tensorParallelSize": integer("GPUs the model is sharded over (vLLM --tensor-parallel-size).", default=1, minimum=1, maximum=8),
             "gpusPerReplica": integer("GPUs requested per teacher pod. Defaults to tensorParallelSize; must be a multiple of it.", minimum=1, maximum=16),
+            "pipelineParallelSize": integer(
+                "Nodes one teacher replica spans (vLLM --pipeline-parallel-size), for models that do not fit on one node: "
+                "each replica is a LeaderWorkerSet group (leaderworkerset.x-k8s.io/v1) of this many pods with "
+                "tensorParallelSize GPUs each.", default=1, minimum=1, maximum=16),
             "replicas": integer("Teacher pods; data generation spreads requests over all of them.", default=1, minimum=1, maximum=64),
             "revision": string("Model revision (branch, tag or commit) to serve and to cache; the repository's default branch when unset.", max_length=256),
             "image": string("vLLM image; defaults to spec.scheduling.images.vllm.", max_length=512),
@@ -204,6 +208,9 @@ def teacher() -> Schema:
         required=["model"],
         rules=[rule("!has(self.gpusPerReplica) || self.gpusPerReplica % self.tensorParallelSize == 0",
                     "teacher.vllm.gpusPerReplica must be a multiple of tensorParallelSize: vLLM shards the model over exactly tensorParallelSize GPUs",
+                    fieldPath=".gpusPerReplica"),
+               rule("self.pipelineParallelSize == 1 || !has(self.gpusPerReplica) || self.gpusPerReplica == self.tensorParallelSize",
+                    "with teacher.vllm.pipelineParallelSize above 1 each pod holds one pipeline stage of exactly tensorParallelSize GPUs: gpusPerReplica must equal tensorParallelSize",
                     fieldPath=".gpusPerReplica")],
     )
     external = obj(

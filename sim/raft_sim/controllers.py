@@ -20,6 +20,7 @@ level-triggered reconciles driven by watches and timed requeues:
   makes the pod and kwok runs it, but kwok leaves eval pods Running (hack/cluster/kwok-stages.yaml);
   this controller sets them ``Succeeded`` after the duration, or ``Failed`` when asked to.
 * **TrainJob** (trainer.kubeflow.org/v1alpha1), when installed: see :mod:`raft_sim.trainjob`.
+* **LeaderWorkerSet** (leaderworkerset.x-k8s.io/v1): see :mod:`raft_sim.leaderworkerset`.
 * **PersistentVolumeClaims** of the ``sim.raftoperator.io/hostpath`` provisioner get a hostPath
   PersistentVolume (there is no kubelet, nothing is ever mounted), Released ones are deleted.
 
@@ -226,9 +227,10 @@ class SimController:
             "PersistentVolume": self.reconcile_pv,
         }
         self._extra_watches: list[Any] = []
-        from .trainjob import attach  # SIMULATED Trainer, when its CRDs are installed (up.sh --trainer)
+        from . import leaderworkerset, trainjob  # when their (simulated) CRDs are served
 
-        attach(self)
+        trainjob.attach(self)
+        leaderworkerset.attach(self)
 
     def add_kind(self, kind: str, resource: Any, handler: Callable[[str, str], float | None]) -> None:
         """Reconcile ``kind`` (watched through ``resource``) with ``handler`` too."""

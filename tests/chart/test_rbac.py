@@ -15,7 +15,7 @@ from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions
                              rule_permissions)
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
-              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "trainjobs", "workloads", "raftruns", "raftruns/status"}
+              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "trainjobs", "workloads", "leaderworkersets", "raftruns", "raftruns/status"}
 
 
 def diff_message(granted: set, wanted: set) -> str:

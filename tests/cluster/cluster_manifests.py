@@ -121,3 +121,12 @@ def trainjob(name: str, run: str | None = None, owner: Obj | None = None, nodes:
     if deadline:
         spec["activeDeadlineSeconds"] = deadline
     return {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": metadata, "spec": spec}
+
+
+def leaderworkerset(name: str, replicas: int = 1, size: int = 2, gpus: int = 8) -> Obj:
+    """A LeaderWorkerSet shaped like raft-operator's multi-node teacher (leader serves, workers join)."""
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "startupPolicy": "LeaderCreated",
+                     "leaderWorkerTemplate": {"size": size, "restartPolicy": "RecreateGroupOnPodRestart",
+                                              "leaderTemplate": pod_template(gpus, "vllm", {"role": "leader"}),
+                                              "workerTemplate": pod_template(gpus, "vllm", {"role": "worker"})}}}

@@ -364,3 +364,27 @@ def test_model_cache_fetches_once_then_serves_read_only_offline() -> None:
         "the fine-tuned student is on the run's volume, not in the cache"
     plain = teacher.build(make_run())[0]["spec"]["template"]["spec"]
     assert "initContainers" not in plain and all(v["name"] != "model-cache" for v in plain["volumes"])
+
+
+def test_pipeline_parallel_teacher_is_a_leaderworkerset_of_tp_gpu_pods() -> None:
+    from raft_operator.builders import leaderworkerset
+
+    run = make_run(teacher__vllm={"model": "meta-llama/Llama-3.1-405B-Instruct", "tensorParallelSize": 8,
+                                  "pipelineParallelSize": 2, "replicas": 2})
+    lws, svc = teacher.build(run)
+    assert lws["apiVersion"] == "leaderworkerset.x-k8s.io/v1" and lws["kind"] == "LeaderWorkerSet"
+    assert lws["metadata"]["name"] == "demo-teacher" and lws["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"
+    assert lws["spec"]["replicas"] == 2
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == 2 and template["restartPolicy"] == "RecreateGroupOnPodRestart"
+    leader, worker = (template[k]["spec"]["containers"][0] for k in ("leaderTemplate", "workerTemplate"))
+    for c in (leader, worker):
+        assert c["resources"]["limits"]["nvidia.com/gpu"] == 8
+    script = leader["args"][0]
+    assert script.startswith("ray start --head") and "exec vllm serve meta-llama/Llama-3.1-405B-Instruct" in script
+    assert "--pipeline-parallel-size 2" in script and "--tensor-parallel-size 8" in script
+    assert "--distributed-executor-backend ray" in script and "readinessProbe" in leader
+    assert "$LWS_LEADER_ADDRESS" in worker["args"][0] and "readinessProbe" not in worker
+    assert svc["spec"]["selector"][leaderworkerset.WORKER_INDEX_LABEL] == "0"
+    assert teacher.replicas_service(run)["spec"]["selector"][leaderworkerset.WORKER_INDEX_LABEL] == "0"
+    assert leaderworkerset.template_labels(lws)["app.kubernetes.io/component"] == "teacher"

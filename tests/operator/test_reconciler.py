@@ -431,3 +431,29 @@ def test_reconciling_is_true_while_a_stage_runs_for_kstatus() -> None:
     assert rec["status"] == "False" and rec["reason"] == "Failed" and "boom" in rec["message"]
     assert c.condition("Stalled")["status"] == "True"
     assert not any(r == "Reconciling" or "Reconciling=" in m for _, r, m in c.events), "no Event per tick"
+
+
+def multi_node_run() -> dict:
+    body = raftrun()
+    body["spec"]["teacher"]["vllm"].update(tensorParallelSize=8, pipelineParallelSize=2)
+    return body
+
+
+def test_multi_node_teacher_runs_as_a_leaderworkerset_and_scales_to_zero_after_datagen() -> None:
+    c = FakeCluster(multi_node_run(), served=frozenset({"PyTorchJob", "LeaderWorkerSet"}))
+    c.step()
+    assert ("LeaderWorkerSet", TEACHER) in c.objects and ("Deployment", TEACHER) not in c.objects
+    c.set_status("LeaderWorkerSet", TEACHER, {"replicas": 1, "readyReplicas": 1,
+                                              "conditions": [{"type": "Available", "status": "True"}]})
+    c.step()
+    assert c.condition("TeacherReady")["status"] == "True" and c.phase == "GeneratingData"
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
+    assert c.get("LeaderWorkerSet", TEACHER)["spec"]["replicas"] == 0, "the teacher's GPUs go back during fine-tuning"
+
+
+def test_multi_node_teacher_without_leaderworkerset_fails_at_once() -> None:
+    c = FakeCluster(multi_node_run(), served=frozenset({"PyTorchJob"}))
+    c.step()
+    assert c.phase == "Failed" and c.condition("TeacherReady")["reason"] == "LeaderWorkerSetNotServed"
+    assert not c.creates or all(k != "LeaderWorkerSet" for k, _ in c.creates)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import leaderworkerset
 from .common import Manifest, Run
 from .vllm_server import VllmServer, deployment, headless_service, service
 
@@ -34,7 +35,8 @@ def replicas_service(run: Run) -> Manifest | None:
     """The headless Service the datagen client resolves to spread requests over the replicas."""
     if not run.teacher_in_cluster:
         return None
-    return headless_service(run, server(run), run.names.teacher_replicas)
+    svc = headless_service(run, server(run), run.names.teacher_replicas)
+    return leaderworkerset.leader_selector(svc) if run.spec["teacher"]["vllm"]["pipelineParallelSize"] > 1 else svc
 
 
 def build(run: Run, replicas: int | None = None) -> list[Manifest]:
@@ -42,4 +44,7 @@ def build(run: Run, replicas: int | None = None) -> list[Manifest]:
     if not run.teacher_in_cluster:
         return []
     s = server(run, replicas)
+    nodes = run.spec["teacher"]["vllm"]["pipelineParallelSize"]
+    if nodes > 1:
+        return [leaderworkerset.leaderworkerset(run, s, nodes), leaderworkerset.leader_selector(service(run, s))]
     return [deployment(run, s), service(run, s)]
