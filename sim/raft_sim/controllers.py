@@ -227,15 +227,20 @@ class SimController:
             "PersistentVolume": self.reconcile_pv,
         }
         self._extra_watches: list[Any] = []
-        from . import leaderworkerset, trainjob  # when their (simulated) CRDs are served
+        from . import leaderworkerset, trainjob
 
-        trainjob.attach(self)
-        leaderworkerset.attach(self)
+        self.attach(trainjob.API_VERSION, "TrainJob", trainjob.TrainJobController)
+        self.attach(leaderworkerset.API_VERSION, "LeaderWorkerSet", leaderworkerset.LeaderWorkerSetController)
 
-    def add_kind(self, kind: str, resource: Any, handler: Callable[[str, str], float | None]) -> None:
-        """Reconcile ``kind`` (watched through ``resource``) with ``handler`` too."""
-        self._handlers[kind] = handler
+    def attach(self, api_version: str, kind: str, controller: Callable[["SimController", Any], Any]) -> None:
+        """Also reconcile ``kind`` with ``controller(self, resource).reconcile`` when the cluster serves it."""
+        try:
+            resource = self.dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            return
+        self._handlers[kind] = controller(self, resource).reconcile
         self._extra_watches.append(resource)
+        log.info("SIMULATED %s controller attached", kind)
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self.dyn.resources.get(api_version=api_version, kind=kind)

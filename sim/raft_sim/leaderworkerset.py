@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
 from .controllers import meta, pod_running
 from .trainjob import set_condition
 
@@ -27,16 +25,6 @@ log = logging.getLogger("raft_sim.leaderworkerset")
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 PREFIX = "leaderworkerset.sigs.k8s.io/"
 Obj = dict[str, Any]
-
-
-def attach(sim: "SimController") -> None:
-    """Add the LeaderWorkerSet controller to ``sim`` when the cluster serves the (simulated) API."""
-    try:
-        resource = sim.dyn.resources.get(api_version=API_VERSION, kind="LeaderWorkerSet")
-    except ResourceNotFoundError:
-        return
-    sim.add_kind("LeaderWorkerSet", resource, LeaderWorkerSetController(sim, resource).reconcile)
-    log.info("SIMULATED LeaderWorkerSet controller attached")
 
 
 def _pod(template: Obj, lws: Obj, group: int, index: int, size: int) -> Obj:

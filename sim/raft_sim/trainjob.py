@@ -21,18 +21,16 @@ the way Trainer v2.3 writes it:
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from kubernetes.dynamic.exceptions import NotFoundError
 
 from .controllers import finetune_progress, meta, pod_finished, pod_running, seconds_since, short_hash, stamp
 
 if TYPE_CHECKING:
     from .controllers import SimController
 
-log = logging.getLogger("raft_sim.trainjob")
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
 NODE = "node"
@@ -40,17 +38,6 @@ MASTER_PORT = 29400
 COMPLETED = ("AllJobsCompleted", "jobset completed successfully")
 FAILED = ("FailedJobs", "jobset failed due to one or more job failures")
 Obj = dict[str, Any]
-
-
-def attach(sim: "SimController") -> None:
-    """Add the TrainJob controller to ``sim`` when the cluster serves the (simulated) TrainJob API."""
-    try:
-        resource = sim.dyn.resources.get(api_version=API_VERSION, kind="TrainJob")
-    except ResourceNotFoundError:
-        return
-    controller = TrainJobController(sim, resource)
-    sim.add_kind("TrainJob", resource, controller.reconcile)
-    log.info("SIMULATED TrainJob controller attached")
 
 
 def set_condition(conditions: list[Obj], type_: str, status: str, reason: str, message: str,
