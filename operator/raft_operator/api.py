@@ -30,6 +30,7 @@ STAGE_PHASE = {TEACHER: SERVING_TEACHER, DATAGEN: GENERATING_DATA, FINETUNE: FIN
 READY = "Ready"
 SUCCEEDED_CONDITION = "Succeeded"
 STALLED = "Stalled"
+RECONCILING = "Reconciling"  # kstatus: True while a stage runs
 TEACHER_READY = "TeacherReady"
 DATA_GENERATED = "DataGenerated"
 MODEL_TRAINED = "ModelTrained"
@@ -60,6 +61,7 @@ class ChildNames:
         self.config = f"{run_name}-config"
         self.pvc = f"{run_name}-data"
         self.teacher = f"{run_name}-teacher"
+        self.teacher_replicas = f"{run_name}-teacher-replicas"  # headless: one address per ready pod
         self.datagen = f"{run_name}-datagen"
         self.finetune = f"{run_name}-finetune"
         self.serve_student = f"{run_name}-serve-student"

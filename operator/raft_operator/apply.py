@@ -27,6 +27,8 @@ PLURALS = {
     "RayJob": "rayjobs",
     "PyTorchJob": "pytorchjobs",
     "NetworkPolicy": "networkpolicies",
+    "TrainJob": "trainjobs",
+    "LeaderWorkerSet": "leaderworkersets",
 }
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .builders.vllm_server import CHECK_CONTAINER
 from .observed import Summary
+
+MODEL_CHECK_FAILED = "ModelConfigMismatch"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,22 @@ def pytorchjob_outcome(summary: Summary) -> Outcome:
     return Outcome(message=(running or {}).get("message", "") if running and running.get("status") == "True" else "")
 
 
+def trainjob_outcome(summary: Summary) -> Outcome:
+    """Kubeflow Trainer TrainJob: the Complete or Failed condition with status True; else its jobs' counts."""
+    conds = _conditions(summary)
+    for ctype, kwargs in (("Complete", {"succeeded": True}), ("Failed", {"failed": True})):
+        cond = conds.get(ctype)
+        if cond and cond.get("status") == "True":
+            reason = cond.get("reason") or ctype
+            return Outcome(reason=reason if reason.startswith("TrainJob") else f"TrainJob{reason}",
+                           message=cond.get("message", ""), **kwargs)
+    if conds.get("Suspended", {}).get("status") == "True":
+        return Outcome(message="suspended")
+    jobs = summary["status"].get("jobsStatus") or []
+    return Outcome(message=", ".join(f"{j.get('name')}: {j.get('active', 0)} active, {j.get('ready', 0)} ready"
+                                     for j in jobs))
+
+
 def job_outcome(summary: Summary) -> Outcome:
     """batch/v1 Job: the Complete or Failed condition with status True."""
     conds = _conditions(summary)
@@ -64,12 +83,13 @@ def job_outcome(summary: Summary) -> Outcome:
 
 
 def deployment_available(summary: Summary | None) -> bool:
-    """At least one available replica and the Available condition True."""
+    """At least one available replica (a LeaderWorkerSet: ready group) and the Available condition True."""
     if not summary:
         return False
     status = summary["status"]
     available = _conditions(summary).get("Available", {}).get("status") == "True"
-    return available and (status.get("availableReplicas") or 0) >= 1
+    counted = status.get("readyReplicas") if summary["kind"] == "LeaderWorkerSet" else status.get("availableReplicas")
+    return available and (counted or 0) >= 1
 
 
 @dataclass(frozen=True)
@@ -98,15 +118,32 @@ def deployment_problems(summary: Summary | None) -> list[PodProblem]:
     return found
 
 
+def _model_check_failure(pod: Summary) -> PodProblem | None:
+    """The student server's init container found that its image misreads the export."""
+    for cs in pod["status"].get("initContainerStatuses") or []:
+        state = cs.get("state") or {}
+        terminated = state.get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+        if cs.get("name") == CHECK_CONTAINER and terminated.get("exitCode", 0) != 0:
+            message = (terminated.get("message") or "").strip() or \
+                f"init container {CHECK_CONTAINER} exited {terminated.get('exitCode')}"
+            return PodProblem(MODEL_CHECK_FAILED, message, pod.get("created") or "")
+    return None
+
+
 def pod_problems(pods: list[Summary]) -> list[PodProblem]:
     """Problems of pods that are not running: unschedulable (claim not found, not enough GPUs),
-    failing to start (image pull, missing Secret key, crash loop) or OOM-killed."""
+    failing to start (image pull, missing Secret key, crash loop), OOM-killed, or a student server
+    whose image misreads the export (:data:`MODEL_CHECK_FAILED`)."""
     found = []
     for pod in pods:
         status = pod["status"]
         if status.get("phase") in ("Succeeded", "Failed") or pod.get("deleting"):
             continue
         created = pod.get("created") or ""
+        check = _model_check_failure(pod)
+        if check is not None:
+            found.append(check)
+            continue
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
                 found.append(PodProblem(cond.get("reason") or "Unschedulable",

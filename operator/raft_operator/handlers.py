@@ -15,7 +15,7 @@ import kopf
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from . import api, metrics, preflight, probes, server_keys
+from . import api, discovery, kueue, metrics, preflight, probes, server_keys
 from .apply import Applier, status_patch
 from .backoff import Backoff
 from .builders.common import Run
@@ -49,6 +49,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.applier = Applier()
     memo.core = kube_client.CoreV1Api()
     memo.server_keys = {}  # uid -> the run's server API key (its Secret is read once per operator start)
+    memo.served = discovery.ServedApis()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
     metrics.serve(SETTINGS.metrics_port)
@@ -68,6 +69,8 @@ CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
     ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
     ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
     ("networkpolicies", ("networking.k8s.io", "v1", "networkpolicies"), {}),
+    ("trainjobs", ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), {}),
+    ("leaderworkersets", ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"), {}),
     ("pods", ("v1", "pods"), {}),
 ]
 
@@ -81,12 +84,27 @@ def index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_
 for _name, _resource, _filters in CHILD_RESOURCES:
     kopf.index(*_resource, id=f"{INDEX_PREFIX}{_name}", labels=MANAGED, **_filters)(index_child)
 
+# Kueue makes one Workload per queued job, owned by the job and without the job's labels: they are
+# indexed by (namespace, owner name), and looked up by the names of a run's batch children.
+QUEUED_KINDS = frozenset(kueue.FRAMEWORKS)
+
+
+@kopf.index("kueue.x-k8s.io", "v1beta2", "workloads", id="workloads",
+            when=lambda body, **_: any(o.get("kind") in QUEUED_KINDS for o in body.metadata.get("ownerReferences") or []))
+def workloads(body: kopf.Body, namespace: str | None, **_: Any) -> dict:
+    """Index entry of a Kueue Workload: its summary under each (namespace, owner name)."""
+    return {(namespace, o["name"]): summarize(dict(body)) for o in body.metadata.get("ownerReferences") or []
+            if o.get("kind") in QUEUED_KINDS}
+
 
 def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
-    """The run's children from every index."""
+    """The run's children from every index, and the Kueue Workloads of its batch children."""
     key = (namespace, name)
     summaries = [s for idx_name, index in indexes.items() if idx_name.startswith(INDEX_PREFIX)
                  for s in index.get(key, [])]
+    names = api.ChildNames(name)
+    by_owner = indexes.get("workloads") or {}
+    summaries += [s for child in (names.datagen, names.finetune, names.eval) for s in by_owner.get((namespace, child), [])]
     return Observed.from_summaries(summaries)
 
 
@@ -123,7 +141,7 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
             if key is None and not missing and old_status.get("phase") not in api.TERMINAL_PHASES:
                 key = memo.server_keys[uid] = server_keys.ensure_server_key(memo.core, run)
             plan = reconcile(current, observed, now, probe=lambda: probes.teacher_completion(run, SETTINGS, api_key=key),
-                             missing=missing, network=SETTINGS.network_policy)
+                             missing=missing, network=SETTINGS.network_policy, served=memo.served.get())
             memo.applier.apply(namespace, plan)
             new_status = plan.status
             memo.backoff.succeeded(uid)

@@ -6,12 +6,12 @@ import threading
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-RUNS_BY_PHASE = Gauge("raft_runs", "RaftRuns by phase, as last reconciled.", ["phase"])
-STAGE_DURATION = Histogram("raft_stage_duration_seconds", "Wall time of finished stages.", ["stage"],
+RUNS_BY_PHASE = Gauge("raft_operator_runs", "RaftRuns by phase, as last reconciled.", ["phase"])
+STAGE_DURATION = Histogram("raft_operator_stage_duration_seconds", "Wall time of finished stages.", ["stage"],
                            buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200))
-RECONCILE_ERRORS = Counter("raft_reconcile_errors_total", "Reconciles that raised an error.")
-RECONCILE_SECONDS = Histogram("raft_reconcile_seconds", "Time of one reconcile, API calls included.")
-API_WRITES = Counter("raft_api_writes_total", "Writes the operator sent to the API server.", ["verb", "kind"])
+RECONCILE_ERRORS = Counter("raft_operator_reconcile_errors_total", "Reconciles that raised an error.")
+RECONCILE_SECONDS = Histogram("raft_operator_reconcile_seconds", "Time of one reconcile, API calls included.")
+API_WRITES = Counter("raft_operator_api_writes_total", "Writes the operator sent to the API server.", ["verb", "kind"])
 
 _phases: dict[str, str] = {}
 _lock = threading.Lock()

@@ -65,6 +65,11 @@ class Observed:
         s = self.get(kind, name)
         return bool(s and not s["deleting"])
 
+    def workloads_of(self, kind: str, name: str) -> list[Summary]:
+        """Kueue Workloads owned by the child ``kind``/``name``."""
+        return [s for (k, _), s in self.objects.items() if k == "Workload"
+                and any(o.get("kind") == kind and o.get("name") == name for o in s["ownerReferences"])]
+
     def pods_of(self, component: str) -> list[Summary]:
         """Pods of one component of the run."""
         return [p for p in self.pods if p["labels"].get("app.kubernetes.io/component") == component]

@@ -27,6 +27,8 @@ WRITES: dict[str, frozenset[str]] = {
     "Job": frozenset({CREATE, PATCH}),  # patch: suspend
     "RayJob": frozenset({CREATE, PATCH}),
     "PyTorchJob": frozenset({CREATE, PATCH}),
+    "TrainJob": frozenset({CREATE, PATCH}),  # patch: suspend
+    "LeaderWorkerSet": frozenset({CREATE, PATCH}),  # the multi-node teacher; patch: replicas
     "NetworkPolicy": frozenset({CREATE}),
     # The run's server key (server_keys.py): created once, read back by name; never listed or watched.
     "Secret": frozenset({CREATE, GET}),

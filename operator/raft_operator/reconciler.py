@@ -16,13 +16,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import api
+from . import api, kueue
 from . import progress as reports
 from .builders import configmaps, datagen, evaluation, finetune, network_policy, storage, teacher, workload_rbac
 from .builders.network_policy import NetworkPolicyOptions
 from .builders.common import Manifest, Run
-from .child_status import (Outcome, deployment_available, deployment_problems, job_outcome, pod_problems,
-                           pytorchjob_outcome, rayjob_outcome)
+from .child_status import (MODEL_CHECK_FAILED, Outcome, deployment_available, deployment_problems, job_outcome,
+                           pod_problems, pytorchjob_outcome, rayjob_outcome, trainjob_outcome)
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -30,7 +30,8 @@ STAGES = [api.TEACHER, api.DATAGEN, api.FINETUNE, api.EVAL]
 ProbeResult = tuple[bool, str]  # (ok, detail)
 Probe = Callable[[], ProbeResult]
 # Conditions whose changes are already told by the phase Event.
-QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION})
+SERVER_KINDS = ("Deployment", "LeaderWorkerSet")
+QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION, api.RECONCILING})
 INPUTS_READY = "InputsReady"  # preflight: every claim, Secret, class and queue the run names exists
 
 
@@ -87,11 +88,16 @@ class _Reconcile:
     """One reconcile pass; holds the run, what was observed, and the plan being built."""
 
     def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None,
-                 missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions()) -> None:
+                 missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions(),
+                 served: frozenset[str] | None = None) -> None:
         self.run = Run.from_body(body)
         self.missing = missing
         self.network = network
         self.observed = observed
+        self.served = served
+        existing = next((k for k in finetune.KINDS if observed.has(k, self.run.names.finetune)), None)
+        self.training_kind, self.training_problem = finetune.choose_kind(
+            self.run.spec["student"]["trainingApi"], served, existing)
         self.now = now
         self.probe = probe
         self.plan = Plan()
@@ -124,9 +130,9 @@ class _Reconcile:
             self.plan.create.append(manifest)
 
     def scale(self, manifest: Manifest, replicas: int) -> None:
-        """Create the Deployment with ``replicas`` or patch it there."""
+        """Create the Deployment (or LeaderWorkerSet) with ``replicas`` or patch it there."""
         name = manifest["metadata"]["name"]
-        current = self.observed.get("Deployment", name)
+        current = self.observed.get(manifest["kind"], name)
         if current is None or current["deleting"]:
             if replicas > 0:
                 manifest["spec"]["replicas"] = replicas
@@ -149,6 +155,16 @@ class _Reconcile:
             return
         body = {"spec": {"runPolicy": {"suspend": suspend}}} if manifest["kind"] == "PyTorchJob" else {"spec": {"suspend": suspend}}
         self.plan.patch.append((_ref(manifest), body))
+
+    def queued(self, kind: str, name: str) -> tuple[Outcome | None, str]:
+        """For a Kueue-queued child: (a failure when Kueue will never admit it, what its Workload says)."""
+        current = self.observed.get(kind, name)
+        if not self.run.queue_name or current is None or not current.get("suspend"):
+            return None, ""
+        workloads = self.observed.workloads_of(kind, name)
+        problem = kueue.unmanaged(current, workloads, self.now)
+        failure = Outcome(failed=True, reason="KueueNotManaging", message=problem) if problem else None
+        return failure, kueue.waiting(workloads) or "queued in Kueue"
 
     def stage_status(self, stage: str) -> dict[str, Any]:
         return self.status["stages"].setdefault(stage, {})
@@ -215,6 +231,17 @@ class _Reconcile:
 
     def advance(self) -> None:
         stage = self.current_stage()
+        if self.training_problem and stage != api.DONE:  # before the teacher takes GPUs
+            self.fail(api.FINETUNE, "TrainingApiNotServed", self.training_problem)
+            return
+        multi_node = self.run.teacher_in_cluster and self.run.spec["teacher"]["vllm"]["pipelineParallelSize"] > 1
+        if multi_node and self.served is not None and "LeaderWorkerSet" not in self.served and stage != api.DONE:
+            self.fail(api.TEACHER, "LeaderWorkerSetNotServed", "teacher.vllm.pipelineParallelSize is above 1 but the cluster "
+                      "serves no LeaderWorkerSet (leaderworkerset.x-k8s.io/v1): install LeaderWorkerSet")
+            return
+        if self.run.queue_name and self.served is not None and "Workload" not in self.served and stage != api.DONE:
+            self.fail(stage, "KueueNotInstalled", kueue.NOT_INSTALLED)
+            return
         for _ in range(len(STAGES) + 1):  # move through stages that finish in this same pass
             if stage == api.DONE:
                 self.succeed()
@@ -245,6 +272,9 @@ class _Reconcile:
             problems += deployment_problems(self.observed.get("Deployment", name))
         if not problems:
             return None
+        check = next((p for p in problems if p.reason == MODEL_CHECK_FAILED), None)
+        if check is not None:  # deterministic: retrying or waiting cannot help
+            return Outcome(failed=True, reason=MODEL_CHECK_FAILED, message=check.message)
         limit = self.run.spec["failurePolicy"]["pendingDeadlineSeconds"]
 
         def age(since: str) -> float:
@@ -287,9 +317,10 @@ class _Reconcile:
         deploy, service = teacher.build(self.run)
         self.scale(deploy, deploy["spec"]["replicas"])
         self.ensure(service)
+        self.ensure(teacher.replicas_service(self.run))
         if is_true(self.conditions, api.TEACHER_READY):
             return Outcome(succeeded=True)
-        current = self.observed.get("Deployment", deploy["metadata"]["name"])
+        current = self.observed.get(deploy["kind"], deploy["metadata"]["name"])
         ready = (current["status"].get("readyReplicas") or 0) if current else 0
         self.status["progress"] = f"teacher {ready}/{deploy['spec']['replicas']} ready"
         if deployment_available(current):
@@ -316,7 +347,7 @@ class _Reconcile:
         if not self.run.teacher_in_cluster:
             return
         deploy, _ = teacher.build(self.run, replicas=0)
-        current = self.observed.get("Deployment", deploy["metadata"]["name"])
+        current = self.observed.get(deploy["kind"], deploy["metadata"]["name"])
         scale_down = (_ref(deploy), {"spec": {"replicas": 0}})
         if current is not None and current.get("replicas") and scale_down not in self.plan.patch:
             self.plan.patch.append(scale_down)
@@ -345,6 +376,11 @@ class _Reconcile:
             self.condition(api.DATA_GENERATED, False, "Pending", "RayJob created")
             return Outcome()
         outcome = rayjob_outcome(current)
+        unmanaged, queued = self.queued("RayJob", rayjob["metadata"]["name"])
+        if unmanaged:
+            return unmanaged
+        if queued:
+            outcome = Outcome(message=queued)
         if outcome.succeeded:
             self.condition(api.DATA_GENERATED, True, "RayJobSucceeded", f"RayJob {rayjob['metadata']['name']} succeeded")
         elif not outcome.failed:
@@ -352,7 +388,8 @@ class _Reconcile:
         return self.batch_stage(api.DATA_GENERATED, "datagen", outcome, rayjob)
 
     def stage_finetune(self) -> Outcome:
-        (job,) = finetune.build(self.run)
+        kind = self.training_kind
+        (job,) = finetune.build(self.run, kind=kind)
         self.stage_started(api.FINETUNE, [job])
         self.scale_teacher_down()
         self.ensure(job)
@@ -360,13 +397,18 @@ class _Reconcile:
         progress = self.progress_data.get("finetune", {})
         self.status["progress"] = _fraction("step", progress.get("step"), progress.get("totalSteps"),
                                             "starting training")
-        current = self.observed.get("PyTorchJob", job["metadata"]["name"])
+        current = self.observed.get(kind, job["metadata"]["name"])
         if current is None:
-            self.condition(api.MODEL_TRAINED, False, "Pending", "PyTorchJob created")
+            self.condition(api.MODEL_TRAINED, False, "Pending", f"{kind} created")
             return Outcome()
-        outcome = pytorchjob_outcome(current)
+        outcome = trainjob_outcome(current) if kind == finetune.TRAINJOB else pytorchjob_outcome(current)
+        unmanaged, queued = self.queued(kind, job["metadata"]["name"])
+        if unmanaged:
+            return unmanaged
+        if queued:
+            outcome = Outcome(message=queued)
         if outcome.succeeded:
-            self.condition(api.MODEL_TRAINED, True, "PyTorchJobSucceeded", f"checkpoint saved to {self.run.root}/model")
+            self.condition(api.MODEL_TRAINED, True, f"{kind}Succeeded", f"checkpoint saved to {self.run.root}/model")
         elif not outcome.failed:
             self.condition(api.MODEL_TRAINED, False, "Running", outcome.message or "training")
         return self.batch_stage(api.MODEL_TRAINED, "finetune", outcome, job)
@@ -394,6 +436,8 @@ class _Reconcile:
         if current is None and (len(ready) < len(deployments) or not teacher_ready.succeeded):
             self.status["progress"] = f"student servers {len(ready)}/{len(deployments)} ready"
             stuck = self.stuck_pods("student-server", tuple(m["metadata"]["name"] for m in deployments))
+            if stuck is not None and stuck.reason == MODEL_CHECK_FAILED:
+                return Outcome(failed=True, reason=f"Student{MODEL_CHECK_FAILED}", message=stuck.message)
             if stuck is not None and stuck.failed:
                 return Outcome(failed=True, reason=f"StudentServer{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None
@@ -414,6 +458,9 @@ class _Reconcile:
             self.condition(api.EVALUATED, False, "Pending", "eval Job created")
             return Outcome()
         outcome = job_outcome(current)
+        unmanaged, _ = self.queued("Job", job["metadata"]["name"])
+        if unmanaged:
+            return unmanaged
         if outcome.succeeded:
             self.condition(api.EVALUATED, True, "EvalJobSucceeded", f"report at {self.run.root}/eval/report.html")
             self.release_servers()
@@ -452,12 +499,13 @@ class _Reconcile:
         """Suspend the running stage's batch child, scale servers to zero; resuming is advance() on the next pass."""
         # Only the current stage's child: finished ones stay as they ended (resume never un-suspends them).
         stage = self.current_stage()
-        batch = {api.DATAGEN: datagen.build, api.FINETUNE: finetune.build, api.EVAL: lambda run: [evaluation.job(run)]}
+        batch = {api.DATAGEN: datagen.build, api.FINETUNE: lambda run: finetune.build(run, kind=self.training_kind),
+                 api.EVAL: lambda run: [evaluation.job(run)]}
         for manifest in batch[stage](self.run) if stage in batch else []:
             self.set_suspend(manifest, True)
         for manifest in teacher.build(self.run, replicas=0) + evaluation.server_manifests(self.run, replicas=0):
             current = self.observed.get(manifest["kind"], manifest["metadata"]["name"])
-            if manifest["kind"] == "Deployment" and current is not None and current.get("replicas"):
+            if manifest["kind"] in SERVER_KINDS and current is not None and current.get("replicas"):
                 self.plan.patch.append((_ref(manifest), {"spec": {"replicas": 0}}))
         if self.run.teacher_in_cluster and is_true(self.conditions, api.TEACHER_READY):
             self.condition(api.TEACHER_READY, False, "ScaledDown", "the run is suspended")
@@ -490,6 +538,11 @@ class _Reconcile:
                          f"reconciled: phase {phase}, stage {self.status.get('stage', api.TEACHER)}")
         self.condition(api.READY, not failed and not waiting, "InputsMissing" if waiting else ready_reason,
                        ready_message or "")
+        # kstatus (Flux, kubectl wait --for=status) reads Reconciling and Stalled, not Ready.
+        working = phase not in (api.FAILED, api.SUSPENDED, api.SUCCEEDED)
+        self.condition(api.RECONCILING, working, phase if working else ready_reason,
+                       f"stage {self.status.get('stage', api.TEACHER)}: {self.status.get('progress', '')}".rstrip(": ")
+                       if working else (self.status.get("message") or f"phase {phase}"))
         if self.old_phase != phase:
             kind = "Warning" if failed else "Normal"
             self.plan.events.append(Event(kind, phase, f"phase {self.old_phase or 'None'} → {phase}"
@@ -498,14 +551,18 @@ class _Reconcile:
 
 
 def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None,
-              missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions()) -> Plan:
+              missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions(),
+              served: frozenset[str] | None = None) -> Plan:
     """Plan the next actions for the RaftRun ``body`` given its observed children.
+
+    ``served``: the optional kinds the cluster serves (TrainJob, PyTorchJob, Workload,
+    LeaderWorkerSet), None when unknown.
 
     ``missing`` is the preflight's answer before the teacher starts (None once it has, or when
     not checked): a non-empty list keeps the run Pending, creating nothing, with the list as
     the InputsReady condition's message.
     """
-    return _Reconcile(body, observed, now, probe, missing, network).reconcile()
+    return _Reconcile(body, observed, now, probe, missing, network, served).reconcile()
 
 
 def fail_run(body: dict[str, Any], observed: Observed, now: dt.datetime, reason: str, message: str) -> Plan:

@@ -19,7 +19,7 @@ GROUP = "raftoperator.io"
 VERSION = "v1alpha1"
 DEFAULT_IMAGE_TAG = "0.1.0"
 DEFAULT_IMAGES = {
-    "vllm": "vllm/vllm-openai:v0.11.0",
+    "vllm": "vllm/vllm-openai:v0.33.0",  # transformers 5, the trainer's major (hack/transformers-readers.txt)
     "datagen": f"ghcr.io/raft-operator/datagen:{DEFAULT_IMAGE_TAG}",
     "trainer": f"ghcr.io/raft-operator/trainer:{DEFAULT_IMAGE_TAG}",
     "eval": f"ghcr.io/raft-operator/eval:{DEFAULT_IMAGE_TAG}",
@@ -181,7 +181,12 @@ def teacher() -> Schema:
             "model": adm.model_ref("Model to serve: a Hugging Face id (e.g. meta-llama/Meta-Llama-3-70B-Instruct) or a path on the run's volume.", "teacher.vllm.model"),
             "tensorParallelSize": integer("GPUs the model is sharded over (vLLM --tensor-parallel-size).", default=1, minimum=1, maximum=8),
             "gpusPerReplica": integer("GPUs requested per teacher pod. Defaults to tensorParallelSize; must be a multiple of it.", minimum=1, maximum=16),
+            "pipelineParallelSize": integer(
+                "Nodes one teacher replica spans (vLLM --pipeline-parallel-size), for models that do not fit on one node: "
+                "each replica is a LeaderWorkerSet group (leaderworkerset.x-k8s.io/v1) of this many pods with "
+                "tensorParallelSize GPUs each.", default=1, minimum=1, maximum=16),
             "replicas": integer("Teacher pods; data generation spreads requests over all of them.", default=1, minimum=1, maximum=64),
+            "revision": adm.non_empty("Model revision (branch, tag or commit) to serve and to cache; the repository's default branch when unset.", max_length=256),
             "image": adm.non_empty("vLLM image; defaults to spec.scheduling.images.vllm.", max_length=512),
             "maxModelLen": integer("Maximum context length in tokens (vLLM --max-model-len).", default=8192, minimum=256, maximum=1048576),
             "gpuMemoryUtilization": number("Fraction of GPU memory vLLM may use (--gpu-memory-utilization).", default=0.9, rules=[
@@ -194,6 +199,9 @@ def teacher() -> Schema:
         required=["model"],
         rules=[rule("!has(self.gpusPerReplica) || self.gpusPerReplica % self.tensorParallelSize == 0",
                     "teacher.vllm.gpusPerReplica must be a multiple of tensorParallelSize: vLLM shards the model over exactly tensorParallelSize GPUs",
+                    fieldPath=".gpusPerReplica"),
+               rule("self.pipelineParallelSize == 1 || !has(self.gpusPerReplica) || self.gpusPerReplica == self.tensorParallelSize",
+                    "with teacher.vllm.pipelineParallelSize above 1 each pod holds one pipeline stage of exactly tensorParallelSize GPUs: gpusPerReplica must equal tensorParallelSize",
                     fieldPath=".gpusPerReplica")],
     )
     external = obj(
@@ -258,7 +266,13 @@ def student() -> Schema:
             "precision": string("bf16 mixed precision, or fp32.", default="bf16", enum=["bf16", "fp32"]),
             "activationCheckpointing": boolean("Recompute activations in the backward pass to save memory.", default=True),
             "checkpointEverySteps": integer("Steps between resumable checkpoints.", default=200, minimum=1),
-            "nodes": integer("Nodes (PyTorchJob Master + Workers).", default=1, minimum=1, maximum=512),
+            "trainingApi": string(
+                "Kubeflow API that runs the training: TrainJob (Trainer v2, trainer.kubeflow.org/v1alpha1), "
+                "PyTorchJob (training operator, kubeflow.org/v1, legacy) or auto: the one installed, TrainJob when both are.",
+                default="auto", enum=["auto", "TrainJob", "PyTorchJob"], max_length=16),
+            "trainingRuntime": string("ClusterTrainingRuntime a TrainJob runs on (Trainer's torch runtime).",
+                                      default="torch-distributed", max_length=253),
+            "nodes": integer("Nodes (training pods, one torchrun each).", default=1, minimum=1, maximum=512),
             "gpusPerNode": integer("GPUs per node (torchrun --nproc-per-node).", default=8, minimum=1, maximum=16),
             "resources": resources("CPU and memory per training pod."),
             "shmSize": adm.size_string("Size of the /dev/shm memory volume of each training pod.", "student.shmSize", "64Gi"),
@@ -309,6 +323,12 @@ def storage() -> Schema:
             "size": adm.quantity("Create a claim of this size.", "storage.size", positive=True),
             "storageClassName": adm.dns_subdomain("Storage class of the created claim; it must support ReadWriteMany.", "storage.storageClassName"),
             "retentionPolicy": string("What happens to a created claim when the RaftRun is deleted.", default="Retain", enum=["Retain", "Delete"]),
+            "modelCache": obj(
+                "A shared ReadWriteMany claim of Hugging Face models, reused by every run that names it (the chart can create it): "
+                "the teacher's and the base student's model revisions are downloaded once, by the first server that needs them "
+                "while others wait, and vLLM reads them read-only and offline.",
+                {"claimName": string("The model-cache claim, in the run's namespace.")},
+                required=["claimName"]),
         },
         rules=[
             rule("has(self.existingClaim) != has(self.size)", "storage needs exactly one of existingClaim or size"),
@@ -342,7 +362,7 @@ def scheduling() -> Schema:
             "nodeSelector": adm.label_map("Node labels every workload pod requires.", "scheduling.nodeSelector"),
             "tolerations": array("Tolerations added to every workload pod.", toleration, max_items=32),
             "priorityClassName": adm.dns_subdomain("PriorityClass of every workload pod.", "scheduling.priorityClassName"),
-            "queueName": adm.label_value("Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the RayJob, PyTorchJob and Jobs.", "scheduling.queueName"),
+            "queueName": adm.label_value("Kueue LocalQueue; sets kueue.x-k8s.io/queue-name on the RayJob, TrainJob or PyTorchJob, Jobs and servers. Kueue 0.19 and later need its pytorchjob integration enabled for a PyTorchJob (see docs/kueue.md); prefer TrainJob.", "scheduling.queueName"),
             "imagePullSecrets": array("Secrets for pulling the images.", obj("A Secret reference.", {"name": adm.dns_subdomain("Secret name.", "an image pull Secret name")}, required=["name"]), max_items=16),
             "huggingFaceTokenSecretRef": secret_key_ref("Secret with a Hugging Face token (gated models such as Llama). Passed as HF_TOKEN, never logged.", "token"),
             "images": obj("Images per workload.", images, default={}),
@@ -391,7 +411,7 @@ STAGES = ["teacher", "datagen", "finetune", "eval"]
 
 def condition() -> Schema:
     return obj("A metav1.Condition.", {
-        "type": string("Condition type: Ready, Succeeded, Stalled, TeacherReady, DataGenerated, ModelTrained, Evaluated.", max_length=316),
+        "type": string("Condition type: Ready, Succeeded, Stalled, Reconciling, TeacherReady, DataGenerated, ModelTrained, Evaluated.", max_length=316),
         "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
         "reason": string("CamelCase reason.", max_length=1024),
         "message": string("Human-readable detail.", max_length=32768),
@@ -427,7 +447,7 @@ def status() -> Schema:
         "startTime": {"type": "string", "format": "date-time", "description": "When the run started."},
         "completionTime": {"type": "string", "format": "date-time", "description": "When the run succeeded or failed."},
         "conditions": {
-            **array("Conditions: Ready (reconciled without error, not failed), Succeeded (pipeline finished), Stalled (failed; needs a person), and one per stage.", condition(), max_items=16, list_type="map"),
+            **array("Conditions: Ready (reconciled without error, not failed), Succeeded (pipeline finished), Stalled (failed; needs a person), Reconciling (a stage runs), and one per stage.", condition(), max_items=16, list_type="map"),
             "x-kubernetes-list-map-keys": ["type"],
         },
         "stages": obj("Per-stage timing and children.", {s: stage for s in STAGES}),

@@ -101,6 +101,7 @@ class LocalCluster:
     127.0.0.1:``vllm_port``, serving ``vllm_models``, when that module exists. ``keep_logs`` (default
     ``$RAFT_CLUSTER_LOGS``) is a folder the component logs are copied to before teardown.
     ``sim_progress_interval`` is how often the simulated workloads report progress (seconds).
+    ``trainer`` also installs the SIMULATED Kubeflow Trainer CRDs (TrainJob, ClusterTrainingRuntime).
     ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
     written to :attr:`audit_log_path`. ``admission_plugins`` are enabled in the API server on top
     of its defaults (e.g. ``OwnerReferencesPermissionEnforcement``). ``local_node`` adds a node
@@ -125,6 +126,7 @@ class LocalCluster:
         python: str | None = None,
         keep_logs: str | os.PathLike[str] | None = None,
         local_node: bool = False,
+        trainer: bool = False,
     ) -> None:
         self.name = name
         self.gpu_nodes = gpu_nodes
@@ -137,6 +139,7 @@ class LocalCluster:
         self.admission_plugins = list(admission_plugins)
         self.vllm_port = vllm_port
         self.vllm_models = list(vllm_models)
+        self.trainer = trainer
         self.python = python or sys.executable
         self.local_node = local_node
         keep_logs = keep_logs or os.environ.get("RAFT_CLUSTER_LOGS")
@@ -169,6 +172,7 @@ class LocalCluster:
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,
             "RAFT_LOCAL_NODE": "1" if self.local_node else "0",
+            "RAFT_SIM_TRAINER": "1" if self.trainer else "0",
         }
         _install_exit_handlers()
         with self._lock:

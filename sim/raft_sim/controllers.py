@@ -9,7 +9,8 @@ level-triggered reconciles driven by watches and timed requeues:
   pod runs → after the simulated duration ``Complete``/``SUCCEEDED`` or ``Failed``/``FAILED``.
   A name KubeRay refuses (over 47 characters, not DNS-1035) ends in ``ValidationFailed``, as there.
   Honours ``suspend`` (``Suspending`` → ``Suspended``), ``backoffLimit`` (``Retrying``),
-  ``activeDeadlineSeconds`` (``DeadlineExceeded``), ``shutdownAfterJobFinishes`` with
+  ``activeDeadlineSeconds`` (``DeadlineExceeded``), ``preRunningDeadlineSeconds``
+  (``PreRunningDeadlineExceeded``), ``shutdownAfterJobFinishes`` with
   ``ttlSecondsAfterFinished`` (deletes the pods).
 * **PyTorchJob** (kubeflow.org/v1): condition ``Created`` (creates ``<job>-master-0`` and
   ``<job>-worker-<i>``) → ``Running`` once every pod runs → ``Succeeded`` or ``Failed``.
@@ -19,6 +20,8 @@ level-triggered reconciles driven by watches and timed requeues:
 * **eval Job** (batch/v1, label ``app.kubernetes.io/component=eval``): the real Job controller
   makes the pod and kwok runs it, but kwok leaves eval pods Running (hack/cluster/kwok-stages.yaml);
   this controller sets them ``Succeeded`` after the duration, or ``Failed`` when asked to.
+* **TrainJob** (trainer.kubeflow.org/v1alpha1), when installed: see :mod:`raft_sim.trainjob`.
+* **LeaderWorkerSet** (leaderworkerset.x-k8s.io/v1): see :mod:`raft_sim.leaderworkerset`.
 * **PersistentVolumeClaims** of the ``sim.raftoperator.io/hostpath`` provisioner get a hostPath
   PersistentVolume (there is no kubelet, nothing is ever mounted), Released ones are deleted.
 
@@ -232,6 +235,21 @@ class SimController:
             "PersistentVolumeClaim": self.reconcile_pvc,
             "PersistentVolume": self.reconcile_pv,
         }
+        self._extra_watches: list[Any] = []
+        from . import leaderworkerset, trainjob
+
+        self.attach(trainjob.API_VERSION, "TrainJob", trainjob.TrainJobController)
+        self.attach(leaderworkerset.API_VERSION, "LeaderWorkerSet", leaderworkerset.LeaderWorkerSetController)
+
+    def attach(self, api_version: str, kind: str, controller: Callable[["SimController", Any], Any]) -> None:
+        """Also reconcile ``kind`` with ``controller(self, resource).reconcile`` when the cluster serves it."""
+        try:
+            resource = self.dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            return
+        self._handlers[kind] = controller(self, resource).reconcile
+        self._extra_watches.append(resource)
+        log.info("SIMULATED %s controller attached", kind)
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self.dyn.resources.get(api_version=api_version, kind=kind)
@@ -246,7 +264,7 @@ class SimController:
             (self._jobs, EVAL_SELECTOR),
             (self._pvcs, None),
             (self._pvs, None),
-        ]
+        ] + [(resource, None) for resource in self._extra_watches]
         for resource, selector in watches:
             threading.Thread(
                 target=self._watch, args=(resource, selector), name=f"watch-{resource.kind}", daemon=True
@@ -509,6 +527,11 @@ class SimController:
             return self._rayjob_finish(job, failed=True, reason="DeadlineExceeded", message=(
                 f"The RayJob has passed the activeDeadlineSeconds. StartTime: {status.get('startTime')}. "
                 f"ActiveDeadlineSeconds: {deadline}"), retry=False)
+
+        pre_running = spec.get("preRunningDeadlineSeconds")
+        if phase == "Initializing" and pre_running and seconds_since(status.get("startTime")) > pre_running:
+            return self._rayjob_finish(job, failed=True, reason="PreRunningDeadlineExceeded", message=(
+                f"The RayJob did not reach Running within preRunningDeadlineSeconds ({pre_running}s)"), retry=False)
 
         if phase == "Initializing":
             error = self._rayjob_ensure_pods(job, status.get("rayClusterName") or cluster)

@@ -325,3 +325,39 @@ def test_notes_tell_what_to_apply_next(helm, tmp_path: Path, values: str) -> Non
     assert ("every namespace" in notes) == (values == "cluster-wide.yaml")
     if values == "namespaced.yaml":
         assert "team-a, team-b" in notes
+
+
+def test_json_logs_reach_the_operator_and_print_one_object_per_line(render, monkeypatch, capsys) -> None:
+    import json
+    import logging
+
+    docs = render("cluster-wide.yaml", sets=("operator.logFormat=json",))
+    argv = operator_argv(operator_container(docs), "raft-operator-6d4b9c7f5-x2x4q")
+    assert argv[argv.index("--log-format") + 1] == "json"
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        parse_with_the_operator(argv, monkeypatch)
+        logging.getLogger("raft_operator.test").warning("hello %s", "json")
+        line = capsys.readouterr()
+        text = (line.out + line.err).strip().splitlines()[-1]
+        record = json.loads(text)
+        assert record["message"] == "hello json" and record["severity"] == "warn"
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert "--log-format" not in operator_argv(operator_container(render("cluster-wide.yaml")), "p")
+
+
+def test_model_cache_claim_in_each_watched_namespace_and_kept_on_uninstall(render) -> None:
+    assert not by_kind(render("namespaced.yaml"), "PersistentVolumeClaim"), "off by default"
+    docs = render("namespaced.yaml", sets=("modelCache.create=true", "modelCache.storageClassName=nfs"))
+    claims = by_kind(docs, "PersistentVolumeClaim")
+    assert sorted(c["metadata"]["namespace"] for c in claims) == ["team-a", "team-b"]
+    for claim in claims:
+        assert claim["metadata"]["name"] == "raft-model-cache"
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "nfs"
+        assert claim["spec"]["resources"]["requests"]["storage"] == "2Ti"
+    (claim,) = by_kind(render("cluster-wide.yaml", sets=("modelCache.create=true",)), "PersistentVolumeClaim")
+    assert "storageClassName" not in claim["spec"]

@@ -16,8 +16,8 @@ from rbac_derivation import (kopf_peering_permissions, kopf_scanning_permissions
                              preflight_cluster_permissions, rule_permissions)
 
 NAMESPACED = {"configmaps", "persistentvolumeclaims", "serviceaccounts", "services", "pods", "events", "roles",
-              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "raftruns", "raftruns/status",
-              "raftruns/finalizers", "secrets", "networkpolicies", "localqueues"}
+              "rolebindings", "deployments", "jobs", "rayjobs", "pytorchjobs", "trainjobs", "workloads", "leaderworkersets",
+              "raftruns", "raftruns/status", "raftruns/finalizers", "secrets", "networkpolicies", "localqueues"}
 
 
 def diff_message(granted: set, wanted: set) -> str:

@@ -97,3 +97,36 @@ def pytorchjob(name: str, run: str | None = None, owner: Obj | None = None, work
     if workers:
         spec["pytorchReplicaSpecs"]["Worker"] = {"replicas": workers, **replica}
     return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": metadata, "spec": spec}
+
+
+def trainjob(name: str, run: str | None = None, owner: Obj | None = None, nodes: int = 2, gpus: int = 8,
+             suspend: bool = False, runtime: str = "torch-distributed", deadline: int | None = None) -> Obj:
+    """A TrainJob shaped like the one raft-operator sends for finetune (Kubeflow Trainer v2)."""
+    metadata: Obj = {"name": name, "labels": {"raftoperator.io/run": run} if run else {}}
+    if owner:
+        metadata["ownerReferences"] = [owner]
+    pod = {"metadata": {"labels": {"raftoperator.io/run": run or name}},
+           "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 1000},
+                    "containers": [{"name": "node", "securityContext": {"allowPrivilegeEscalation": False}}]}}
+    spec: Obj = {
+        "runtimeRef": {"name": runtime, "apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime"},
+        "trainer": {"image": "example.invalid/trainer:0", "command": ["torchrun", "-m", "raft_jobs.finetune"],
+                    "env": [{"name": "OMP_NUM_THREADS", "value": "1"}], "numNodes": nodes, "numProcPerNode": gpus,
+                    "resourcesPerNode": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                         "limits": {"nvidia.com/gpu": gpus}}},
+        "runtimePatches": [{"manager": "raftoperator.io/operator", "trainingRuntimeSpec": {"template": {"spec": {
+            "replicatedJobs": [{"name": "node", "template": {"spec": {"template": pod}}}]}}}}],
+        "suspend": suspend,
+    }
+    if deadline:
+        spec["activeDeadlineSeconds"] = deadline
+    return {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": metadata, "spec": spec}
+
+
+def leaderworkerset(name: str, replicas: int = 1, size: int = 2, gpus: int = 8) -> Obj:
+    """A LeaderWorkerSet shaped like raft-operator's multi-node teacher (leader serves, workers join)."""
+    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "startupPolicy": "LeaderCreated",
+                     "leaderWorkerTemplate": {"size": size, "restartPolicy": "RecreateGroupOnPodRestart",
+                                              "leaderTemplate": pod_template(gpus, "vllm", {"role": "leader"}),
+                                              "workerTemplate": pod_template(gpus, "vllm", {"role": "worker"})}}}

@@ -15,7 +15,7 @@ from raft_sim.cluster import LocalCluster, cluster_fixture
 # Test modules import the manifest builders in cluster_manifests.py (importlib import mode).
 sys.path.insert(0, str(Path(__file__).parent))
 
-cluster = cluster_fixture("raft-cluster-test", sim_duration=2.0)
+cluster = cluster_fixture("raft-cluster-test", sim_duration=2.0, trainer=True)
 
 _counter = itertools.count()
 

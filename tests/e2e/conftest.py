@@ -14,7 +14,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from operator_process import OperatorProcess, install_chart  # noqa: E402
+from operator_process import OperatorProcess, install, run_operator  # noqa: E402
 from raft_sim.cluster import cluster_fixture  # noqa: E402
 from raft_sim.storage import corpus_claim  # noqa: E402
 
@@ -30,20 +30,13 @@ _namespaces = itertools.count()
 @pytest.fixture(scope="session")
 def installed(cluster):
     """The chart installed with the real helm (CRDs, RBAC, ServiceAccount, peering)."""
-    install_chart(cluster, "replicaCount=0")
-    cluster.wait_for(lambda: "Established" in cluster.kubectl(
-        "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
-        message="RaftRun CRD established")
-    return cluster
+    return install(cluster)
 
 
 @pytest.fixture(scope="session")
 def operator(installed, tmp_path_factory):
     """The operator process (restartable by tests), stopped at the end of the session."""
-    proc = OperatorProcess(installed, f"http://127.0.0.1:{VLLM_PORT}", tmp_path_factory.mktemp("operator"))
-    proc.start()
-    yield proc
-    proc.stop()
+    yield from run_operator(installed, VLLM_PORT, tmp_path_factory.mktemp("operator"))
 
 
 class Runs:

@@ -114,3 +114,20 @@ class OperatorProcess:
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
+
+
+def install(cluster):
+    """Install the chart with the real helm (CRDs, RBAC, ServiceAccount, peering); returns ``cluster``."""
+    install_chart(cluster, "replicaCount=0")
+    cluster.wait_for(lambda: "Established" in cluster.kubectl(
+        "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
+        message="RaftRun CRD established")
+    return cluster
+
+
+def run_operator(cluster, vllm_port: int, workdir: Path):
+    """The operator process (restartable by tests) until the generator is closed."""
+    proc = OperatorProcess(cluster, f"http://127.0.0.1:{vllm_port}", workdir)
+    proc.start()
+    yield proc
+    proc.stop()

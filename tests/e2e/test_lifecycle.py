@@ -81,7 +81,7 @@ def test_run_walks_every_stage_to_succeeded(runs) -> None:
     header, row = table.splitlines()[:2]
     assert re.split(r"\s{2,}", header.strip()) == ["NAME", "PHASE", "STAGE", "PROGRESS", "SCORE", "READY", "AGE"]
     assert "Succeeded" in row and "done" in row and "judge" in row and "True" in row
-    assert 'raft_runs{phase="Succeeded"}' in runs.operator.metrics()
+    assert 'raft_operator_runs{phase="Succeeded"}' in runs.operator.metrics()
 
 
 def test_kopf_bookkeeping_stays_bounded(runs) -> None:

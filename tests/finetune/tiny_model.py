@@ -110,6 +110,7 @@ def build_student(
     tie_word_embeddings: bool = False,
     seed: int = 0,
     max_position_embeddings: int = 4096,
+    rope_parameters: dict[str, Any] | None = None,
 ) -> Path:
     """Save a tiny random Llama and its tokenizer under ``save_dir`` (a ``from_pretrained`` dir)."""
     import torch
@@ -129,6 +130,7 @@ def build_student(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=tie_word_embeddings,
+        **({"rope_parameters": rope_parameters} if rope_parameters else {}),
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

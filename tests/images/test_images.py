@@ -274,3 +274,14 @@ def test_dockerignore_sends_exactly_what_the_dockerfiles_copy() -> None:
             assert dockerignore_excludes(f, patterns), f"{f} is sent to the build but no Dockerfile copies it"
     assert dockerignore_excludes("operator/raft_operator/__pycache__/api.cpython-311.pyc", patterns)
     assert dockerignore_excludes(".git/HEAD", patterns)
+
+
+def test_eval_image_installs_cpu_torch_at_the_pinned_version_and_no_cuda() -> None:
+    """The eval Job runs on CPU: PyTorch's CPU build (torch==<pin>+cpu), checked for no nvidia-* package."""
+    runs = [ins["value"] for ins in final_stage(parse("eval")) if ins["instruction"] == "RUN"]
+    (install,) = [r for r in runs if "pip install" in r]
+    cpu = install.index('--index-url "${TORCH_CPU_INDEX}"')
+    assert cpu < install.index("-r /dist/requirements.txt"), "CPU torch first, so the constraint is met by it"
+    assert "\"torch==$(sed -n 's/^torch==//p' /etc/raft/constraints.txt)+cpu\"" in install
+    assert "startswith('nvidia-')" in install
+    assert "TORCH_CPU_INDEX" in [ins["value"].split("=")[0] for ins in final_stage(parse("eval")) if ins["instruction"] == "ARG"]

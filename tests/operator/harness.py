@@ -44,8 +44,9 @@ def raftrun(name: str = "demo", spec: dict[str, Any] | None = None, **spec_overr
 class FakeCluster:
     """Objects by (kind, name); the RaftRun's status is updated from each plan."""
 
-    def __init__(self, run: dict[str, Any], probe_ok: bool = True) -> None:
+    def __init__(self, run: dict[str, Any], probe_ok: bool = True, served: frozenset[str] | None = None) -> None:
         self.run = run
+        self.served = served  # optional kinds the cluster serves (None: unknown)
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.creates: list[tuple[str, str]] = []
         self.events: list[tuple[str, str, str]] = []
@@ -65,7 +66,8 @@ class FakeCluster:
     def step(self, seconds: float = 10) -> Plan:
         """One reconcile, applied."""
         self.now += dt.timedelta(seconds=seconds)
-        plan = reconcile(copy.deepcopy(self.run), self.observed(), self.now, self.probe, missing=self.missing)
+        plan = reconcile(copy.deepcopy(self.run), self.observed(), self.now, self.probe, missing=self.missing,
+                         served=self.served)
         for manifest in plan.create:
             key = (manifest["kind"], manifest["metadata"]["name"])
             assert key not in self.objects, f"created twice: {key}"
@@ -106,6 +108,12 @@ class FakeCluster:
         self.set_status("PyTorchJob", name, {"conditions": [
             {"type": "Created", "status": "True"},
             {"type": ctype, "status": "True", "reason": reason or f"PyTorchJob{ctype}", "message": message}]})
+
+    def trainjob(self, name: str, ctype: str, message: str = "", reason: str = "") -> None:
+        """Kubeflow Trainer's conditions: Complete or Failed (Suspended while suspended)."""
+        self.set_status("TrainJob", name, {"conditions": [
+            {"type": ctype, "status": "True", "reason": reason or ctype, "message": message}],
+            "jobsStatus": [{"name": "node", "ready": 0, "succeeded": 0, "failed": 0, "active": 0, "suspended": 0}]})
 
     def job(self, name: str, ctype: str, message: str = "", reason: str = "") -> None:
         self.set_status("Job", name, {"conditions": [{"type": ctype, "status": "True", "reason": reason, "message": message}]})

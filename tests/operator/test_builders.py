@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import pytest
 import yaml
 
 from harness import raftrun
@@ -94,7 +96,9 @@ def test_external_teacher_has_no_server_and_key_by_reference() -> None:
                                          "apiKeySecretRef": {"name": "openai", "key": "key"}}})
     assert teacher.build(run) == []
     cfg = configmaps.run_config(run)
-    assert cfg["teacher"] == {"endpoints": ["https://api.example.com/v1"], "model": "gpt-x", "apiKeyEnv": "TEACHER_API_KEY"}
+    assert cfg["teacher"] == {"endpoints": ["https://api.example.com/v1"], "model": "gpt-x", "apiKeyEnv": "TEACHER_API_KEY",
+                              "resolveReplicas": False}
+    assert teacher.replicas_service(run) is None
     (rayjob,) = datagen.build(run)
     for spec in pod_specs(rayjob):
         env = {e["name"]: e for e in spec["containers"][0]["env"]}
@@ -146,7 +150,9 @@ def test_kueue_queue_labels_and_suspends_batch_jobs() -> None:
         assert manifest["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
     assert rj["spec"]["suspend"] is True and ej["spec"]["suspend"] is True
     assert pj["spec"]["runPolicy"]["suspend"] is True
-    assert pj["spec"]["runPolicy"]["schedulingPolicy"] == {"queue": "gpu-queue"}
+    assert "schedulingPolicy" not in pj["spec"]["runPolicy"], "schedulingPolicy.queue is Volcano's, not Kueue's"
+    (tj,) = finetune.build(run, kind="TrainJob")
+    assert tj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue" and tj["spec"]["suspend"] is True
 
 
 def test_tolerations_node_selector_priority_pull_secrets_everywhere() -> None:
@@ -221,7 +227,7 @@ def test_run_config_round_trips_through_the_programs_schema() -> None:
     cfg = run_config_from_dict(yaml.safe_load(cm["data"]["run.yaml"]))
     assert cfg.root == "/data/runs/demo"
     assert cfg.corpus.volume == {"path": "/corpus", "include": ["**/*.txt", "**/*.md", "**/*.pdf", "**/*.html"]}
-    assert cfg.teacher.endpoints == ["http://demo-teacher.team.svc:8000/v1"]
+    assert cfg.teacher.endpoints == ["http://demo-teacher-replicas.team.svc:8000/v1"] and cfg.teacher.resolveReplicas
     assert cfg.eval.judge.endpoints == cfg.teacher.endpoints, "the judge defaults to the teacher"
     assert [m.name for m in cfg.eval.models] == ["student", "base"]
     assert cfg.eval.models[0].endpoints == ["http://demo-serve-student.team.svc:8000/v1"]
@@ -237,7 +243,7 @@ def test_student_servers_select_only_their_own_pods() -> None:
     selectors = [d["spec"]["selector"]["matchLabels"] for d in deployments]
     assert selectors[0] != selectors[1]
     student_args = container(deployments[0])["args"]
-    assert student_args[student_args.index("--model") + 1] == "/data/runs/demo/model"
+    assert student_args[0] == "/data/runs/demo/model"
     for d in deployments:
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert all(labels[k] == v for k, v in d["spec"]["selector"]["matchLabels"].items())
@@ -250,3 +256,135 @@ def test_builders_do_not_mutate_the_spec() -> None:
     all_workloads(run)
     configmaps.build(run)
     assert body == before
+
+
+def test_vllm_servers_start_with_vllm_serve_and_the_student_checks_its_export() -> None:
+    from raft_operator.builders import vllm_server
+    from raft_jobs.common import model_fingerprint
+
+    run = make_run()
+    teacher_dep = teacher.build(run)[0]
+    c = container(teacher_dep)
+    assert c["command"] == ["vllm", "serve"] and c["args"][0] == "meta-llama/Meta-Llama-3-70B-Instruct"
+    assert "initContainers" not in teacher_dep["spec"]["template"]["spec"]
+    student, base = [m for m in evaluation.server_manifests(run) if m["kind"] == "Deployment"]
+    (check,) = student["spec"]["template"]["spec"]["initContainers"]
+    assert check["name"] == vllm_server.CHECK_CONTAINER and check["image"] == container(student)["image"]
+    assert check["command"][:2] == ["python3", "-c"] and check["args"] == ["/data/runs/demo/model"]
+    assert check["command"][2] == Path(model_fingerprint.__file__).read_text()
+    assert "initContainers" not in base["spec"]["template"]["spec"], "the base model is not an export"
+
+
+def test_trainjob_runs_torchrun_on_the_torch_runtime_with_the_runs_pod_settings() -> None:
+    scheduling = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                  "nodeSelector": {"pool": "a100"}, "imagePullSecrets": [{"name": "regcred"}]}
+    run = make_run(student={"baseModel": "m", "nodes": 4, "gpusPerNode": 8, "resources": {"limits": {"memory": "900Gi"}}},
+                   scheduling=scheduling)
+    (tj,) = finetune.build(run, kind="TrainJob")
+    assert tj["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and tj["kind"] == "TrainJob"
+    assert tj["metadata"]["name"] == "demo-finetune" and tj["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"
+    spec = tj["spec"]
+    assert spec["runtimeRef"] == {"name": "torch-distributed", "apiGroup": "trainer.kubeflow.org",
+                                  "kind": "ClusterTrainingRuntime"}
+    trainer = spec["trainer"]
+    assert trainer["numNodes"] == 4 and trainer["numProcPerNode"] == 8
+    assert trainer["command"][:3] == ["torchrun", "-m", "raft_jobs.finetune"], "torchrun reads Trainer's PET_* env"
+    assert trainer["resourcesPerNode"]["limits"] == {"memory": "900Gi", "nvidia.com/gpu": 8}
+    assert trainer["image"] == run.image["trainer"] and spec["suspend"] is False
+    assert spec["activeDeadlineSeconds"] == run.spec["failurePolicy"]["finetuneDeadlineSeconds"]
+    (patch,) = spec["runtimePatches"]
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert patch["manager"] == "raftoperator.io/operator" and node["name"] == "node"
+    pod = node["template"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["raftoperator.io/run"] == "demo"
+    assert pod["spec"]["serviceAccountName"] == "demo-workload"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert pod["spec"]["tolerations"] == scheduling["tolerations"] and pod["spec"]["nodeSelector"] == {"pool": "a100"}
+    assert {v["name"] for v in pod["spec"]["volumes"]} == {"data", "run-config", "tmp", "dshm"}
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "node" and {m["mountPath"] for m in container["volumeMounts"]} >= {"/data", "/dev/shm"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert "priorityClassName" not in pod["spec"], "Trainer's pod patch has no priorityClassName"
+
+
+@pytest.mark.parametrize("requested,served,existing,expect", [
+    ("auto", frozenset({"TrainJob", "PyTorchJob"}), None, ("TrainJob", False)),
+    ("auto", frozenset({"PyTorchJob"}), None, ("PyTorchJob", False)),
+    ("auto", frozenset({"TrainJob"}), None, ("TrainJob", False)),
+    ("auto", frozenset(), None, ("TrainJob", True)),
+    ("auto", None, None, ("PyTorchJob", False)),
+    ("PyTorchJob", frozenset({"TrainJob", "PyTorchJob"}), None, ("PyTorchJob", False)),
+    ("TrainJob", frozenset({"PyTorchJob"}), None, ("TrainJob", True)),
+    ("auto", frozenset({"TrainJob", "PyTorchJob"}), "PyTorchJob", ("PyTorchJob", False)),
+])
+def test_training_api_choice(requested, served, existing, expect) -> None:
+    kind, problem = finetune.choose_kind(requested, served, existing)
+    assert (kind, problem is not None) == expect
+
+
+def test_teacher_headless_service_selects_every_teacher_pod() -> None:
+    run = make_run(teacher__vllm={"model": "m", "tensorParallelSize": 8, "replicas": 3})
+    deploy, svc = teacher.build(run)
+    headless = teacher.replicas_service(run)
+    assert headless["metadata"]["name"] == "demo-teacher-replicas" and headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    assert headless["spec"]["ports"] == svc["spec"]["ports"]
+    assert headless["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"
+
+
+def test_rayjob_has_a_pre_running_deadline() -> None:
+    (rj,) = datagen.build(make_run())
+    assert rj["spec"]["preRunningDeadlineSeconds"] == datagen.PRE_RUNNING_DEADLINE_SECONDS > 0
+
+
+def test_model_cache_fetches_once_then_serves_read_only_offline() -> None:
+    from raft_jobs.common import model_fetch
+    from raft_operator.builders import model_cache
+
+    run = make_run(storage={"size": "1Ti", "modelCache": {"claimName": "models"}},
+                   teacher__vllm={"model": "meta-llama/Meta-Llama-3-70B-Instruct", "revision": "abc123"})
+    deploy = teacher.build(run)[0]
+    spec = deploy["spec"]["template"]["spec"]
+    assert {"name": "model-cache", "persistentVolumeClaim": {"claimName": "models"}} in spec["volumes"]
+    (fetch,) = spec["initContainers"]
+    assert fetch["name"] == "fetch-model" and fetch["image"] == container(deploy)["image"]
+    assert fetch["command"][:2] == ["python3", "-c"] and fetch["command"][2] == Path(model_fetch.__file__).read_text()
+    assert fetch["args"] == ["meta-llama/Meta-Llama-3-70B-Instruct", "abc123"]
+    assert {"name": "model-cache", "mountPath": "/models"} in fetch["volumeMounts"]
+    env = {e["name"]: e.get("value") for e in fetch["env"]}
+    assert env["HF_HOME"] == model_cache.HF_HOME
+    server = container(deploy)
+    assert {"name": "model-cache", "mountPath": "/models", "readOnly": True} in server["volumeMounts"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["HF_HOME"] == model_cache.HF_HOME and env["HF_HUB_OFFLINE"] == "1"
+    assert server["args"][server["args"].index("--revision") + 1] == "abc123"
+    student, base = [m for m in evaluation.server_manifests(run) if m["kind"] == "Deployment"]
+    assert [c["name"] for c in base["spec"]["template"]["spec"]["initContainers"]] == ["fetch-model"]
+    assert [c["name"] for c in student["spec"]["template"]["spec"]["initContainers"]] == ["check-model"], \
+        "the fine-tuned student is on the run's volume, not in the cache"
+    plain = teacher.build(make_run())[0]["spec"]["template"]["spec"]
+    assert "initContainers" not in plain and all(v["name"] != "model-cache" for v in plain["volumes"])
+
+
+def test_pipeline_parallel_teacher_is_a_leaderworkerset_of_tp_gpu_pods() -> None:
+    from raft_operator.builders import leaderworkerset
+
+    run = make_run(teacher__vllm={"model": "meta-llama/Llama-3.1-405B-Instruct", "tensorParallelSize": 8,
+                                  "pipelineParallelSize": 2, "replicas": 2})
+    lws, svc = teacher.build(run)
+    assert lws["apiVersion"] == "leaderworkerset.x-k8s.io/v1" and lws["kind"] == "LeaderWorkerSet"
+    assert lws["metadata"]["name"] == "demo-teacher" and lws["metadata"]["ownerReferences"][0]["kind"] == "RaftRun"
+    assert lws["spec"]["replicas"] == 2
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == 2 and template["restartPolicy"] == "RecreateGroupOnPodRestart"
+    leader, worker = (template[k]["spec"]["containers"][0] for k in ("leaderTemplate", "workerTemplate"))
+    for c in (leader, worker):
+        assert c["resources"]["limits"]["nvidia.com/gpu"] == 8
+    script = leader["args"][0]
+    assert script.startswith("ray start --head") and "exec vllm serve meta-llama/Llama-3.1-405B-Instruct" in script
+    assert "--pipeline-parallel-size 2" in script and "--tensor-parallel-size 8" in script
+    assert "--distributed-executor-backend ray" in script and "readinessProbe" in leader
+    assert "$LWS_LEADER_ADDRESS" in worker["args"][0] and "readinessProbe" not in worker
+    assert svc["spec"]["selector"][leaderworkerset.WORKER_INDEX_LABEL] == "0"
+    assert teacher.replicas_service(run)["spec"]["selector"][leaderworkerset.WORKER_INDEX_LABEL] == "0"
+    assert leaderworkerset.template_labels(lws)["app.kubernetes.io/component"] == "teacher"

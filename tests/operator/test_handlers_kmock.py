@@ -40,7 +40,7 @@ PHASES = ["ServingTeacher", "GeneratingData", "FineTuning", "Evaluating", "Succe
 BASE_CHILDREN = {("ServiceAccount", f"{RUN}-workload"), ("Role", f"{RUN}-progress"), ("RoleBinding", f"{RUN}-progress"),
                  ("ConfigMap", f"{RUN}-progress"), ("ConfigMap", f"{RUN}-config"), ("PersistentVolumeClaim", f"{RUN}-data"),
                  ("Secret", f"{RUN}-server-key"), ("NetworkPolicy", f"{RUN}-network"),
-                 ("Deployment", TEACHER), ("Service", TEACHER)}
+                 ("Deployment", TEACHER), ("Service", TEACHER), ("Service", f"{TEACHER}-replicas")}
 ALL_CHILDREN = BASE_CHILDREN | {("RayJob", RAYJOB), ("PyTorchJob", PTJOB), ("Job", EVALJOB)} | \
     {(kind, name) for name in SERVERS for kind in ("Deployment", "Service")}
 
@@ -183,7 +183,8 @@ def test_pipeline_runs_end_to_end_through_kopf_and_the_api(cluster: Cluster) -> 
     assert status["score"] == "judge 0.80 (+25% vs base)"
     assert status["results"]["reportPath"] == f"/data/runs/{RUN}/eval/report.html"
     assert {cond["type"]: cond["status"] for cond in status["conditions"]} == {
-        "Ready": "True", "Succeeded": "True", "Stalled": "False", "TeacherReady": "False", "InputsReady": "True",
+        "Ready": "True", "Succeeded": "True", "Stalled": "False", "Reconciling": "False", "TeacherReady": "False",
+        "InputsReady": "True",
         "DataGenerated": "True", "ModelTrained": "True", "Evaluated": "True"}
     assert status["observedGeneration"] == run["metadata"]["generation"]
     c.settle()

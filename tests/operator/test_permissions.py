@@ -11,14 +11,14 @@ from raft_operator import permissions
 from raft_operator.apply import PLURALS, Applier
 from raft_operator.reconciler import Plan, Ref
 
-from test_reconciler import drive_to_success, servers_up, to_datagen, to_eval, to_finetune
+from test_reconciler import RAYJOB, TEACHER, drive_to_success, servers_up, to_datagen, to_eval, to_finetune
 
 
 class Recording(FakeCluster):
     """A fake cluster that notes every (kind, verb) the plans ask for."""
 
-    def __init__(self, run: dict[str, Any], seen: set[tuple[str, str]]) -> None:
-        super().__init__(run)
+    def __init__(self, run: dict[str, Any], seen: set[tuple[str, str]], served: frozenset[str] | None = None) -> None:
+        super().__init__(run, served=served)
         self.seen = seen
 
     def step(self, seconds: float = 10) -> Plan:
@@ -30,8 +30,22 @@ class Recording(FakeCluster):
 
 
 def exercised() -> set[tuple[str, str]]:
-    """Every write of every path through the reconciler: each stage, suspended and resumed, and retention."""
+    """Every write of every path through the reconciler: each stage, suspended and resumed, and
+    retention; fine-tuning as a TrainJob and a multi-node teacher as a LeaderWorkerSet."""
     seen: set[tuple[str, str]] = set()
+    c = Recording(raftrun(), seen, served=frozenset({"TrainJob", "PyTorchJob"}))
+    to_finetune(c)
+    c.run["spec"]["suspend"] = True
+    c.step()
+    body = raftrun()
+    body["spec"]["teacher"]["vllm"].update(tensorParallelSize=8, pipelineParallelSize=2)
+    c = Recording(body, seen, served=frozenset({"PyTorchJob", "LeaderWorkerSet"}))
+    c.step()
+    c.set_status("LeaderWorkerSet", TEACHER,
+                 {"replicas": 1, "readyReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]})
+    c.step()
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
     for stage, advance in [("datagen", to_datagen), ("finetune", to_finetune),
                            ("eval", lambda c: (to_eval(c), servers_up(c)))]:
         c = Recording(raftrun(), seen)

@@ -281,3 +281,179 @@ def test_eval_interim_progress_is_shown() -> None:
     c.progress("eval", json.dumps({"phase": "answering", "answersDone": 120, "answersTotal": 480}))
     c.step()
     assert c.run["status"]["progress"] == "answers 120/480 (25%)"
+
+
+def test_student_model_check_failure_fails_the_run_at_once() -> None:
+    """The student server's init container found the image misreads the export: no waiting."""
+    c = FakeCluster(raftrun())
+    to_eval(c)
+    message = ("served model config differs from the export (this server's transformers 4.57.1): "
+               "rope.rope_theta: export 100000.0, served 10000.0")
+    c.objects[("Pod", "demo-serve-student-abc")] = {
+        "kind": "Pod", "metadata": {"name": "demo-serve-student-abc", "labels": {
+            "app.kubernetes.io/managed-by": "raft-operator", "raftoperator.io/run": "demo",
+            "app.kubernetes.io/component": "student-server"}},
+        "status": {"initContainerStatuses": [{"name": "check-model", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                                              "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                                                           "message": message}}}]}}
+    c.step()
+    assert c.phase == "Failed"
+    assert c.condition("Evaluated")["reason"] == "StudentModelConfigMismatch"
+    assert c.condition("Stalled")["status"] == "True"
+    assert "rope.rope_theta: export 100000.0, served 10000.0" in c.run["status"]["message"]
+
+
+BOTH = frozenset({"TrainJob", "PyTorchJob"})
+
+
+def test_trainjob_when_trainer_is_served_success_and_failure_read_from_its_conditions() -> None:
+    c = FakeCluster(raftrun(), served=BOTH)
+    to_finetune(c)
+    assert ("TrainJob", PTJOB) in c.objects and ("PyTorchJob", PTJOB) not in c.objects
+    assert c.condition("ModelTrained")["message"] == "TrainJob created"
+    c.set_status("TrainJob", PTJOB, {"jobsStatus": [{"name": "node", "active": 2, "ready": 2, "succeeded": 0,
+                                                      "failed": 0, "suspended": 0}]})
+    c.step()
+    assert c.condition("ModelTrained")["reason"] == "Running" and "node: 2 active, 2 ready" in c.condition("ModelTrained")["message"]
+    c.trainjob(PTJOB, "Complete", reason="JobsCompleted", message="jobset completed")
+    c.step()
+    assert c.condition("ModelTrained")["reason"] == "TrainJobSucceeded" and c.run["status"]["stage"] == "eval"
+
+    failing = FakeCluster(raftrun(), served=BOTH)
+    to_finetune(failing)
+    failing.trainjob(PTJOB, "Failed", reason="DeadlineExceeded", message="TrainJob exceeded its activeDeadlineSeconds")
+    failing.step()
+    assert failing.phase == "Failed" and failing.condition("ModelTrained")["reason"] == "TrainJobDeadlineExceeded"
+
+
+def test_trainjob_suspend_and_resume_patch_spec_suspend() -> None:
+    c = FakeCluster(raftrun(), served=BOTH)
+    to_finetune(c)
+    c.run["spec"]["suspend"] = True
+    c.step()
+    assert c.get("TrainJob", PTJOB)["spec"]["suspend"] is True
+    c.run["spec"]["suspend"] = False
+    c.step()
+    assert c.get("TrainJob", PTJOB)["spec"]["suspend"] is False
+
+
+def test_a_run_keeps_the_kind_it_started_with() -> None:
+    c = FakeCluster(raftrun(), served=frozenset({"PyTorchJob"}))
+    to_finetune(c)
+    assert ("PyTorchJob", PTJOB) in c.objects
+    c.served = BOTH  # Trainer installed mid-run (or the operator restarted)
+    c.step()
+    assert ("TrainJob", PTJOB) not in c.objects
+    c.pytorchjob(PTJOB, "Succeeded")
+    c.step()
+    assert c.run["status"]["stage"] == "eval"
+
+
+def test_no_training_api_fails_before_the_teacher_takes_gpus() -> None:
+    c = FakeCluster(raftrun(), served=frozenset())
+    c.step()
+    assert c.phase == "Failed" and c.condition("ModelTrained")["reason"] == "TrainingApiNotServed"
+    assert "install Kubeflow Trainer" in c.run["status"]["message"]
+    assert ("Deployment", TEACHER) not in c.objects
+
+
+def workload(owner_kind: str, owner: str, message: str = "") -> dict:
+    """A Kueue Workload owned by a child, not admitted."""
+    return {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+            "metadata": {"name": f"{owner_kind.lower()}-{owner}-1a2b3", "ownerReferences": [
+                {"apiVersion": "x", "kind": owner_kind, "name": owner, "uid": "u", "controller": True}]},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+                                       "message": message}]}}
+
+
+def queued_to_finetune(served: frozenset) -> FakeCluster:
+    body = raftrun()
+    body["spec"]["scheduling"] = {"queueName": "gpus"}
+    c = FakeCluster(body, served=served)
+    to_datagen(c)
+    c.get("RayJob", RAYJOB)["spec"]["suspend"] = False  # Kueue admitted datagen
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
+    return c
+
+
+@pytest.mark.parametrize("kind", ["PyTorchJob", "TrainJob"])
+def test_kueue_that_never_manages_the_job_fails_the_run_naming_the_setting(kind: str) -> None:
+    served = frozenset({kind, "Workload"})
+    c = queued_to_finetune(served)
+    job = c.get(kind, PTJOB)
+    job["metadata"]["creationTimestamp"] = c.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    c.step(seconds=60)
+    assert c.phase == "FineTuning", "Kueue gets time to make the Workload"
+    c.step(seconds=90)
+    assert c.phase == "Failed" and c.condition("ModelTrained")["reason"] == "KueueNotManaging"
+    message = c.run["status"]["message"]
+    framework = {"PyTorchJob": "kubeflow.org/pytorchjob", "TrainJob": "trainer.kubeflow.org/trainjob"}[kind]
+    assert f"enable the {framework} integration" in message and "kueue-manager-config" in message
+    assert ("spec.student.trainingApi TrainJob" in message) == (kind == "PyTorchJob")
+
+
+def test_a_job_with_a_workload_waits_for_quota_as_long_as_it_takes() -> None:
+    c = queued_to_finetune(frozenset({"PyTorchJob", "Workload"}))
+    c.get("PyTorchJob", PTJOB)["metadata"]["creationTimestamp"] = c.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    wl = workload("PyTorchJob", PTJOB, "couldn't assign flavors to pod set master: insufficient quota for nvidia.com/gpu")
+    c.objects[("Workload", wl["metadata"]["name"])] = wl
+    c.step(seconds=3600)
+    assert c.phase == "FineTuning"
+    assert "insufficient quota for nvidia.com/gpu" in c.condition("ModelTrained")["message"]
+
+
+def test_queue_name_without_kueue_fails_before_anything_runs() -> None:
+    body = raftrun()
+    body["spec"]["scheduling"] = {"queueName": "gpus"}
+    c = FakeCluster(body, served=frozenset({"TrainJob"}))
+    c.step()
+    assert c.phase == "Failed" and "serves no Kueue Workload API" in c.run["status"]["message"]
+    assert ("Deployment", TEACHER) not in c.objects
+
+
+def test_reconciling_is_true_while_a_stage_runs_for_kstatus() -> None:
+    c = FakeCluster(raftrun())
+    c.step()
+    rec = c.condition("Reconciling")
+    assert rec["status"] == "True" and rec["reason"] == "ServingTeacher" and rec["message"].startswith("stage teacher")
+    to_finetune(c)
+    assert c.condition("Reconciling")["reason"] == "FineTuning"
+    c.run["spec"]["suspend"] = True
+    c.step()
+    assert c.condition("Reconciling")["status"] == "False" and c.condition("Reconciling")["reason"] == "Suspended"
+    c.run["spec"]["suspend"] = False
+    c.step()
+    assert c.condition("Reconciling")["status"] == "True"
+    c.pytorchjob(PTJOB, "Failed", message="boom")
+    c.step()
+    rec = c.condition("Reconciling")
+    assert rec["status"] == "False" and rec["reason"] == "Failed" and "boom" in rec["message"]
+    assert c.condition("Stalled")["status"] == "True"
+    assert not any(r == "Reconciling" or "Reconciling=" in m for _, r, m in c.events), "no Event per tick"
+
+
+def multi_node_run() -> dict:
+    body = raftrun()
+    body["spec"]["teacher"]["vllm"].update(tensorParallelSize=8, pipelineParallelSize=2)
+    return body
+
+
+def test_multi_node_teacher_runs_as_a_leaderworkerset_and_scales_to_zero_after_datagen() -> None:
+    c = FakeCluster(multi_node_run(), served=frozenset({"PyTorchJob", "LeaderWorkerSet"}))
+    c.step()
+    assert ("LeaderWorkerSet", TEACHER) in c.objects and ("Deployment", TEACHER) not in c.objects
+    c.set_status("LeaderWorkerSet", TEACHER, {"replicas": 1, "readyReplicas": 1,
+                                              "conditions": [{"type": "Available", "status": "True"}]})
+    c.step()
+    assert c.condition("TeacherReady")["status"] == "True" and c.phase == "GeneratingData"
+    c.rayjob(RAYJOB, "Complete", "SUCCEEDED")
+    c.step()
+    assert c.get("LeaderWorkerSet", TEACHER)["spec"]["replicas"] == 0, "the teacher's GPUs go back during fine-tuning"
+
+
+def test_multi_node_teacher_without_leaderworkerset_fails_at_once() -> None:
+    c = FakeCluster(multi_node_run(), served=frozenset({"PyTorchJob"}))
+    c.step()
+    assert c.phase == "Failed" and c.condition("TeacherReady")["reason"] == "LeaderWorkerSetNotServed"
+    assert not c.creates or all(k != "LeaderWorkerSet" for k, _ in c.creates)

@@ -69,6 +69,7 @@ every operator when two live ones share a priority), so a shell derives it from 
 {{- else }} --standalone
 {{- end }} --liveness http://0.0.0.0:{{ .Values.health.port }}/healthz
 {{- if .Values.operator.verbose }} --verbose{{ end }}
+{{- if eq .Values.operator.logFormat "json" }} --log-format json{{ end }}
 {{- end -}}
 
 {{/* Checks across values that JSON Schema cannot express, with a message that says what to do. */}}

@@ -42,6 +42,7 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
+from .replicas import replica_urls
 from .runconfig import Endpoint
 
 try:  # the HTTP library of the installed OpenAI SDK (httpx2 from SDK 3, httpx before)
@@ -259,8 +260,9 @@ class LLMPool:
         policy = RetryPolicy(max_retries=max_retries, timeout=timeout)
         if down_after is not None:
             policy.down_after = down_after
+        urls = replica_urls(endpoint.endpoints) if endpoint.resolveReplicas else endpoint.endpoints
         return cls(
-            endpoint.endpoints,
+            urls,
             endpoint.model,
             api_key=endpoint.api_key(),
             policy=policy,

@@ -29,6 +29,8 @@ class Endpoint:
     endpoints: list[str] = field(default_factory=list)
     model: str = ""
     apiKeyEnv: str | None = None  # name of the env var holding the key (filled from a Secret)
+    # Each base URL's host is a headless Service: use one endpoint per address it resolves to.
+    resolveReplicas: bool = False
 
     def api_key(self) -> str:
         """The API key from the environment, or a placeholder for servers without auth."""
@@ -93,6 +95,7 @@ class EvalModel:
     endpoints: list[str] = field(default_factory=list)
     model: str = ""
     apiKeyEnv: str | None = None
+    resolveReplicas: bool = False  # as in Endpoint
 
 
 @dataclass

@@ -105,7 +105,8 @@ def judge_endpoint(config: RunConfig) -> Endpoint:
 
 
 def _model_endpoint(model: EvalModel) -> Endpoint:
-    return Endpoint(endpoints=list(model.endpoints), model=model.model, apiKeyEnv=model.apiKeyEnv)
+    return Endpoint(endpoints=list(model.endpoints), model=model.model, apiKeyEnv=model.apiKeyEnv,
+                    resolveReplicas=model.resolveReplicas)
 
 
 def _record_key(model: EvalModel, mode: Mode, item: EvalItem, retrieved: Sequence[str]) -> str:

@@ -3,8 +3,10 @@
 The shards are gathered into a full state dict on rank 0 (in CPU memory), loaded into a
 fresh model of the same config, cast to the base model's dtype and written with
 ``save_pretrained`` (safetensors, sharded with an index when large), next to the tokenizer and
-the base model's generation config. ``transformers`` and vLLM load the directory as is. The
-directory is replaced atomically (written next to it, then renamed).
+the base model's generation config. ``transformers`` and vLLM load the directory as is; keys
+that older ``transformers`` need are added (:mod:`.compat`), and ``raft-export.json`` records
+what any reader must get from it (:mod:`raft_jobs.common.model_fingerprint`), checked before a
+student server starts. The directory is replaced atomically (written next to it, then renamed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import torch
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+from ..common.model_fingerprint import FINGERPRINT_FILE, describe
+from .compat import add_older_reader_keys
 from .distributed import DistInfo, barrier
 
 log = logging.getLogger(__name__)
@@ -41,7 +45,7 @@ def _generation_config(base_model: str, config: Any) -> Any:
         return GenerationConfig.from_model_config(config)
 
 
-EXPORT_RECORD = "raft-export.json"
+EXPORT_RECORD = FINGERPRINT_FILE  # raft-export.json: one record, read by the student server's check too
 
 
 def weights_sha256(folder: str | Path) -> dict[str, str]:
@@ -56,10 +60,12 @@ def weights_sha256(folder: str | Path) -> dict[str, str]:
     return out
 
 
-def write_export_record(folder: Path, *, base_model: str, step: int | None) -> None:
-    """``raft-export.json``: what was exported (base model, training step, weights hashes)."""
-    record = {"baseModel": base_model, "step": step, "weightsSha256": weights_sha256(folder)}
-    (folder / EXPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+def write_export_record(folder: Path, *, base_model: str, step: int | None,
+                        fingerprint: dict[str, Any] | None = None) -> None:
+    """``raft-export.json``: what was exported (base model, training step, weights hashes) and
+    the fingerprint every reader must get from it (:func:`raft_jobs.common.model_fingerprint.describe`)."""
+    record = {**(fingerprint or {}), "baseModel": base_model, "step": step, "weightsSha256": weights_sha256(folder)}
+    (folder / EXPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def export_hf_model(
@@ -75,7 +81,8 @@ def export_hf_model(
     """Write ``model`` (FSDP-sharded) as a Hugging Face checkpoint in ``dest`` (collective).
 
     Beside the checkpoint, ``raft-export.json`` records the training step and the SHA-256 of each
-    weights file, so that whoever serves the model can show it serves exactly this export.
+    weights file, so that whoever serves the model can show it serves exactly this export, and
+    the fingerprint the student server's ``check-model`` init container compares with.
     """
     from transformers import AutoModelForCausalLM
 
@@ -98,7 +105,8 @@ def export_hf_model(
         shutil.rmtree(tmp, ignore_errors=True)
         export.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
-        write_export_record(tmp, base_model=base_model, step=step)
+        add_older_reader_keys(tmp)
+        write_export_record(tmp, base_model=base_model, step=step, fingerprint=describe(export.config, tokenizer))
         old = dest.with_name(f".old-{dest.name}")
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():

@@ -25,8 +25,9 @@ def teacher_endpoint(run: Run) -> dict[str, Any]:
     """The teacher as the programs see it: base URLs, model name, API-key env var."""
     teacher = run.spec["teacher"]
     if "vllm" in teacher:
-        return {"endpoints": [service_url(run, run.names.teacher)], "model": teacher["vllm"]["model"],
-                "apiKeyEnv": server_auth.CLIENT_ENV}
+        # The headless Service: the client resolves it to one endpoint per teacher replica.
+        return {"endpoints": [service_url(run, run.names.teacher_replicas)], "model": teacher["vllm"]["model"],
+                "resolveReplicas": True, "apiKeyEnv": server_auth.CLIENT_ENV}
     ext = teacher["external"]
     out: dict[str, Any] = {"endpoints": [ext["url"].rstrip("/")], "model": ext["model"]}
     if ext.get("apiKeySecretRef"):
@@ -77,7 +78,8 @@ def run_config(run: Run) -> dict[str, Any]:
     """run.yaml for the programs, validated against the programs' own schema."""
     spec = run.spec
     datagen = {k: v for k, v in spec["datagen"].items() if k != "resources"}
-    student = {k: v for k, v in spec["student"].items() if k not in ("resources", "shmSize")}
+    student = {k: v for k, v in spec["student"].items()
+               if k not in ("resources", "shmSize", "trainingApi", "trainingRuntime")}  # pod-level, not the program's
     ev = spec["eval"]
     body = {
         "run": {"name": run.name, "namespace": run.namespace, "uid": run.uid},

@@ -13,6 +13,7 @@ from .configmaps import TEACHER_API_KEY_ENV
 RAY_VERSION = "2.60.0"  # must match the Ray the datagen image installs (images/datagen/Dockerfile)
 ENTRYPOINT = f"python -m raft_jobs.datagen --config {api.RUN_CONFIG_PATH}"
 TTL_SECONDS_AFTER_FINISHED = 3600
+PRE_RUNNING_DEADLINE_SECONDS = 3600  # from start to a running Ray cluster (image pulls included)
 
 
 def _env(run: Run) -> list[dict[str, Any]]:
@@ -73,6 +74,8 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
             "shutdownAfterJobFinishes": True,
             "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
             "activeDeadlineSeconds": run.spec["failurePolicy"]["datagenDeadlineSeconds"],
+            # KubeRay 1.6+: a Ray cluster that never runs (unschedulable, image pull) fails in bounded time.
+            "preRunningDeadlineSeconds": PRE_RUNNING_DEADLINE_SECONDS,
             "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
             "suspend": suspend,
             "submitterPodTemplate": submitter,

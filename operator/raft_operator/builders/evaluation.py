@@ -14,22 +14,24 @@ from .vllm_server import VllmServer, deployment, service
 COMMAND = ["python", "-m", "raft_jobs.eval", "--config", api.RUN_CONFIG_PATH]
 
 
-def _server(run: Run, name: str, model: str, served: str, replicas: int) -> VllmServer:
+def _server(run: Run, name: str, model: str, served: str, replicas: int, *, exported: bool = False,
+            cached: bool = False) -> VllmServer:
     gpus = run.spec["eval"]["servingGpus"]
     return VllmServer(
         name=name, component="student-server", model=model, served_model_name=served, replicas=replicas,
         gpus=gpus, tensor_parallel_size=gpus, max_model_len=run.spec["student"]["contextLength"],
-        image=run.image["vllm"], startup_timeout_seconds=1800,
+        image=run.image["vllm"], startup_timeout_seconds=1800, check_export=exported, cache_model=cached,
     )
 
 
 def servers(run: Run, replicas: int = 1) -> list[VllmServer]:
     """The fine-tuned student (from the run's volume) and, when asked, the base student."""
     # Both share the component label: give each its own selector by distinct names below.
-    out = [_server(run, run.names.serve_student, f"{run.root}/model", student_served_name(run), replicas)]
+    out = [_server(run, run.names.serve_student, f"{run.root}/model", student_served_name(run), replicas,
+                   exported=True)]
     if run.spec["eval"]["baselines"].get("baseStudent", True):
         out.append(_server(run, run.names.serve_base, run.spec["student"]["baseModel"],
-                           run.spec["student"]["baseModel"], replicas))
+                           run.spec["student"]["baseModel"], replicas, cached=True))
     return out
 
 

@@ -1,14 +1,23 @@
-"""Fine-tuning: a Kubeflow PyTorchJob, Master + Workers, torchrun over every GPU of every node."""
+"""Fine-tuning: torchrun over every GPU of every node, as a Kubeflow TrainJob or PyTorchJob.
+
+Which API runs it is ``spec.student.trainingApi``; ``auto`` takes the one the cluster serves,
+TrainJob (Trainer v2) when both are. A run keeps the kind of a fine-tuning child it already has.
+The PyTorchJob (training operator, kubeflow.org/v1, legacy) has a Master and Workers.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import api
+from . import trainjob
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      standard_mounts, standard_volumes, workload_env)
 
 TTL_SECONDS_AFTER_FINISHED = 3600
+PYTORCHJOB = "PyTorchJob"
+TRAINJOB = trainjob.KIND
+KINDS = (TRAINJOB, PYTORCHJOB)  # preferred first
 # The training operator sets MASTER_ADDR/MASTER_PORT and PET_NNODES/PET_NPROC_PER_NODE/PET_NODE_RANK.
 TORCHRUN = (
     "exec torchrun --nnodes=${PET_NNODES} --nproc-per-node=${PET_NPROC_PER_NODE} --node-rank=${PET_NODE_RANK} "
@@ -47,8 +56,6 @@ def pytorchjob(run: Run, *, suspend: bool) -> Manifest:
         "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
         "suspend": suspend,
     }
-    if run.queue_name:
-        run_policy["schedulingPolicy"] = {"queue": run.queue_name}
     return {
         "apiVersion": "kubeflow.org/v1",
         "kind": "PyTorchJob",
@@ -61,6 +68,27 @@ def pytorchjob(run: Run, *, suspend: bool) -> Manifest:
     }
 
 
-def build(run: Run, *, suspend: bool = False) -> list[Manifest]:
-    """The PyTorchJob (created suspended when suspended or queued in Kueue)."""
-    return [pytorchjob(run, suspend=suspend or bool(run.queue_name))]
+def choose_kind(requested: str, served: frozenset[str] | None, existing: str | None) -> tuple[str, str | None]:
+    """(kind, why it cannot run) for ``student.trainingApi`` ``requested``.
+
+    ``served`` holds the kinds the cluster serves (None: not known, assume the requested or the
+    legacy one); ``existing`` is the kind of the run's fine-tuning child, if it has one.
+    """
+    if existing:
+        return existing, None
+    if requested != "auto":
+        missing = served is not None and requested not in served
+        return requested, f"spec.student.trainingApi is {requested} but the cluster does not serve it" if missing else None
+    if served is None:
+        return PYTORCHJOB, None
+    for kind in KINDS:
+        if kind in served:
+            return kind, None
+    return TRAINJOB, ("spec.student.trainingApi is auto but the cluster serves neither TrainJob "
+                      "(Kubeflow Trainer v2) nor PyTorchJob (training operator): install Kubeflow Trainer")
+
+
+def build(run: Run, *, suspend: bool = False, kind: str = PYTORCHJOB) -> list[Manifest]:
+    """The TrainJob or PyTorchJob (created suspended when suspended or queued in Kueue)."""
+    suspend = suspend or bool(run.queue_name)
+    return [trainjob.trainjob(run, suspend=suspend) if kind == TRAINJOB else pytorchjob(run, suspend=suspend)]

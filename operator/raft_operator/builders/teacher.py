@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from . import leaderworkerset
 from .common import Manifest, Run
-from .vllm_server import VllmServer, deployment, service
+from .vllm_server import VllmServer, deployment, headless_service, service
 
 
 def server(run: Run, replicas: int | None = None) -> VllmServer:
@@ -25,7 +26,17 @@ def server(run: Run, replicas: int | None = None) -> VllmServer:
         shm_size=vllm["shmSize"],
         image=vllm.get("image") or run.image["vllm"],
         startup_timeout_seconds=vllm["startupTimeoutSeconds"],
+        revision=vllm.get("revision"),
+        cache_model=True,
     )
+
+
+def replicas_service(run: Run) -> Manifest | None:
+    """The headless Service the datagen client resolves to spread requests over the replicas."""
+    if not run.teacher_in_cluster:
+        return None
+    svc = headless_service(run, server(run), run.names.teacher_replicas)
+    return leaderworkerset.leader_selector(svc) if run.spec["teacher"]["vllm"]["pipelineParallelSize"] > 1 else svc
 
 
 def build(run: Run, replicas: int | None = None) -> list[Manifest]:
@@ -33,4 +44,7 @@ def build(run: Run, replicas: int | None = None) -> list[Manifest]:
     if not run.teacher_in_cluster:
         return []
     s = server(run, replicas)
+    nodes = run.spec["teacher"]["vllm"]["pipelineParallelSize"]
+    if nodes > 1:
+        return [leaderworkerset.leaderworkerset(run, s, nodes), leaderworkerset.leader_selector(service(run, s))]
     return [deployment(run, s), service(run, s)]

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import api
-from . import server_auth
+from . import model_cache, server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      selector, standard_mounts, standard_volumes, workload_env)
 
 HEALTH_PATH = "/health"
 PROBE_PERIOD_SECONDS = 10
+COMMAND = ["vllm", "serve"]
+CHECK_CONTAINER = "check-model"
+# Runs in the server's image before it starts: python3 -c <source> MODEL_DIR (stdlib + transformers only).
+CHECK_MODULE = "raft_jobs.common.model_fingerprint"
 
 
 @dataclass
@@ -32,12 +38,16 @@ class VllmServer:
     shm_size: str = "16Gi"
     image: str = ""
     startup_timeout_seconds: int = 3600
+    check_export: bool = False  # model is a finetune export: check the image reads it as written
+    revision: str | None = None
+    cache_model: bool = False  # serve it from spec.storage.modelCache when the run names one
 
 
 def args(server: VllmServer) -> list[str]:
-    """vLLM server arguments."""
+    """``vllm serve`` arguments: the model, then options."""
     return [
-        "--model", server.model,
+        server.model,
+        *(["--revision", server.revision] if server.revision else []),
         "--served-model-name", server.served_model_name,
         "--tensor-parallel-size", str(server.tensor_parallel_size),
         "--max-model-len", str(server.max_model_len),
@@ -46,6 +56,27 @@ def args(server: VllmServer) -> list[str]:
         "--port", str(api.SERVER_PORT),
         *server.extra_args,
     ]
+
+
+def _check_source() -> str:
+    spec = importlib.util.find_spec(CHECK_MODULE)
+    assert spec is not None and spec.origin, CHECK_MODULE
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def check_container(server: VllmServer) -> dict[str, Any]:
+    """Init container: the image's own transformers must read the export as the trainer wrote it."""
+    return {
+        "name": CHECK_CONTAINER,
+        "image": server.image,
+        "command": ["python3", "-c", _check_source()],
+        "args": [server.model],
+        "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}],
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        "volumeMounts": standard_mounts(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": container_security_context(read_only_root=True),
+    }
 
 
 def deployment(run: Run, server: VllmServer) -> Manifest:
@@ -58,7 +89,7 @@ def deployment(run: Run, server: VllmServer) -> Manifest:
     container = {
         "name": "vllm",
         "image": server.image,
-        "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+        "command": COMMAND,
         "args": args(server),
         "env": env,
         "ports": [{"name": "http", "containerPort": api.SERVER_PORT, "protocol": "TCP"}],
@@ -73,6 +104,10 @@ def deployment(run: Run, server: VllmServer) -> Manifest:
         "securityContext": container_security_context(read_only_root=False),
     }
     spec = pod_spec(run, [container], standard_volumes(run, shm_size=server.shm_size))
+    if server.check_export:
+        spec["initContainers"] = [check_container(server)]
+    if server.cache_model:
+        model_cache.add(run, spec, server.model, server.revision, server.image)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -85,6 +120,14 @@ def deployment(run: Run, server: VllmServer) -> Manifest:
             "template": pod_template(run, server.component, spec),
         },
     }
+
+
+def headless_service(run: Run, server: VllmServer, name: str) -> Manifest:
+    """Headless Service ``name`` over the server pods: its DNS name resolves to every ready pod."""
+    svc = service(run, server)
+    svc["metadata"] = metadata(run, name, server.component)
+    svc["spec"]["clusterIP"] = "None"
+    return svc
 
 
 def service(run: Run, server: VllmServer) -> Manifest:
