@@ -1,6 +1,6 @@
 """Preflight: before any GPU is asked for, check that what the run names exists.
 
-The claims, the Secrets and their keys, the storage class, the priority class and, when Kueue is
+The claims (corpus, existing storage, model cache), the Secrets and their keys, the storage class, the priority class and, when Kueue is
 installed, the LocalQueue. A run with something missing stays Pending with the list (each item
 names the field and the fix) and creates nothing; it goes on once everything is there. A check
 the operator may not make (403: a namespaced install cannot read cluster-scoped classes) is
@@ -82,6 +82,8 @@ def missing(run: Run, read: Reader) -> list[str]:
     storage = spec["storage"]
     if storage.get("existingClaim"):
         out += _claim(read, ns, storage["existingClaim"], "spec.storage.existingClaim")
+    if storage.get("modelCache"):
+        out += _claim(read, ns, storage["modelCache"]["claimName"], "spec.storage.modelCache.claimName")
     if storage.get("storageClassName"):
         out += _cluster_object(read, "/apis/storage.k8s.io/v1/storageclasses", "StorageClass",
                                storage["storageClassName"], "spec.storage.storageClassName")

@@ -270,8 +270,8 @@ def student() -> Schema:
                 "Kubeflow API that runs the training: TrainJob (Trainer v2, trainer.kubeflow.org/v1alpha1), "
                 "PyTorchJob (training operator, kubeflow.org/v1, legacy) or auto: the one installed, TrainJob when both are.",
                 default="auto", enum=["auto", "TrainJob", "PyTorchJob"], max_length=16),
-            "trainingRuntime": string("ClusterTrainingRuntime a TrainJob runs on (Trainer's torch runtime).",
-                                      default="torch-distributed", max_length=253),
+            "trainingRuntime": adm.dns_subdomain("ClusterTrainingRuntime a TrainJob runs on (Trainer's torch runtime).",
+                                                 "student.trainingRuntime", default="torch-distributed"),
             "nodes": integer("Nodes (training pods, one torchrun each).", default=1, minimum=1, maximum=512),
             "gpusPerNode": integer("GPUs per node (torchrun --nproc-per-node).", default=8, minimum=1, maximum=16),
             "resources": resources("CPU and memory per training pod."),
@@ -327,7 +327,7 @@ def storage() -> Schema:
                 "A shared ReadWriteMany claim of Hugging Face models, reused by every run that names it (the chart can create it): "
                 "the teacher's and the base student's model revisions are downloaded once, by the first server that needs them "
                 "while others wait, and vLLM reads them read-only and offline.",
-                {"claimName": string("The model-cache claim, in the run's namespace.")},
+                {"claimName": adm.dns_subdomain("The model-cache claim, in the run's namespace.", "storage.modelCache.claimName")},
                 required=["claimName"]),
         },
         rules=[

@@ -71,13 +71,14 @@ FULL_SPEC = {
     "corpus": {"volume": {"claimName": "docs"}},
     "teacher": {"external": {"url": "https://api.example.com/v1", "model": "m", "apiKeySecretRef": {"name": "api"}}},
     "student": {"baseModel": "s"},
-    "storage": {"size": "1Gi", "storageClassName": "rwx"},
+    "storage": {"size": "1Gi", "storageClassName": "rwx", "modelCache": {"claimName": "models"}},
     "eval": {"judge": {"url": "https://j.example.com/v1", "model": "j", "apiKeySecretRef": {"name": "judge", "key": "k"}}},
     "scheduling": {"huggingFaceTokenSecretRef": {"name": "hf"}, "imagePullSecrets": [{"name": "reg"}],
                    "priorityClassName": "batch", "queueName": "team-q"},
 }
 ALL_THERE = {
     "/api/v1/namespaces/team/persistentvolumeclaims/docs": {},
+    "/api/v1/namespaces/team/persistentvolumeclaims/models": {},
     "/api/v1/namespaces/team/secrets/api": {"data": {"api-key": "eA=="}},
     "/api/v1/namespaces/team/secrets/judge": {"data": {"k": "eA=="}},
     "/api/v1/namespaces/team/secrets/hf": {"data": {"token": "eA=="}},
@@ -95,6 +96,8 @@ def test_preflight_finds_nothing_missing_when_everything_exists() -> None:
 
 @pytest.mark.parametrize("path,expected", [
     ("/api/v1/namespaces/team/persistentvolumeclaims/docs", "PersistentVolumeClaim docs (spec.corpus.volume.claimName)"),
+    ("/api/v1/namespaces/team/persistentvolumeclaims/models",
+     "PersistentVolumeClaim models (spec.storage.modelCache.claimName)"),
     ("/api/v1/namespaces/team/secrets/api", "Secret api (spec.teacher.external.apiKeySecretRef.name)"),
     ("/api/v1/namespaces/team/secrets/judge", "Secret judge (spec.eval.judge.apiKeySecretRef.name)"),
     ("/api/v1/namespaces/team/secrets/hf", "Secret hf (spec.scheduling.huggingFaceTokenSecretRef.name)"),
