@@ -16,7 +16,9 @@ with one of these substitutions for the image's file system:
 |                                | the model under vLLM's ``--served-model-name`` (a link of that name |
 |                                | in its working folder points at the model). GPU-only flags (tensor  |
 |                                | parallelism, memory utilization) have no CPU meaning; transformers  |
-|                                | serve has no ``--max-model-len``, so it is not enforced             |
+|                                | serve has no ``--max-model-len``, so it is not enforced. Any other   |
+|                                | command in the vLLM image (an init container's model check) runs     |
+|                                | with the project's Python environment, which has transformers       |
 | ``sim-vllm`` (SIMULATED        | the SIMULATED vLLM-like server (:mod:`raft_sim.vllm_server`) on the  |
 | teacher, named as such)        | pod's address and port, under the served model name: deterministic |
 |                                | well-formed questions and answers quoting the document. Used where a |
@@ -80,6 +82,10 @@ def local_program(image: str, argv: list[str], pod_ip: str) -> LocalProgram:
         if not argv:
             raise ImageNotAvailable(f"image {image}: a container of the project's images needs a command")
         return LocalProgram(argv=argv, env=env, files={"/etc/profile": IMAGE_PROFILE})
+    if repo in VLLM_IMAGES and not is_vllm_server(argv):
+        # Another command in the vLLM image (an init container's check): the image's Python and
+        # transformers are, locally, the project's environment.
+        return LocalProgram(argv=argv, env=env, files={"/etc/profile": IMAGE_PROFILE})
     if repo in VLLM_IMAGES:
         options = vllm_options(argv)
         served = options.get("served-model-name") or options["model"]
@@ -97,6 +103,13 @@ def local_program(image: str, argv: list[str], pod_ip: str) -> LocalProgram:
     raise ImageNotAvailable(
         f"image {image!r} has no local program (known: {sorted(PROJECT_IMAGES | VLLM_IMAGES | SIMULATED_VLLM_IMAGES)}); "
         "see raft_sim.localrun.images")
+
+
+def is_vllm_server(argv: list[str]) -> bool:
+    """Whether a command line starts vLLM's OpenAI server (``vllm serve`` or the api_server module)."""
+    text = " ".join(argv)
+    return "vllm.entrypoints.openai.api_server" in text or any(
+        a.endswith("vllm") and i + 1 < len(argv) and argv[i + 1] == "serve" for i, a in enumerate(argv))
 
 
 def vllm_options(argv: list[str]) -> dict[str, str]:
