@@ -11,7 +11,8 @@ with one of these substitutions for the image's file system:
 | project's images)              | ``ray`` are the ones the images install), and an ``/etc/profile``  |
 |                                | that keeps ``PATH``, as the images' Ubuntu base does (KubeRay starts |
 |                                | Ray in a login shell)                                               |
-| ``vllm-openai`` (vLLM)         | ``transformers serve`` on CPU, pinned to the vLLM command's model   |
+| ``vllm-openai`` (vLLM)         | ``transformers serve`` on CPU with continuous batching, pinned to   |
+|                                | the vLLM command's model,                                           |
 |                                | and listening on the pod's address and the same port. It serves    |
 |                                | the model under vLLM's ``--served-model-name`` (a link of that name |
 |                                | in its working folder points at the model). GPU-only flags (tensor  |
@@ -140,4 +141,4 @@ def vllm_options(argv: list[str]) -> dict[str, str]:
 def transformers_serve(model: str, port: str, pod_ip: str) -> list[str]:
     """``transformers serve`` pinned to ``model`` on the pod's address."""
     return [str(python_bin() / "transformers"), "serve", model, "--host", pod_ip, "--port", port,
-            "--device", "cpu", "--dtype", "float32", "--log-level", "info"]
+            "--device", "cpu", "--dtype", "float32", "--continuous-batching", "--log-level", "info"]

@@ -735,8 +735,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_client = kube_config.new_client_from_config(config_file=args.kubeconfig)
     kubelet = LocalKubelet(api_client, Path(args.state), node_name=args.node_name, gpus=args.gpus)
+    def stop(*_: object) -> None:
+        # Stop the pods here, not after the loop's current pass: whoever sent the signal may
+        # SIGKILL this process in a few seconds, and the pods' processes must not outlive the node.
+        kubelet.shutdown()
+        kubelet.stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: kubelet.stop.set())
+        signal.signal(sig, stop)
     kubelet.run()
     return 0
 
