@@ -33,7 +33,7 @@ MANIFEST = {
         "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "raft-operator/sim-vllm:local",
                              "startupTimeoutSeconds": 300}},
         "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
-                    "distractors": 1, "maxTokens": 48, "evalQuestions": 2},
+                    "distractors": 1, "maxTokens": 160, "evalQuestions": 2},
         "student": {"baseModel": "/data/models/SmolLM2-135M-Instruct", "gpusPerNode": 2, "contextLength": 512,
                     "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
                     "activationCheckpointing": False},
