@@ -33,7 +33,7 @@ MANIFEST = {
         "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "raft-operator/sim-vllm:local",
                              "startupTimeoutSeconds": 300}},
         "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
-                    "distractors": 1, "maxTokens": 48, "evalQuestions": 2},
+                    "distractors": 1, "maxTokens": 160, "evalQuestions": 2},
         "student": {"baseModel": "/data/models/SmolLM2-135M-Instruct", "gpusPerNode": 2, "contextLength": 512,
                     "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
                     "activationCheckpointing": False},
@@ -63,7 +63,7 @@ def finished(tmp_path_factory):
                 stack.operator.start()
                 killed.append(status.get("progress") or "")
 
-        status = stack.watch(RUN, timeout=900, during=kill_once)
+        status = stack.watch(RUN, timeout=780, during=kill_once)
         logs = "\n".join(p.read_text(errors="replace") for p in sorted(stack.operator.log_dir.glob("operator-*.log")))
         if status.get("phase") != "Succeeded":
             pytest.fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}\n{stack.pod_logs()[-8000:]}")
@@ -82,8 +82,13 @@ def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finish
 
 def test_status_carries_the_real_numbers(finished):
     status = finished["status"]
-    dataset = json.loads((finished["root"] / "dataset" / "manifest.json").read_text())
-    assert dataset["counts"]["chunks"] >= 3 if "counts" in dataset else True
+    counts = json.loads((finished["root"] / "dataset" / "manifest.json").read_text())["counts"]
+    assert counts["chunks"] >= 3 and counts["records"] >= 1 and counts["eval"] >= 1
+    datagen = status["datagen"]
+    assert datagen["chunksDone"] == datagen["chunksTotal"] == counts["chunks"]
+    assert datagen["records"] == counts["records"] and "malformed" in datagen
+    training = status["training"]
+    assert training["step"] == training["totalSteps"] >= 1 and training["loss"] > 0
     text = json.dumps(status)
     assert status.get("results", {}).get("models"), text
     models = {(r["model"], r["mode"]) for r in status["results"]["models"]}

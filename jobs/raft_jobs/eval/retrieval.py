@@ -31,21 +31,21 @@ _BUNDLED = {
 def load_embedding_model(name: str, device: str | None = None) -> Any:
     """A ``SentenceTransformer`` for ``name``: a local directory or a Hub model id.
 
-    When a Hub id cannot be loaded (air-gapped cluster, empty cache) and a pip package that
-    bundles the same weights is installed, that copy is used instead.
+    When a pip package that bundles the same weights is installed, that copy is used without
+    asking the Hub (an air-gapped cluster would otherwise wait on it for a minute or more).
     """
     from sentence_transformers import SentenceTransformer
 
     if Path(name).expanduser().is_dir():
         return SentenceTransformer(str(Path(name).expanduser()), device=device)
+    bundled = _bundled_path(name)
+    if bundled is not None:
+        log.info("embedding model %s: the bundled copy of the same weights", name)
+        return SentenceTransformer(str(bundled), device=device)
     try:
         return SentenceTransformer(name, device=device)
-    except Exception as exc:  # noqa: BLE001 - any load failure falls back or re-raises below
-        bundled = _bundled_path(name)
-        if bundled is None:
-            raise RuntimeError(f"cannot load embedding model {name!r}: {exc}") from exc
-        log.warning("embedding model %s not loadable (%s); using the bundled copy", name, exc)
-        return SentenceTransformer(str(bundled), device=device)
+    except Exception as exc:  # noqa: BLE001 - a load failure is reported in one line
+        raise RuntimeError(f"cannot load embedding model {name!r}: {exc}") from exc
 
 
 def _bundled_path(name: str) -> Path | None:

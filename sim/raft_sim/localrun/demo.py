@@ -61,12 +61,28 @@ def results_table(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def record(folder: Path, outputs: Path, status: dict[str, Any], elapsed: float, total: float) -> None:
+    """The committed example output: summary.md (numbers from status) and the eval plots."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for plot in sorted((outputs / "eval").glob("*.png")):
+        shutil.copy(plot, folder / plot.name)
+    numbers = {k: status.get(k) for k in ("datagen", "training") if status.get(k)}
+    (folder / "summary.md").write_text(
+        f"# A real local run (`make demo`)\n\n{elapsed:.0f} s from `kubectl apply` to Succeeded, "
+        f"{total:.0f} s with the cluster's start, on this machine.\n\n"
+        f"## Status numbers\n\n```json\n{json.dumps(numbers, indent=2)}\n```\n\n"
+        f"## Eval results (status.results)\n\n{results_table(status)}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit 0 when the run Succeeded."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", default=str(REPO_ROOT / "examples" / "local-real.yaml"))
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--cluster-name", default="raft-real")
+    parser.add_argument("--record", help="also write the summary (summary.md) and the eval plots to this folder")
     args = parser.parse_args(argv)
     manifest = yaml.safe_load(Path(args.manifest).read_text())
     name = manifest["metadata"]["name"]
@@ -92,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         keep = cache_dir() / "demo" / name
         link_tree(data / "runs" / name, keep)
-    say(f"Succeeded: {elapsed:.0f}s from kubectl apply, {time.monotonic() - started:.0f}s in all")
+    total = time.monotonic() - started
+    say(f"Succeeded: {elapsed:.0f}s from kubectl apply, {total:.0f}s in all")
+    if args.record:
+        record(Path(args.record), keep, status, elapsed, total)
     print(json.dumps({k: status.get(k) for k in ("dataset", "training", "results") if status.get(k)}, indent=2))
     print("\n" + results_table(status))
     print(f"""

@@ -115,6 +115,7 @@ class PodRun:
     ip: str
     directory: Path
     containers: list[ContainerRun] = field(default_factory=list)
+    init_containers: list[ContainerRun] = field(default_factory=list)
     start_time: str = field(default_factory=now)
     next_probe: float = 0.0
     last_status: str = ""
@@ -286,7 +287,9 @@ class LocalKubelet:
             run = PodRun(uid=uid, namespace=meta["namespace"], name=meta["name"], ip=next(self._addresses),
                          directory=pod_dir,
                          containers=[ContainerRun(name=c["name"], image=c.get("image", ""))
-                                     for c in spec.get("containers") or []])
+                                     for c in spec.get("containers") or []],
+                         init_containers=[ContainerRun(name=c["name"], image=c.get("image", ""))
+                                          for c in spec.get("initContainers") or []])
             pod_dir.mkdir(parents=True, exist_ok=True)
             with self.lock:
                 self.pods[uid] = run
@@ -296,10 +299,18 @@ class LocalKubelet:
         self.post_status(pod, run)
 
     def step_containers(self, pod: Obj, run: PodRun) -> None:
-        """Start containers that should run; record exits; restart per the pod's restartPolicy."""
+        """Run the init containers one by one to success, then the containers; restart per restartPolicy."""
         policy = pod["spec"].get("restartPolicy") or "Always"
-        containers = {c["name"]: c for c in pod["spec"].get("containers") or []}
-        for cr in run.containers:
+        pending_init = [cr for cr in run.init_containers if not cr.done]
+        if pending_init:
+            # An init container restarts on failure unless the pod's policy is Never.
+            specs = {c["name"]: c for c in pod["spec"].get("initContainers") or []}
+            self._step(pod, run, [pending_init[0]], specs, "Never" if policy == "Never" else "OnFailure")
+            return
+        self._step(pod, run, run.containers, {c["name"]: c for c in pod["spec"].get("containers") or []}, policy)
+
+    def _step(self, pod: Obj, run: PodRun, runs: list[ContainerRun], containers: dict[str, Obj], policy: str) -> None:
+        for cr in runs:
             if cr.done:
                 continue
             if cr.process is not None:
@@ -611,26 +622,16 @@ class LocalKubelet:
 
     def post_status(self, pod: Obj, run: PodRun) -> None:
         """Write the pod's status when it changed."""
-        statuses, phase = [], "Running"
-        for cr in run.containers:
-            state: Obj
-            if cr.process is not None:
-                state = {"running": {"startedAt": cr.started_at}}
-            elif cr.done and cr.last_exit:
-                code, started, finished = cr.last_exit
-                state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                        "startedAt": started, "finishedAt": finished}}
-            else:
-                reason, message = cr.waiting or ("ContainerCreating", "")
-                state = {"waiting": {"reason": reason, "message": message}}
-            entry = {"name": cr.name, "image": cr.image, "imageID": "", "ready": cr.ready,
-                     "started": cr.process is not None, "restartCount": cr.restarts, "state": state}
-            if cr.last_exit and not cr.done:
-                code, started, finished = cr.last_exit
-                entry["lastState"] = {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed",
-                                                     "startedAt": started, "finishedAt": finished}}
-            statuses.append(entry)
-        if run.containers and all(cr.done for cr in run.containers):
+        statuses = [self._container_status(cr) for cr in run.containers]
+        init_statuses = [self._container_status(cr) for cr in run.init_containers]
+        init_failed = any(cr.done and cr.last_exit and cr.last_exit[0] != 0 for cr in run.init_containers)
+        initialized = all(cr.done for cr in run.init_containers) and not init_failed
+        phase = "Running"
+        if init_failed:
+            phase = "Failed"
+        elif not initialized:
+            phase = "Pending"
+        elif run.containers and all(cr.done for cr in run.containers):
             phase = "Succeeded" if all(cr.last_exit and cr.last_exit[0] == 0 for cr in run.containers) else "Failed"
         elif not any(cr.process is not None or cr.done for cr in run.containers):
             phase = "Pending"
@@ -642,11 +643,13 @@ class LocalKubelet:
             "containerStatuses": statuses,
             "conditions": [
                 {"type": "PodScheduled", "status": "True"},
-                {"type": "Initialized", "status": "True"},
+                {"type": "Initialized", "status": "True" if initialized else "False"},
                 {"type": "ContainersReady", "status": "True" if ready else "False"},
                 {"type": "Ready", "status": "True" if ready else "False"},
             ],
         }
+        if init_statuses:
+            status["initContainerStatuses"] = init_statuses
         fingerprint = json.dumps(status, sort_keys=True)
         if fingerprint == run.last_status:
             return
@@ -659,11 +662,32 @@ class LocalKubelet:
             if exc.status != 404:
                 raise
 
+    @staticmethod
+    def _container_status(cr: ContainerRun) -> Obj:
+        """One entry of containerStatuses / initContainerStatuses."""
+        state: Obj
+        if cr.process is not None:
+            state = {"running": {"startedAt": cr.started_at}}
+        elif cr.done and cr.last_exit:
+            code, started, finished = cr.last_exit
+            state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                    "startedAt": started, "finishedAt": finished}}
+        else:
+            reason, message = cr.waiting or ("ContainerCreating", "")
+            state = {"waiting": {"reason": reason, "message": message}}
+        entry = {"name": cr.name, "image": cr.image, "imageID": "", "ready": cr.ready,
+                 "started": cr.process is not None, "restartCount": cr.restarts, "state": state}
+        if cr.last_exit and not cr.done:
+            code, started, finished = cr.last_exit
+            entry["lastState"] = {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed",
+                                                 "startedAt": started, "finishedAt": finished}}
+        return entry
+
     # ------------------------------------------------------------------ stopping
 
     def kill(self, run: PodRun, grace: float) -> None:
         """SIGTERM every container's process group, SIGKILL what is left after ``grace`` seconds."""
-        procs = [cr.process for cr in run.containers if cr.process is not None]
+        procs = [cr.process for cr in run.containers + run.init_containers if cr.process is not None]
         for proc in procs:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -673,7 +697,7 @@ class LocalKubelet:
             if proc.poll() is None:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=10)
-        for cr in run.containers:
+        for cr in run.containers + run.init_containers:
             cr.process = None
         if procs:
             log.info("pod %s/%s: stopped", run.namespace, run.name)
@@ -681,7 +705,8 @@ class LocalKubelet:
     def shutdown(self) -> None:
         """Stop every pod's processes at once (the node goes away with them)."""
         with self.lock:
-            procs = [c.process for r in self.pods.values() for c in r.containers if c.process is not None]
+            procs = [c.process for r in self.pods.values() for c in r.containers + r.init_containers
+                     if c.process is not None]
         for proc in procs:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 3.0
@@ -710,8 +735,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_client = kube_config.new_client_from_config(config_file=args.kubeconfig)
     kubelet = LocalKubelet(api_client, Path(args.state), node_name=args.node_name, gpus=args.gpus)
+    def stop(*_: object) -> None:
+        # Stop the pods here, not after the loop's current pass: whoever sent the signal may
+        # SIGKILL this process in a few seconds, and the pods' processes must not outlive the node.
+        kubelet.shutdown()
+        kubelet.stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: kubelet.stop.set())
+        signal.signal(sig, stop)
     kubelet.run()
     return 0
 
