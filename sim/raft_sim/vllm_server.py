@@ -6,6 +6,10 @@ what matters about vLLM to the programs that call it:
 * endpoints ``/v1/chat/completions``, ``/v1/completions``, ``/v1/models``, ``/health``
   (plus ``/sim/stats`` with its counters); ``usage`` token counts in every response; an
   unknown ``model`` is rejected with 404 like vLLM;
+* ``/metrics`` in the Prometheus text format with vLLM's scheduler gauges
+  ``vllm:num_requests_running`` and ``vllm:num_requests_waiting`` and the counter
+  ``vllm:generation_tokens_total``, labelled ``model_name`` and ``engine`` like vLLM's V1
+  engine (help texts say SIMULATED); ``--no-metrics`` serves none, like a server without them;
 * **continuous batching**: at most ``slots`` sequences (vLLM's ``max_num_seqs``) decode
   together, the rest queue; each decode step emits one token per running sequence and lasts
   ``step_base + step_per_seq * batch`` seconds, so throughput saturates at
@@ -72,6 +76,7 @@ class SimSettings:
     hang_rate: float = 0.0  # never answer (until hang_seconds)
     hang_seconds: float = 3600.0
     malformed_rate: float = 0.0  # answer with text that follows no requested format
+    metrics: bool = True  # serve /metrics (vLLM's Prometheus gauges)
 
     @property
     def capacity_tokens_per_second(self) -> float:
@@ -328,6 +333,16 @@ class BatchEngine:
             if not seq[1].done():
                 seq[1].cancel()
 
+    @property
+    def running(self) -> int:
+        """Sequences in the current decode batch (vLLM's ``num_requests_running``)."""
+        return sum(1 for s in self._running if not s[1].done())
+
+    @property
+    def waiting(self) -> int:
+        """Sequences queued for a free slot (vLLM's ``num_requests_waiting``)."""
+        return sum(1 for s in self._waiting if not s[1].done())
+
     async def generate(self, tokens: int) -> None:
         """Return once ``tokens`` decode steps for this sequence have run."""
         if tokens <= 0:
@@ -420,6 +435,8 @@ class SimulatedVLLMServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/sim/stats", self._stats)
+        if self.settings.metrics:
+            app.router.add_get("/metrics", self._metrics)
         self._engine = BatchEngine(self.settings, self.counters)
         self._engine.start()
         # handler_cancellation: a client that gives up aborts its sequence, as in vLLM.
@@ -476,6 +493,22 @@ class SimulatedVLLMServer:
             "uptimeSeconds": time.monotonic() - self._started_at,
         }
         return web.json_response(body)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        assert self._engine is not None
+        labels = f'{{engine="0",model_name="{self.settings.models[0]}"}}'
+        lines = []
+        for name, kind, help_text, value in (
+            ("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.",
+             self._engine.running),
+            ("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.",
+             self._engine.waiting),
+            ("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.",
+             self.counters.completion_tokens),
+        ):
+            lines += [f"# HELP {name} {help_text} (SIMULATED)", f"# TYPE {name} {kind}", f"{name}{labels} {float(value)}"]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
+                            headers={"X-Simulated": "true"})
 
     async def _models(self, _: web.Request) -> web.Response:
         created = int(time.time())
@@ -635,6 +668,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hang-rate", type=float, default=0.0)
     parser.add_argument("--hang-seconds", type=float, default=3600.0)
     parser.add_argument("--malformed-rate", type=float, default=0.0)
+    parser.add_argument("--no-metrics", action="store_false", dest="metrics", help="serve no /metrics")
     return parser.parse_args(argv)
 
 
@@ -652,6 +686,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         hang_rate=args.hang_rate,
         hang_seconds=args.hang_seconds,
         malformed_rate=args.malformed_rate,
+        metrics=args.metrics,
     )
 
 
