@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -73,13 +74,25 @@ class AdaptiveSettings:
     hold_intervals: int = 10  # latency mode: windows at the knee before probing again
 
 
+def in_flight_options(fixed: int | None, max_per_replica: int, clients: int = 1) -> dict[str, Any]:
+    """``LLMPool`` keyword arguments for a run config's ``concurrency``/``maxInFlightPerReplica``.
+
+    A set ``fixed`` keeps exactly that many requests in flight; otherwise each replica's limit
+    adapts, capped at this client's share of ``max_per_replica`` (``clients`` pools share it).
+    """
+    if fixed:
+        return {"max_in_flight": fixed}
+    return {"adaptive": AdaptiveSettings(maximum=max(1, -(-max_per_replica // max(1, clients))))}
+
+
 class AdaptiveLimit:
     """The in-flight limit for one replica (see the module docstring)."""
 
     def __init__(self, settings: AdaptiveSettings | None = None) -> None:
         self.settings = settings or AdaptiveSettings()
         s = self.settings
-        self.limit = max(s.minimum, min(s.maximum, s.initial))
+        self.limit = 0
+        self._set(s.initial)
         self.slow_start = True
         self.mode = "metrics"  # or "latency" once the server turns out to have no metrics
         self._tokens = 0
@@ -174,7 +187,8 @@ class AdaptiveLimit:
         self.mode = "latency"
 
     def _set(self, limit: int) -> None:
-        self.limit = max(self.settings.minimum, min(self.settings.maximum, int(limit)))
+        s = self.settings
+        self.limit = max(min(s.minimum, s.maximum), min(s.maximum, int(limit)))
 
 
 @dataclass
