@@ -21,6 +21,7 @@ from .conditions import set_condition
 from .observed import Observed, run_key, summarize
 from .reconciler import reconcile
 from .settings import Settings
+from .settled import SettledRuns, fingerprint, wrote_nothing
 
 SETTINGS = Settings.from_env()
 MANAGED = {"app.kubernetes.io/managed-by": api.MANAGER, api.RUN_LABEL: kopf.PRESENT}
@@ -45,6 +46,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         kube_config.load_kube_config()
     memo.applier = Applier()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
+    memo.settled = SettledRuns()  # finished runs skipped until their spec or children change
     metrics.serve(SETTINGS.metrics_port)
 
 
@@ -88,6 +90,10 @@ def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
 def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: kopf.Status,
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     """Reconcile one RaftRun: plan from what the indexes saw, apply, patch status, post Events."""
+    observed = observe(namespace, name, kwargs)
+    inputs = fingerprint(body.metadata.get("generation"), observed)
+    if memo.settled.skip(uid, inputs):
+        return
     old_status = dict(status)
     current = dict(body)
     written = memo.written_status.get(uid)
@@ -99,7 +105,7 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
     with metrics.RECONCILE_SECONDS.time():
         try:
             run = Run.from_body(current)
-            plan = reconcile(current, observe(namespace, name, kwargs), dt.datetime.now(dt.timezone.utc),
+            plan = reconcile(current, observed, dt.datetime.now(dt.timezone.utc),
                              probe=lambda: probes.teacher_completion(run, SETTINGS))
             memo.applier.apply(namespace, plan)
             new_status = plan.status
@@ -112,6 +118,7 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
                           now=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
             plan = None
     changes = status_patch(old_status, new_status)
+    memo.settled.record(uid, inputs, new_status.get("phase"), plan is not None and wrote_nothing(plan, changes))
     for key, value in changes.items():
         patch.status[key] = value
     if changes:
@@ -132,3 +139,4 @@ def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
     if type == "DELETED":
         metrics.record_phase(uid, None)
         memo.written_status.pop(uid, None)
+        memo.settled.forget(uid)
