@@ -100,6 +100,7 @@ class SimCounters:
     not_found: int = 0
     max_batch: int = 0
     max_queue: int = 0
+    busy_slot_seconds: float = 0.0  # sum over decode steps of batch × step seconds
     faults: Counter = field(default_factory=Counter)  # error, rate_limit, hang, malformed
     kinds: Counter = field(default_factory=Counter)  # responder name per completed request
 
@@ -377,6 +378,7 @@ class BatchEngine:
                 deadline = now
             deadline += step
             await asyncio.sleep(max(0.0, deadline - now))
+            self.counters.busy_slot_seconds += batch * step
             for seq in self._running:
                 seq[0] -= 1
                 if seq[0] <= 0 and not seq[1].done():

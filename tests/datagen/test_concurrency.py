@@ -61,13 +61,35 @@ def test_limit_backs_off_by_its_share_of_the_queue_and_respects_bounds() -> None
     assert limit.limit == 100  # one reading may be requests about to be scheduled: hold
     limit.update(0.5, ServerLoad(running=100, waiting=100), in_flight=100)
     assert 50 <= limit.limit <= 55
+    # The requests already sent still queue while they drain: no second cut until they have.
+    cut = limit.limit
+    limit.update(0.5, ServerLoad(running=100, waiting=80), in_flight=90)
+    assert limit.limit == cut
     for _ in range(50):
         limit.note_in_flight(limit.limit)
-        limit.update(0.5, ServerLoad(running=10, waiting=0), in_flight=limit.limit)
+        limit.update(0.5, ServerLoad(running=limit.limit, waiting=0), in_flight=limit.limit)
     assert limit.limit == 128  # the spec's cap
     for _ in range(50):
         limit.update(0.5, ServerLoad(running=4, waiting=500), in_flight=limit.limit)
     assert limit.limit == 4
+
+
+def test_slots_another_client_leaves_idle_are_taken_at_once() -> None:
+    limit = AdaptiveLimit(AdaptiveSettings(initial=40))
+    limit.slow_start = False
+    limit.note_in_flight(40)
+    limit.update(0.5, ServerLoad(running=100, waiting=3), in_flight=40)  # shared with another client
+    limit.note_in_flight(limit.limit)
+    limit.update(0.5, ServerLoad(running=42, waiting=0), in_flight=limit.limit)  # the other one is done
+    assert limit.limit >= 100
+
+
+def test_a_client_that_falls_behind_does_not_grow() -> None:
+    limit = AdaptiveLimit(AdaptiveSettings(initial=64))
+    limit.note_in_flight(64)
+    # The server finished everything while this client was busy with the answers.
+    limit.update(0.5, ServerLoad(running=0, waiting=0), in_flight=64)
+    assert limit.limit == 64
 
 
 def test_limit_does_not_grow_while_the_client_does_not_use_it() -> None:

@@ -8,9 +8,11 @@ busy; past that, extra requests only wait. Callers do not know the slot count, s
 * **with the server's metrics** (vLLM's ``/metrics`` gauges ``vllm:num_requests_running`` and
   ``vllm:num_requests_waiting``): while the client uses its whole limit and the server's
   queue is (nearly) empty, the limit grows, doubling at first (*slow start*), then by a few
-  percent per interval; when requests queue, it drops by this client's share of the excess
-  queue. A small queue is kept on purpose so that a finished sequence's slot is refilled at
-  once instead of after a client round trip;
+  percent per interval; when requests queue, it is set to this client's share of what the
+  server runs plus a small queue, once (requests already queued drain before the next cut).
+  The small queue is kept on purpose so that a finished sequence's slot is refilled at once
+  instead of after a client round trip. Slots the server has been seen to run and now leaves
+  idle (another client finished) are taken at once;
 * **without metrics**, from what the client sees: completion tokens per second over each
   interval. The limit grows while throughput keeps rising with it; when a step up brings
   less than a third of the proportional gain, the limit returns to the last good value and
@@ -104,6 +106,7 @@ class AdaptiveLimit:
         self._last: tuple[int, float] | None = None  # (limit, tokens/s) of the previous window
         self._hold = 0
         self._queue_streak = 0  # readings in a row that showed a queue
+        self._most_running = 0.0  # the most sequences the server was seen running: its slots, once full
 
     # ---- observations ----------------------------------------------------------------------
 
@@ -145,22 +148,30 @@ class AdaptiveLimit:
 
     def _by_queue(self, load: ServerLoad, in_flight: int, saturated: bool) -> None:
         s = self.settings
+        self._most_running = max(self._most_running, load.running)
         allowance = max(s.min_queue_allowance, s.queue_allowance * load.running)
         if load.waiting > allowance:
             self._queue_streak += 1
             self.slow_start = False
             # One reading can catch requests that arrived since the last scheduler step and
-            # get a slot at the next one: hold, and cut only if the queue is still there.
-            if self._queue_streak >= 2:
-                total = load.running + load.waiting
-                share = min(1.0, in_flight / total) if total > 0 else 1.0
-                excess = math.ceil((load.waiting - allowance) * share)
-                self._set(max(self.limit // 2, self.limit - excess))
+            # get a slot at the next one: act on a queue seen twice in a row. Requests already
+            # sent stay queued after a cut, so while this client is still above its limit the
+            # last cut has not taken effect yet: no second one.
+            if self._queue_streak >= 2 and in_flight <= self.limit:
+                # Our share of what the server runs, plus our share of the allowed queue.
+                share = in_flight / (load.running + load.waiting)
+                self._set(math.floor(share * (load.running + allowance)))
             return
         self._queue_streak = 0
-        if saturated:
+        # Grow only when this client used its whole limit and the server holds what it sent: a
+        # client slowed down (busy parsing a burst of answers) leaves the server idle for a
+        # moment, which says nothing about its slots.
+        if saturated and load.running + load.waiting >= in_flight:
             step = self.limit if self.slow_start else max(1, round(self.limit * s.growth))
-            self._set(self.limit + step)
+            # Slots the server has shown it has and now leaves idle (another client finished):
+            # take them at once; a shared overshoot is cut at the next queue.
+            idle = math.floor(self._most_running - load.running)
+            self._set(self.limit + max(step, idle))
 
     def _by_throughput(self, throughput: float, saturated: bool) -> None:
         s = self.settings
