@@ -6,8 +6,9 @@ adapt per replica) on real text: the Python documentation that Debian's ``python
 package installs (HTML, converted to text once), at least 300 K characters and enough chunks
 that the first wave of question requests can fill every slot. In the same run, a baseline
 with the previous defaults (2 workers × 32 requests in flight, fixed) generates from the same
-text. Then the eval program answers (the model under test) and judges (the teacher) held-out
-questions against the same servers, with its defaults.
+text, stopped after ``--baseline-seconds``. Then the eval program answers and judges held-out
+questions with its defaults, both against one set of servers, as when the teacher is both a
+baseline under test and the judge (its servers' steps suit eval's short answers).
 
 Each simulated replica is a separate process with continuous batching: a decode step takes
 ``step_base + step_per_seq × batch`` with ``step_per_seq = step_base / slots`` (a full batch
@@ -21,9 +22,12 @@ and slot occupancy (time-averaged running sequences / slots), each over
   the last wave, the same for any client, and a shrinking share of longer runs).
 
     python benchmarks/datagen_throughput.py --slots 64
-    python benchmarks/datagen_throughput.py --slots 256
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 1 2
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4
 
-Prints a table and writes ``benchmarks/results/datagen_throughput_<slots>.{json,md}``.
+(each under 5 minutes on 2 shared cores).
+
+Prints a table and writes ``benchmarks/results/datagen_throughput_<slots>[_r<replicas>].{json,md}``.
 """
 
 from __future__ import annotations
@@ -240,6 +244,7 @@ def main() -> None:
                         help="corpus size: chunks per slot of all replicas (at least 300 K characters)")
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long the baseline runs")
     parser.add_argument("--eval-questions-per-slot", type=float, default=1.5)
+    parser.add_argument("--min-eval-questions", type=int, default=600)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -263,7 +268,7 @@ def main() -> None:
                                          urls, slots, server["capacity"], args.baseline_seconds)
                 _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
             with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST) as (urls, server):
-                questions = int(args.eval_questions_per_slot * slots * replicas)
+                questions = max(args.min_eval_questions, int(args.eval_questions_per_slot * slots * replicas))
                 result = run_eval_measured(tmp_path / f"eval-{replicas}", out / "dataset", urls, questions, slots,
                                            server["capacity"])
                 _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)

@@ -88,8 +88,18 @@ def test_a_client_that_falls_behind_does_not_grow() -> None:
     limit = AdaptiveLimit(AdaptiveSettings(initial=64))
     limit.note_in_flight(64)
     # The server finished everything while this client was busy with the answers.
-    limit.update(0.5, ServerLoad(running=0, waiting=0), in_flight=64)
+    limit.update(2.0, ServerLoad(running=0, waiting=0), in_flight=64, lagging=True)
     assert limit.limit == 64
+
+
+def test_gauges_of_one_replica_behind_a_service_still_let_the_limit_grow() -> None:
+    # One URL for four replicas: each reports a quarter of what this client sends.
+    limit = AdaptiveLimit(AdaptiveSettings(initial=32, maximum=4096))
+    for _ in range(30):
+        limit.note_in_flight(limit.limit)
+        total = limit.limit / 4
+        limit.update(0.5, ServerLoad(running=min(64, total), waiting=max(0, total - 64)), limit.limit)
+    assert 4 * 64 <= limit.limit <= 4 * 64 * 1.3
 
 
 def test_limit_does_not_grow_while_the_client_does_not_use_it() -> None:

@@ -122,17 +122,18 @@ class AdaptiveLimit:
 
     # ---- decisions -------------------------------------------------------------------------
 
-    def update(self, elapsed: float, load: ServerLoad | None, in_flight: int) -> int:
+    def update(self, elapsed: float, load: ServerLoad | None, in_flight: int, *, lagging: bool = False) -> int:
         """Close an interval of ``elapsed`` seconds; returns the new limit.
 
         ``load`` is the server's gauges read just now (None in latency mode or when the read
-        failed); ``in_flight`` is this client's current count at the replica.
+        failed); ``in_flight`` is this client's current count at the replica; ``lagging``: the
+        client's event loop woke late, so it was too busy to send and read at full speed.
         """
         saturated = self._peak_in_flight >= self.limit
         tokens, self._tokens = self._tokens, 0
         self._peak_in_flight = in_flight
         if load is not None:
-            self._by_queue(load, in_flight, saturated)
+            self._by_queue(load, in_flight, saturated and not lagging)
         elif self.mode == "latency":
             window = self._window
             window.add(tokens, elapsed, saturated)
@@ -163,10 +164,11 @@ class AdaptiveLimit:
                 self._set(math.floor(share * (load.running + allowance)))
             return
         self._queue_streak = 0
-        # Grow only when this client used its whole limit and the server holds what it sent: a
-        # client slowed down (busy parsing a burst of answers) leaves the server idle for a
-        # moment, which says nothing about its slots.
-        if saturated and load.running + load.waiting >= in_flight:
+        # ``saturated`` is false for a client that lagged (busy parsing a burst of answers): the
+        # server it left idle for a moment says nothing about its slots. The gauges may come
+        # from one of several replicas behind a Service, so they are not compared with
+        # ``in_flight``, which counts requests to all of them.
+        if saturated:
             step = self.limit if self.slow_start else max(1, round(self.limit * s.growth))
             # Slots the server has shown it has and now leaves idle (another client finished):
             # take them at once; a shared overshoot is cut at the next queue.

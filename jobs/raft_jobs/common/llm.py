@@ -567,11 +567,13 @@ class LLMPool:
         while True:
             await asyncio.sleep(self.adaptive.interval)
             now = self._clock()
+            # An event loop that wakes late was too busy to keep its requests going.
+            lagging = now - last > 1.5 * self.adaptive.interval
             loads = await asyncio.gather(*(self._server_load(s) for s in self._states))
             for state, load in zip(self._states, loads):
                 assert state.adaptive is not None
-                state.adaptive.update(now - last, load, state.in_flight)
-            last = now
+                state.adaptive.update(now - last, load, state.in_flight, lagging=lagging)
+            last = self._clock()
             limit = sum(s.limit or 0 for s in self._states)
             if limit != self._limit:
                 log.debug("%s: %d requests in flight allowed (%s)", self.name, limit,
