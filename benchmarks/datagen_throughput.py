@@ -60,8 +60,9 @@ DOCS = Path("/usr/share/doc/python3-doc/html")  # Debian's python3-doc package
 DOC_SECTIONS = ("tutorial", "howto", "faq", "reference", "library")
 MIN_CHARS = 300_000
 REQUESTS_PER_SECOND = 60.0  # all replicas together at capacity: what 2 shared cores keep up with
+EVAL_REQUESTS_PER_SECOND = 45.0  # eval's client does more per request (scores, partial answers file)
 DATAGEN_TOKENS_PER_REQUEST = 80  # mean completion length of the simulated teacher's questions and answers
-EVAL_TOKENS_PER_REQUEST = 12  # mean of a no-retrieval answer (about 22) and a one-token verdict
+EVAL_TOKENS_PER_REQUEST = 10  # mean of a no-retrieval answer (about 20) and a one-token verdict
 BASELINE = {"workers": 2, "concurrency": 32}
 RESULTS = Path(__file__).parent / "results"
 
@@ -121,16 +122,18 @@ def server_stats(url: str) -> dict[str, Any]:
 class Sampler:
     """Polls the servers' counters in a thread; :meth:`measure` turns the samples into rates."""
 
-    def __init__(self, urls: list[str], interval: float = 0.25) -> None:
+    def __init__(self, urls: list[str], interval: float = 0.25, model: str | None = None) -> None:
         self.urls = urls
         self.interval = interval
+        self.model = model  # count only this model's requests (the sustained span ends with its last)
         self.samples: list[tuple[float, float, float, float]] = []  # t, requests, tokens, busy slot-seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> tuple[float, float, float, float]:
         counters = [server_stats(u)["counters"] for u in self.urls]
-        return (time.monotonic(), sum(c["requests"] for c in counters),
+        requests = (c["models"].get(self.model, 0) if self.model else c["requests"] for c in counters)
+        return (time.monotonic(), sum(requests),
                 sum(c["completion_tokens"] for c in counters), sum(c["busy_slot_seconds"] for c in counters))
 
     def _run(self) -> None:
@@ -160,6 +163,8 @@ class Sampler:
         if stopped:
             end = drain = len(self.samples) - 2
         result: dict[str, Any] = {"requests": int(last[1] - first[1]), "tokens": int(last[2] - first[2])}
+        if self.model:
+            result["requestsCounted"] = self.model
         for label, stop in (("whole", end), ("sustained", max(drain, start + 1))):
             a, b = self.samples[start], self.samples[stop]
             seconds = b[0] - a[0]
@@ -230,7 +235,8 @@ def run_eval_measured(root: Path, dataset: Path, urls: list[str], questions: int
                  "evalFile": str(eval_file),
                  "models": [{"name": "student", "role": "student", "endpoints": urls, "model": STUDENT}]},
     })
-    with Sampler(urls) as sampler:
+    # The sustained span ends with the last answer request; the judge requests that follow drain.
+    with Sampler(urls, model=STUDENT) as sampler:
         asyncio.run(evaluate(config, make_client))
     return {"questions": len(items), **sampler.measure(slots * len(urls), capacity * len(urls))}
 
@@ -258,7 +264,7 @@ def main() -> None:
         files = sorted(corpus_root.iterdir())
         for replicas in args.replicas:
             # Steps scale with the replica count so that the request rate at capacity stays the same.
-            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST) as (urls, server):
+            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, REQUESTS_PER_SECOND) as (urls, server):
                 corpus = _subset(files, tmp_path / f"corpus-{replicas}",
                                  max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
                 out = tmp_path / f"adaptive-{replicas}"
@@ -267,7 +273,7 @@ def main() -> None:
                 result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
                                          urls, slots, server["capacity"], args.baseline_seconds)
                 _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
-            with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST) as (urls, server):
+            with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
                 questions = max(args.min_eval_questions, int(args.eval_questions_per_slot * slots * replicas))
                 result = run_eval_measured(tmp_path / f"eval-{replicas}", out / "dataset", urls, questions, slots,
                                            server["capacity"])
@@ -276,9 +282,10 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def serving(replicas: int, slots: int, tokens_per_request: float) -> Iterator[tuple[list[str], dict[str, Any]]]:
-    """``replicas`` simulated servers whose capacity is :data:`REQUESTS_PER_SECOND` together."""
-    step_base_ms = 1000 * slots * replicas / (2 * REQUESTS_PER_SECOND * tokens_per_request)
+def serving(replicas: int, slots: int, tokens_per_request: float,
+            requests_per_second: float) -> Iterator[tuple[list[str], dict[str, Any]]]:
+    """``replicas`` simulated servers that complete ``requests_per_second`` together at capacity."""
+    step_base_ms = 1000 * slots * replicas / (2 * requests_per_second * tokens_per_request)
     servers = []
     try:
         for _ in range(replicas):
@@ -346,14 +353,15 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
     stem.with_suffix(".md").write_text(
         f"# Teacher throughput with default settings: {slots}-slot simulated vLLM replicas\n\n"
         f"Simulated replicas of {slots} slots each; a decode step takes b × (1 + batch/{slots}) ms with b chosen "
-        f"so that all replicas together complete about {REQUESTS_PER_SECOND:.0f} requests/s at capacity (b per row "
-        "in the JSON). Corpus: text of Debian's python3-doc HTML, at least 300 K characters and about "
+        f"so that all replicas together complete about {REQUESTS_PER_SECOND:.0f} datagen or "
+        f"{EVAL_REQUESTS_PER_SECOND:.0f} eval requests/s at capacity (b per row in the JSON). Corpus: text of Debian's python3-doc HTML, at least 300 K characters and about "
         f"{slots} × replicas × 1.2 chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
         "defaults (2 workers, adaptive in-flight limit) on the local executor; the baseline, on the same servers "
         "and text, uses the previous defaults (2 workers × 32 requests in flight, fixed) and is stopped after "
         "15 s; eval answers and judges held-out questions (no retrieval) with its defaults, on servers whose "
-        "steps suit its short answers. *Whole*: first request to last response; *sustained*: until the last "
-        "request was sent (after it, the last wave drains). Servers run as separate processes on the same "
+        "steps suit its short answers (its *requests* column counts answer requests; each is followed by a "
+        "judge request). *Whole*: first request to last response; *sustained*: until the last request (eval: "
+        "answer request) was sent; after it, the last wave drains. Servers run as separate processes on the same "
         f"{os.cpu_count()}-CPU machine as the clients, shared with other work.\n\n"
         f"{table}\n\n`{command}` ({environment['platform']}, Python {environment['python']}), {wall:.0f} s.\n"
     )

@@ -103,12 +103,14 @@ class SimCounters:
     busy_slot_seconds: float = 0.0  # sum over decode steps of batch × step seconds
     faults: Counter = field(default_factory=Counter)  # error, rate_limit, hang, malformed
     kinds: Counter = field(default_factory=Counter)  # responder name per completed request
+    models: Counter = field(default_factory=Counter)  # requests received per served model
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         data = asdict(self)
         data["faults"] = dict(self.faults)
         data["kinds"] = dict(self.kinds)
+        data["models"] = dict(self.models)
         return data
 
 
@@ -544,6 +546,7 @@ class SimulatedVLLMServer:
         except (TypeError, ValueError, KeyError) as exc:
             return _error(400, "BadRequestError", f"invalid request: {exc}")
         self.counters.requests += 1
+        self.counters.models[parsed.model] += 1
 
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         fault = self._fault(key, parsed)

@@ -70,8 +70,8 @@ class AdaptiveSettings:
     maximum: int = 1024  # the spec's cap per replica
     interval: float = 0.5  # seconds between updates
     growth: float = 0.05  # relative growth per interval after slow start
-    queue_allowance: float = 0.05  # queued requests tolerated, relative to the running ones
-    min_queue_allowance: int = 2
+    queue_allowance: float = 0.1  # queued requests tolerated, relative to the running ones
+    min_queue_allowance: int = 4
     gain_needed: float = 1 / 3  # latency mode: share of the proportional throughput gain needed to keep growing
     hold_intervals: int = 10  # latency mode: windows at the knee before probing again
 
