@@ -249,8 +249,9 @@ def main() -> None:
     parser.add_argument("--chunks-per-slot", type=float, default=1.2,
                         help="corpus size: chunks per slot of all replicas (at least 300 K characters)")
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long the baseline runs")
-    parser.add_argument("--eval-questions-per-slot", type=float, default=1.5)
-    parser.add_argument("--min-eval-questions", type=int, default=600)
+    parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
+    parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 1300], metavar=("MIN", "MAX"),
+                        help="bounds on the held-out questions eval answers and judges")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -274,11 +275,12 @@ def main() -> None:
                                          urls, slots, server["capacity"], args.baseline_seconds)
                 _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
             with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
-                questions = max(args.min_eval_questions, int(args.eval_questions_per_slot * slots * replicas))
+                low, high = args.eval_questions
+                questions = min(high, max(low, int(args.eval_questions_per_slot * slots * replicas)))
                 result = run_eval_measured(tmp_path / f"eval-{replicas}", out / "dataset", urls, questions, slots,
                                            server["capacity"])
                 _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)
-    _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas)
+            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas)  # after each replica count
 
 
 @contextlib.contextmanager
@@ -304,7 +306,7 @@ def _row(rows: list[dict[str, Any]], program: str, settings: str, replicas: int,
     rows.append({"program": program, "settings": settings, "replicas": replicas,
                  "capacityTokensPerSecond": round(server["capacity"] * replicas, 1),
                  "stepBaseMs": server["stepBaseMs"], **result})
-    print(_line(rows[-1]), flush=True)
+    print("\n" + _line(rows[-1]), flush=True)
 
 
 def _subset(files: list[Path], root: Path, chars: int) -> tuple[Path, int]:
@@ -328,7 +330,7 @@ def _line(row: dict[str, Any]) -> str:
 
 def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: float, replicas: list[int]) -> None:
     for row in rows:
-        base = next(r for r in rows if r["program"] == "datagen" and r["settings"].startswith("baseline")
+        base = next(r for r in reversed(rows) if r["program"] == "datagen" and r["settings"].startswith("baseline")
                     and r["replicas"] == row["replicas"])
         row["vsBaseline"] = round(row["sustained"]["ofCapacity"] / base["sustained"]["ofCapacity"], 2)
     header = ("| program | settings | replicas | requests | capacity tok/s | of capacity (whole) "
@@ -340,7 +342,7 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
                      f"{r['capacityTokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | {s['ofCapacity']:.3f} | "
                      f"{s['occupancy']:.3f} | {r['vsBaseline']:.2f} |")
     table = "\n".join(lines)
-    print(table)
+    print("\n" + table)
     environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if replicas == [1, 2, 4] else "_r" + "-".join(map(str, replicas))

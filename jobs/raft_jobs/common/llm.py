@@ -250,7 +250,6 @@ class LLMPool:
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         client_factory: Callable[[str], Any] | None = None,
-        metrics_reader: Callable[[str], Any] | None = None,
     ) -> None:
         urls = [str(u).rstrip("/") for u in endpoints if str(u).strip()]
         if not urls:
@@ -279,7 +278,6 @@ class LLMPool:
             self._limit = max_in_flight or 0
         self._semaphore = PrioritySlots(self._limit) if self._limit else None
         self._api_key = api_key
-        self._metrics_reader = metrics_reader
         self._metrics_http: Any = None
         self._monitor: asyncio.Task[None] | None = None
         self._down: EndpointDownError | None = None
@@ -320,11 +318,6 @@ class LLMPool:
     def limit(self) -> int | None:
         """Requests allowed in flight now over all replicas (None: unbounded)."""
         return self._limit or None
-
-    @property
-    def backlog(self) -> int:
-        """Requests waiting for a free slot in this client."""
-        return self._semaphore.waiting if self._semaphore is not None else 0
 
     @property
     def endpoints(self) -> list[str]:
@@ -604,8 +597,6 @@ class LLMPool:
 
     async def _read_metrics(self, url: str) -> str | None:
         """The body of ``url`` (None on 4xx: the server has no such page)."""
-        if self._metrics_reader is not None:
-            return await self._metrics_reader(url)
         if self._metrics_http is None:
             self._metrics_http = _httpx.AsyncClient(
                 timeout=5.0, headers={"Authorization": f"Bearer {self._api_key}"}
