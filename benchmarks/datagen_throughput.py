@@ -252,8 +252,13 @@ def main() -> None:
     parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
     parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 1300], metavar=("MIN", "MAX"),
                         help="bounds on the held-out questions eval answers and judges")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the Markdown of an earlier result")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.render:
+        done = json.loads(args.render.read_text())
+        _write(done["rows"], done["slots"], done["corpusChars"], done["wallSeconds"], done["replicas"])
+        return
 
     slots = args.slots
     rows: list[dict[str, Any]] = []
@@ -332,15 +337,16 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
     for row in rows:
         base = next(r for r in reversed(rows) if r["program"] == "datagen" and r["settings"].startswith("baseline")
                     and r["replicas"] == row["replicas"])
-        row["vsBaseline"] = round(row["sustained"]["ofCapacity"] / base["sustained"]["ofCapacity"], 2)
-    header = ("| program | settings | replicas | requests | capacity tok/s | of capacity (whole) "
-              "| of capacity (sustained) | slot occupancy (sustained) | × baseline (fraction, sustained) |")
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        row["vsBaseline"] = round(row["sustained"]["occupancy"] / base["sustained"]["occupancy"], 2)
+    header = ("| program | settings | replicas | requests | capacity tok/s | completion tok/s (whole) "
+              "| of capacity (whole) | slot occupancy (whole) | slot occupancy (sustained) "
+              "| × baseline (occupancy, sustained) |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         w, s = r["whole"], r["sustained"]
         lines.append(f"| {r['program']} | {r['settings']} | {r['replicas']} | {r['requests']} | "
-                     f"{r['capacityTokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | {s['ofCapacity']:.3f} | "
-                     f"{s['occupancy']:.3f} | {r['vsBaseline']:.2f} |")
+                     f"{r['capacityTokensPerSecond']:.0f} | {w['tokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | "
+                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {r['vsBaseline']:.2f} |")
     table = "\n".join(lines)
     print("\n" + table)
     environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
@@ -350,7 +356,7 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
     command = f"python benchmarks/datagen_throughput.py --slots {slots}" + (
         "" if not suffix else " --replicas " + " ".join(map(str, replicas)))
     stem.with_suffix(".json").write_text(json.dumps(
-        {"rows": rows, "slots": slots, "requestsPerSecondAtCapacity": REQUESTS_PER_SECOND, "corpusChars": corpus_chars,
+        {"rows": rows, "slots": slots, "replicas": replicas, "requestsPerSecondAtCapacity": REQUESTS_PER_SECOND, "corpusChars": corpus_chars,
          "environment": environment, "command": command, "wallSeconds": round(wall, 1)}, indent=2) + "\n")
     stem.with_suffix(".md").write_text(
         f"# Teacher throughput with default settings: {slots}-slot simulated vLLM replicas\n\n"
@@ -363,7 +369,9 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         "15 s; eval answers and judges held-out questions (no retrieval) with its defaults, on servers whose "
         "steps suit its short answers (its *requests* column counts answer requests; each is followed by a "
         "judge request). *Whole*: first request to last response; *sustained*: until the last request (eval: "
-        "answer request) was sent; after it, the last wave drains. Servers run as separate processes on the same "
+        "answer request) was sent; after it, the last wave drains. Completion tokens are counted when a request "
+        "finishes, so they are exact over the whole span only; slot occupancy (time-averaged running sequences "
+        "/ slots, from the servers' decode steps) is exact over any span. Servers run as separate processes on the same "
         f"{os.cpu_count()}-CPU machine as the clients, shared with other work.\n\n"
         f"{table}\n\n`{command}` ({environment['platform']}, Python {environment['python']}), {wall:.0f} s.\n"
     )
