@@ -177,3 +177,22 @@ async def test_pool_spreads_by_each_replicas_own_limit() -> None:
 def test_fixed_and_adaptive_limits_exclude_each_other() -> None:
     with pytest.raises(ValueError, match="exclude each other"):
         LLMPool(["http://x/v1"], "m", max_in_flight=4, adaptive=AdaptiveSettings())
+
+
+async def test_simulated_server_reports_vllm_queue_gauges() -> None:
+    import aiohttp
+
+    settings = SimSettings(models=["m"], slots=2, step_base=0.05, step_per_seq=0.0)
+    async with SimulatedVLLMServer(settings) as server, aiohttp.ClientSession() as http:
+        async with LLMPool([server.url], "m") as pool:
+            requests = [asyncio.create_task(pool.chat_completion([{"role": "user", "content": f"q{i}?"}], max_tokens=20))
+                        for i in range(5)]
+            await asyncio.sleep(0.3)
+            async with http.get(metrics_url(server.url)) as response:
+                text = await response.text()
+            await asyncio.gather(*requests)
+        assert "(SIMULATED)" in text and 'model_name="m"' in text
+        assert parse_server_load(text) == ServerLoad(running=2, waiting=3)
+    async with SimulatedVLLMServer(SimSettings(models=["m"], metrics=False)) as server, aiohttp.ClientSession() as http:
+        async with http.get(metrics_url(server.url)) as response:
+            assert response.status == 404
