@@ -153,12 +153,14 @@ class AdaptiveLimit:
         allowance = max(s.min_queue_allowance, s.queue_allowance * load.running)
         if load.waiting > allowance:
             self._queue_streak += 1
-            self.slow_start = False
             # One reading can catch requests that arrived since the last scheduler step and
             # get a slot at the next one: act on a queue seen twice in a row. Requests already
             # sent stay queued after a cut, so while this client is still above its limit the
             # last cut has not taken effect yet: no second one.
-            if self._queue_streak >= 2 and in_flight <= self.limit:
+            if self._queue_streak < 2:
+                return
+            self.slow_start = False
+            if in_flight <= self.limit:
                 # Our share of what the server runs, plus our share of the allowed queue.
                 share = in_flight / (load.running + load.waiting)
                 self._set(math.floor(share * (load.running + allowance)))
