@@ -48,7 +48,7 @@ def test_limit_grows_to_the_slot_count_and_keeps_a_small_queue(slots: int) -> No
         limit.update(0.5, _serve(limit, slots), limit.limit)
         history.append(limit.limit)
     settled = history[-20:]
-    assert min(settled) >= slots and max(settled) <= slots * 1.2 + 4
+    assert min(settled) >= slots and max(settled) <= slots * 1.4 + 4
     # Slow start: the first doublings reach the slot count within a few intervals.
     assert next(i for i, v in enumerate(history) if v >= slots) <= 6
 
@@ -56,11 +56,11 @@ def test_limit_grows_to_the_slot_count_and_keeps_a_small_queue(slots: int) -> No
 def test_limit_backs_off_by_its_share_of_the_queue_and_respects_bounds() -> None:
     limit = AdaptiveLimit(AdaptiveSettings(initial=100, minimum=4, maximum=128))
     limit.slow_start = False
-    # Another client holds as many requests as we do: we drop half the excess queue.
+    # Another client holds as many requests as we do: we keep half of what the server runs and queues.
     limit.update(0.5, ServerLoad(running=100, waiting=100), in_flight=100)
     assert limit.limit == 100  # one reading may be requests about to be scheduled: hold
     limit.update(0.5, ServerLoad(running=100, waiting=100), in_flight=100)
-    assert 50 <= limit.limit <= 55
+    assert limit.limit == 62  # half of what runs plus half of the 25 queued requests kept
     # The requests already sent still queue while they drain: no second cut until they have.
     cut = limit.limit
     limit.update(0.5, ServerLoad(running=100, waiting=80), in_flight=90)

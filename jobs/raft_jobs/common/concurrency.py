@@ -9,9 +9,10 @@ busy; past that, extra requests only wait. Callers do not know the slot count, s
   ``vllm:num_requests_waiting``): while the client uses its whole limit and the server's
   queue is (nearly) empty, the limit grows, doubling at first (*slow start*), then by a few
   percent per interval; when requests queue, it is set to this client's share of what the
-  server runs plus a small queue, once (requests already queued drain before the next cut).
-  The small queue is kept on purpose so that a finished sequence's slot is refilled at once
-  instead of after a client round trip. Slots the server has been seen to run and now leaves
+  server runs plus a queue of a quarter of that, once (requests already queued drain before
+  the next cut). The queue is kept on purpose: a finished sequence's slot is refilled at once
+  instead of after a client round trip, and the server stays busy while the client is briefly
+  too busy to send (a burst of answers to parse). Slots the server has been seen to run and now leaves
   idle (another client finished) are taken at once;
 * **without metrics**, from what the client sees: completion tokens per second over each
   interval. The limit grows while throughput keeps rising with it; when a step up brings
@@ -70,7 +71,7 @@ class AdaptiveSettings:
     maximum: int = 1024  # the spec's cap per replica
     interval: float = 0.5  # seconds between updates
     growth: float = 0.05  # relative growth per interval after slow start
-    queue_allowance: float = 0.1  # queued requests tolerated, relative to the running ones
+    queue_allowance: float = 0.25  # queued requests kept, relative to the running ones (bridge client stalls)
     min_queue_allowance: int = 4
     gain_needed: float = 1 / 3  # latency mode: share of the proportional throughput gain needed to keep growing
     hold_intervals: int = 10  # latency mode: windows at the knee before probing again
