@@ -248,6 +248,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--chunks-per-slot", type=float, default=1.2,
                         help="corpus size: chunks per slot of all replicas (at least 300 K characters)")
+    parser.add_argument("--requests-per-second", type=float, default=REQUESTS_PER_SECOND,
+                        help="datagen requests/s of all replicas at capacity (lower it when the client cannot keep up)")
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long the baseline runs")
     parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
     parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 1300], metavar=("MIN", "MAX"),
@@ -257,7 +259,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.render:
         done = json.loads(args.render.read_text())
-        _write(done["rows"], done["slots"], done["corpusChars"], done["wallSeconds"], done["replicas"])
+        _write(done["rows"], done["slots"], done["corpusChars"], done["wallSeconds"], done["replicas"],
+               done["command"].split()[2:])
         return
 
     slots = args.slots
@@ -270,7 +273,7 @@ def main() -> None:
         files = sorted(corpus_root.iterdir())
         for replicas in args.replicas:
             # Steps scale with the replica count so that the request rate at capacity stays the same.
-            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, REQUESTS_PER_SECOND) as (urls, server):
+            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, args.requests_per_second) as (urls, server):
                 corpus = _subset(files, tmp_path / f"corpus-{replicas}",
                                  max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
                 out = tmp_path / f"adaptive-{replicas}"
@@ -279,13 +282,16 @@ def main() -> None:
                 result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
                                          urls, slots, server["capacity"], args.baseline_seconds)
                 _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
+            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])
+            if max(args.eval_questions) == 0:
+                continue
             with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
                 low, high = args.eval_questions
                 questions = min(high, max(low, int(args.eval_questions_per_slot * slots * replicas)))
                 result = run_eval_measured(tmp_path / f"eval-{replicas}", out / "dataset", urls, questions, slots,
                                            server["capacity"])
                 _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)
-            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas)  # after each replica count
+            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])  # per replica count
 
 
 @contextlib.contextmanager
@@ -333,11 +339,12 @@ def _line(row: dict[str, Any]) -> str:
             f"(occupancy {sustained['occupancy']:.3f})")
 
 
-def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: float, replicas: list[int]) -> None:
+def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: float, replicas: list[int],
+           argv: list[str]) -> None:
     for row in rows:
-        base = next(r for r in reversed(rows) if r["program"] == "datagen" and r["settings"].startswith("baseline")
-                    and r["replicas"] == row["replicas"])
-        row["vsBaseline"] = round(row["sustained"]["occupancy"] / base["sustained"]["occupancy"], 2)
+        base = next((r for r in reversed(rows) if r["program"] == "datagen" and r["settings"].startswith("baseline")
+                     and r["replicas"] == row["replicas"]), None)
+        row["vsBaseline"] = round(row["sustained"]["occupancy"] / base["sustained"]["occupancy"], 2) if base else None
     header = ("| program | settings | replicas | requests | capacity tok/s | completion tok/s (whole) "
               "| of capacity (whole) | slot occupancy (whole) | slot occupancy (sustained) "
               "| × baseline (occupancy, sustained) |")
@@ -346,22 +353,23 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         w, s = r["whole"], r["sustained"]
         lines.append(f"| {r['program']} | {r['settings']} | {r['replicas']} | {r['requests']} | "
                      f"{r['capacityTokensPerSecond']:.0f} | {w['tokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | "
-                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {r['vsBaseline']:.2f} |")
+                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {r['vsBaseline'] or '–'} |")
     table = "\n".join(lines)
     print("\n" + table)
-    environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                   "loadAverage1m": round(os.getloadavg()[0], 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if replicas == [1, 2, 4] else "_r" + "-".join(map(str, replicas))
     stem = RESULTS / f"datagen_throughput_{slots}{suffix}"
-    command = f"python benchmarks/datagen_throughput.py --slots {slots}" + (
-        "" if not suffix else " --replicas " + " ".join(map(str, replicas)))
+    command = "python benchmarks/datagen_throughput.py " + " ".join(argv)
+    rate = float(argv[argv.index("--requests-per-second") + 1]) if "--requests-per-second" in argv else REQUESTS_PER_SECOND
     stem.with_suffix(".json").write_text(json.dumps(
         {"rows": rows, "slots": slots, "replicas": replicas, "requestsPerSecondAtCapacity": REQUESTS_PER_SECOND, "corpusChars": corpus_chars,
          "environment": environment, "command": command, "wallSeconds": round(wall, 1)}, indent=2) + "\n")
     stem.with_suffix(".md").write_text(
         f"# Teacher throughput with default settings: {slots}-slot simulated vLLM replicas\n\n"
         f"Simulated replicas of {slots} slots each; a decode step takes b × (1 + batch/{slots}) ms with b chosen "
-        f"so that all replicas together complete about {REQUESTS_PER_SECOND:.0f} datagen or "
+        f"so that all replicas together complete about {rate:.0f} datagen or "
         f"{EVAL_REQUESTS_PER_SECOND:.0f} eval requests/s at capacity (b per row in the JSON). Corpus: text of Debian's python3-doc HTML, at least 300 K characters and about "
         f"{slots} × replicas × 1.2 chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
         "defaults (2 workers, adaptive in-flight limit) on the local executor; the baseline, on the same servers "
@@ -372,7 +380,8 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         "answer request) was sent; after it, the last wave drains. Completion tokens are counted when a request "
         "finishes, so they are exact over the whole span only; slot occupancy (time-averaged running sequences "
         "/ slots, from the servers' decode steps) is exact over any span. Servers run as separate processes on the same "
-        f"{os.cpu_count()}-CPU machine as the clients, shared with other work.\n\n"
+        f"{os.cpu_count()}-CPU machine as the clients, shared with other work (1-minute load average "
+        f"{environment['loadAverage1m']} when written: the client's CPU share bounds what it can send).\n\n"
         f"{table}\n\n`{command}` ({environment['platform']}, Python {environment['python']}), {wall:.0f} s.\n"
     )
 
