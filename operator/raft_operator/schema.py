@@ -302,6 +302,7 @@ def eval_() -> Schema:
             "evalFile": string("Path of a JSON or JSONL file (question, answer) on the run's volume, relative to the run's directory; replaces the held-out questions.", max_length=1024),
             "concurrency": integer("Fixed number of requests in flight per model. Unset (the default): found per server replica as for datagen, up to maxInFlightPerReplica.", minimum=1, maximum=1024),
             "maxInFlightPerReplica": integer("Most requests in flight to one replica of a model (or the judge) when concurrency is unset.", default=1024, minimum=1, maximum=16384),
+            "maxTokens": integer("Maximum tokens per answer and per judge verdict.", default=1024, minimum=16, maximum=65536),
             "rubric": boolean("Also ask the judge for 1-5 rubric scores (groundedness, relevance, similarity).", default=False),
             "servingGpus": integer("GPUs per student vLLM server.", default=1, minimum=1, maximum=8),
         },

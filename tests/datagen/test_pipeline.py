@@ -164,3 +164,16 @@ def test_sigkilled_program_resumes_without_duplicates(tmp_path, config_factory) 
         fresh = config_factory([fast.url], name="fresh", concurrency=4)
         run_datagen(fresh, LOCAL)
     assert _outputs(fresh) == _outputs(config)
+
+
+def test_hf_export_leaves_out_an_empty_split(tmp_path):
+    """A corpus small enough to give no validation records still writes hf/ (found by the real run)."""
+    from datasets import load_from_disk
+
+    from raft_jobs.datagen.output import write_hf
+
+    record = {"id": "r1", "type": "oracle", "question": "q?", "context": {"sentences": [["a", "b"]], "title": [["t", "t"]]},
+              "oracle_context": "a", "cot_answer": "##begin_quote##a##end_quote##\n<ANSWER>: a", "instruction": "i"}
+    write_hf(tmp_path / "hf", {"train": [record], "validation": []})
+    loaded = load_from_disk(str(tmp_path / "hf"))
+    assert list(loaded) == ["train"] and loaded["train"][0]["id"] == "r1"

@@ -34,7 +34,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_hf(path: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
-    """The splits as a Hugging Face ``DatasetDict`` saved with ``save_to_disk`` at ``path``."""
+    """The splits as a Hugging Face ``DatasetDict`` saved with ``save_to_disk`` at ``path``.
+
+    A split with no rows (a small corpus's validation split) is left out: ``datasets`` cannot
+    write an empty split of this nested schema.
+    """
     import datasets
     from datasets import Dataset, DatasetDict
 
@@ -42,7 +46,7 @@ def write_hf(path: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
     train = Dataset.from_list(splits["train"])
     built = {"train": train}
     for name, rows in splits.items():
-        if name != "train":
+        if name != "train" and rows:
             built[name] = Dataset.from_list(rows, features=train.features)
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():

@@ -93,6 +93,7 @@ def run_config(run: Run) -> dict[str, Any]:
             "models": eval_models(run),
             "concurrency": ev.get("concurrency"),
             "maxInFlightPerReplica": ev["maxInFlightPerReplica"],
+            "maxTokens": ev["maxTokens"],
             "rubric": ev["rubric"],
         },
         "progress": {"configMap": run.names.progress, "namespace": run.namespace},
