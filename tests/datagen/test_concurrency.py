@@ -170,7 +170,7 @@ async def test_pool_spreads_by_each_replicas_own_limit() -> None:
             await _drive(pool, 400, 15)
             limits = [s.limit for s in pool.endpoint_states()]
         assert limits[0] is not None and limits[1] is not None
-        assert limits[0] <= 8 and limits[1] >= 32
+        assert limits[0] <= 4 + 8 and limits[1] >= 32  # slots plus the queue kept (at least 4)
         assert b.counters.completed > 3 * a.counters.completed
 
 
