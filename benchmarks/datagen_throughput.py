@@ -1,69 +1,89 @@
-"""Datagen throughput against SIMULATED vLLM servers of known capacity.
+"""Teacher throughput with default settings: datagen and eval against SIMULATED vLLM servers.
 
-For 1 and 2 Ray workers × 1 and 2 server replicas, the datagen program generates a synthetic
-corpus's RAFT dataset; the achieved completion tokens/s is compared with the servers'
-capacity (``slots / (step_base + step_per_seq * slots)`` per replica). Beside it, in the same
-run, a baseline sends the same requests (questions, then one chain-of-thought answer per
-question, per chunk) from a 32-thread pool with the synchronous OpenAI client, the way
-common RAFT scripts do, spreading chunks over the replicas round-robin.
+For N = 1, 2 and 4 server replicas of ``--slots`` sequence slots each, the datagen program runs
+with the RaftRun's default settings (2 workers, ``concurrency`` unset so the requests in flight
+adapt per replica) on real text: the Python documentation that Debian's ``python3-doc``
+package installs (HTML, converted to text once), at least 300 K characters and enough chunks
+that the first wave of question requests can fill every slot. In the same run, a baseline
+with the previous defaults (2 workers × 32 requests in flight, fixed) generates from the same
+text, stopped after ``--baseline-seconds``. Then the eval program answers and judges held-out
+questions with its defaults, both against one set of servers, as when the teacher is both a
+baseline under test and the judge (its servers' steps suit eval's short answers).
 
-    python benchmarks/datagen_throughput.py [--quick]
+Each simulated replica is a separate process with continuous batching: a decode step takes
+``step_base + step_per_seq × batch`` with ``step_per_seq = step_base / slots`` (a full batch
+doubles the step), so capacity is ``slots / (2 step_base)`` completion tokens/s. Step times
+are short and chosen per slot count so that the request rate at capacity suits 2 shared
+CPU cores. Measured on the servers (``/sim/stats``): completion tokens/s against capacity,
+and slot occupancy (time-averaged running sequences / slots), each over
 
-Prints a table and writes ``benchmarks/results/datagen_throughput.{json,md}``.
+* the whole generation (first request to last response), and
+* the sustained part: until the client sent its last request (what follows is the drain of
+  the last wave, the same for any client, and a shrinking share of longer runs).
+
+    python benchmarks/datagen_throughput.py --slots 64
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 1 2
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4
+
+(each under 5 minutes on 2 shared cores).
+
+Prints a table and writes ``benchmarks/results/datagen_throughput_<slots>[_r<replicas>].{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import logging
 import os
 import platform
-import random
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from raft_jobs.common.runconfig import run_config_from_dict
-from raft_jobs.datagen.parsing import parse_questions
+from raft_jobs.datagen.loaders import load_file
 from raft_jobs.datagen.pipeline import DatagenOptions, run_datagen
-from raft_jobs.datagen.prompts import cot_messages, question_messages
 
-MODEL = "bench-teacher"
-SLOTS = 64
-STEP_BASE_MS = 4.0
-STEP_PER_SEQ_MS = 0.0625
-QUESTIONS = 4
-BASELINE_THREADS = 32
+TEACHER = "bench-teacher"
+STUDENT = "bench-student"
+DOCS = Path("/usr/share/doc/python3-doc/html")  # Debian's python3-doc package
+DOC_SECTIONS = ("tutorial", "howto", "faq", "reference", "library")
+MIN_CHARS = 300_000
+REQUESTS_PER_SECOND = 60.0  # all replicas together at capacity: what 2 shared cores keep up with
+EVAL_REQUESTS_PER_SECOND = 45.0  # eval's client does more per request (scores, partial answers file)
+DATAGEN_TOKENS_PER_REQUEST = 80  # mean completion length of the simulated teacher's questions and answers
+EVAL_TOKENS_PER_REQUEST = 10  # mean of a no-retrieval answer (about 20) and a one-token verdict
+BASELINE = {"workers": 2, "concurrency": 32}
 RESULTS = Path(__file__).parent / "results"
 
-_WORDS = ("ancient northern crimson silent rapid coastal hidden golden frozen humid royal wooden "
-          "river library bridge harbour orchard glacier tower market canal forest monastery railway "
-          "supplies protects connects feeds shelters records attracts divides drains guards "
-          "grain merchants pilgrims salmon scholars sheep timber travellers copper wool").split()
 
-
-def write_corpus(root: Path, chunks: int, seed: int = 0) -> Path:
-    """About ``chunks`` chunk-sized paragraphs of unique sentences in text files under ``root``."""
-    rng = random.Random(seed)
+def corpus_texts(root: Path, chars: int) -> tuple[Path, int]:
+    """Write the Python docs' text under ``root``, file by file in a stable order, up to ``chars``."""
+    if not DOCS.is_dir():
+        raise SystemExit(f"{DOCS} not found: install Debian's python3-doc package (apt-get install python3-doc)")
     root.mkdir(parents=True, exist_ok=True)
-    per_file = 10
-    for f in range(0, chunks, per_file):
-        paragraphs = []
-        for topic in range(f, min(chunks, f + per_file)):
-            sentences = [
-                f"The {' '.join(rng.choice(_WORDS) for _ in range(4))} of place{topic} "
-                f"{' '.join(rng.choice(_WORDS) for _ in range(3))} since {1500 + rng.randrange(500)} (record {topic}-{s})."
-                for s in range(7)
-            ]
-            paragraphs.append(" ".join(sentences))
-        (root / f"doc{f:04d}.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
-    return root
+    total = 0
+    for section in DOC_SECTIONS:
+        for path in sorted((DOCS / section).rglob("*.html")):
+            document = load_file(path)
+            if document is None or len(document.text) < 2000:
+                continue
+            name = f"{section}-{path.relative_to(DOCS / section).as_posix().replace('/', '-')}.txt"
+            (root / name).write_text(document.text, encoding="utf-8")
+            total += len(document.text)
+            if total >= chars:
+                return root, total
+    raise SystemExit(f"the Python docs hold only {total} characters of text; {chars} wanted")
 
 
 def _free_port() -> int:
@@ -72,17 +92,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    """One simulated replica as a separate process (its own CPU, like a real server)."""
+def start_server(slots: int, step_base_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+    """One simulated replica (serving teacher and student) as a separate process."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "raft_sim.vllm_server", "--host", "127.0.0.1", "--port", str(port),
-         "--model", MODEL, "--slots", str(SLOTS), "--step-base-ms", str(STEP_BASE_MS),
-         "--step-per-seq-ms", str(STEP_PER_SEQ_MS)],
+         "--model", TEACHER, "--model", STUDENT, "--slots", str(slots), "--step-base-ms", str(step_base_ms),
+         "--step-per-seq-ms", str(step_base_ms / slots)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(f"{base}/health", timeout=1).read()
@@ -90,143 +110,279 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the simulated server did not start")
-            time.sleep(0.1)
+            time.sleep(0.2)
 
 
 def server_stats(url: str) -> dict[str, Any]:
     """The simulated server's ``/sim/stats``."""
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/sim/stats", timeout=5) as response:
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/sim/stats", timeout=10) as response:
         return json.loads(response.read())
 
 
-def completion_tokens(urls: list[str]) -> int:
-    return sum(server_stats(u)["counters"]["completion_tokens"] for u in urls)
+class Sampler:
+    """Polls the servers' counters in a thread; :meth:`measure` turns the samples into rates."""
+
+    def __init__(self, urls: list[str], interval: float = 0.25, model: str | None = None) -> None:
+        self.urls = urls
+        self.interval = interval
+        self.model = model  # count only this model's requests (the sustained span ends with its last)
+        self.samples: list[tuple[float, float, float, float]] = []  # t, requests, tokens, busy slot-seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        counters = [server_stats(u)["counters"] for u in self.urls]
+        requests = (c["models"].get(self.model, 0) if self.model else c["requests"] for c in counters)
+        return (time.monotonic(), sum(requests),
+                sum(c["completion_tokens"] for c in counters), sum(c["busy_slot_seconds"] for c in counters))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self.samples.append(self._sample())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(self._sample())
+
+    def measure(self, slots: int, capacity: float, *, stopped: bool = False) -> dict[str, Any]:
+        """Whole and sustained tokens/s and occupancy over the samples taken.
+
+        ``stopped``: the client was stopped while still sending; both spans end at the stop.
+        """
+        first, last = self.samples[0], self.samples[-1]
+        start = next(i for i, s in enumerate(self.samples) if s[1] > first[1]) - 1
+        end = next(i for i, s in enumerate(self.samples) if s[2] >= last[2])
+        drain = next(i for i, s in enumerate(self.samples) if s[1] >= last[1])
+        if stopped:
+            end = drain = len(self.samples) - 2
+        result: dict[str, Any] = {"requests": int(last[1] - first[1]), "tokens": int(last[2] - first[2])}
+        if self.model:
+            result["requestsCounted"] = self.model
+        for label, stop in (("whole", end), ("sustained", max(drain, start + 1))):
+            a, b = self.samples[start], self.samples[stop]
+            seconds = b[0] - a[0]
+            result[label] = {
+                "seconds": round(seconds, 2),
+                "tokensPerSecond": round((b[2] - a[2]) / seconds, 1),
+                "ofCapacity": round((b[2] - a[2]) / seconds / capacity, 3),
+                "occupancy": round((b[3] - a[3]) / seconds / slots, 3),
+            }
+        return result
 
 
-def run_raft_datagen(root: Path, corpus: Path, urls: list[str], workers: int) -> dict[str, Any]:
-    """The datagen program on Ray; throughput over the workers' time."""
-    concurrency = -(-int(1.5 * SLOTS * len(urls)) // workers)  # keep every slot busy, with a queue
-    config = run_config_from_dict({
+def datagen_config(root: Path, corpus: Path, urls: list[str], datagen: dict[str, Any]) -> Any:
+    """A run config with the RaftRun's datagen defaults plus ``datagen``."""
+    return run_config_from_dict({
         "root": str(root),
         "corpus": {"volume": {"path": str(corpus)}},
-        "teacher": {"endpoints": urls, "model": MODEL},
-        "datagen": {"chunkSize": 1000, "chunkOverlap": 0, "minChunkChars": 200, "questionsPerChunk": QUESTIONS,
-                    "workers": workers, "concurrency": concurrency, "evalQuestions": 20, "seed": 1},
+        "teacher": {"endpoints": urls, "model": TEACHER},
+        "datagen": {"workers": 2, "evalQuestions": 0, **datagen},  # workers: the RaftRun default
     })
-    before = completion_tokens(urls)
-    manifest = run_datagen(config, DatagenOptions(executor="ray", progress_interval=5.0))
-    tokens = completion_tokens(urls) - before
-    seconds = manifest["timings"]["workerSeconds"]
-    return {"tokens": tokens, "seconds": seconds, "requests": manifest["requests"]["requests"],
-            "chunks": manifest["counts"]["chunks"], "concurrency": concurrency,
-            "records": manifest["counts"]["records"], "totalSeconds": manifest["timings"]["totalSeconds"]}
 
 
-def run_baseline(corpus_chunks: list[str], urls: list[str]) -> dict[str, Any]:
-    """32 threads, synchronous client, per chunk: questions then each answer in turn."""
-    from openai import OpenAI
+def run_datagen_measured(config: Any, urls: list[str], slots: int, capacity: float) -> dict[str, Any]:
+    """The datagen program (local executor) with the servers sampled around it."""
+    with Sampler(urls) as sampler:
+        manifest = run_datagen(config, DatagenOptions(executor="local", progress_interval=5.0))
+    return {"chunks": manifest["counts"]["chunks"], **sampler.measure(slots * len(urls), capacity * len(urls))}
 
-    clients = [OpenAI(base_url=u, api_key="EMPTY", max_retries=3, timeout=120) for u in urls]
-    requests = 0
 
-    def one_chunk(item: tuple[int, str]) -> int:
-        index, text = item
-        client = clients[index % len(clients)]
-        reply = client.chat.completions.create(model=MODEL, messages=question_messages(text, QUESTIONS),
-                                               max_tokens=1024, temperature=0.7)
-        sent = 1
-        for question in parse_questions(reply.choices[0].message.content or "", limit=QUESTIONS):
-            client.chat.completions.create(model=MODEL, messages=cot_messages(question, text),
-                                           max_tokens=1024, temperature=0.7)
-            sent += 1
-        return sent
+def run_datagen_for(config: Any, urls: list[str], slots: int, capacity: float, seconds: float) -> dict[str, Any]:
+    """The datagen program in a child process, stopped after ``seconds`` (a slow baseline's steady rate)."""
+    import multiprocessing
 
-    before = completion_tokens(urls)
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=BASELINE_THREADS) as pool:
-        requests = sum(pool.map(one_chunk, enumerate(corpus_chunks)))
-    seconds = time.monotonic() - start
-    for client in clients:
-        client.close()
-    return {"tokens": completion_tokens(urls) - before, "seconds": seconds, "requests": requests,
-            "chunks": len(corpus_chunks), "concurrency": BASELINE_THREADS}
+    process = multiprocessing.get_context("spawn").Process(target=_datagen_quietly, args=(config,), daemon=True)
+    with Sampler(urls) as sampler:
+        process.start()
+        process.join(seconds)
+        process.terminate()
+        process.join()
+    return sampler.measure(slots * len(urls), capacity * len(urls), stopped=True)
+
+
+def _datagen_quietly(config: Any) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    run_datagen(config, DatagenOptions(executor="local", progress_interval=60.0))
+
+
+def run_eval_measured(root: Path, dataset: Path, urls: list[str], questions: int, slots: int,
+                      capacity: float) -> dict[str, Any]:
+    """The eval program's answer and judge phases (no retrieval) on ``questions`` held-out questions."""
+    from raft_jobs.eval.clients import make_client
+    from raft_jobs.eval.runner import evaluate
+
+    items = []
+    with (dataset / "train.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            record = json.loads(line)
+            items.append({"question": record["question"], "answer": record["cot_answer"].split("<ANSWER>:")[-1].strip()})
+            if len(items) >= questions:
+                break
+    eval_file = root / "questions.jsonl"
+    root.mkdir(parents=True, exist_ok=True)
+    eval_file.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    config = run_config_from_dict({
+        "root": str(root),
+        "teacher": {"endpoints": urls, "model": TEACHER},
+        "eval": {"judge": {"endpoints": urls, "model": TEACHER}, "topK": [], "withoutRag": True,
+                 "evalFile": str(eval_file),
+                 "models": [{"name": "student", "role": "student", "endpoints": urls, "model": STUDENT}]},
+    })
+    # The sustained span ends with the last answer request; the judge requests that follow drain.
+    with Sampler(urls, model=STUDENT) as sampler:
+        asyncio.run(evaluate(config, make_client))
+    return {"questions": len(items), **sampler.measure(slots * len(urls), capacity * len(urls))}
 
 
 def main() -> None:
     """Run every configuration, print the table, write the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a smaller corpus (a smoke test, noisier numbers)")
-    parser.add_argument("--chunks-per-replica", type=int, default=180)
+    parser.add_argument("--slots", type=int, default=64, help="sequence slots per replica (vLLM max_num_seqs)")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--chunks-per-slot", type=float, default=1.2,
+                        help="corpus size: chunks per slot of all replicas (at least 300 K characters)")
+    parser.add_argument("--requests-per-second", type=float, default=REQUESTS_PER_SECOND,
+                        help="datagen requests/s of all replicas at capacity (lower it when the client cannot keep up)")
+    parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long the baseline runs")
+    parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
+    parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 1300], metavar=("MIN", "MAX"),
+                        help="bounds on the held-out questions eval answers and judges")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the Markdown of an earlier result")
     args = parser.parse_args()
-    per_replica = 40 if args.quick else args.chunks_per_replica
+    logging.basicConfig(level=logging.WARNING)
+    if args.render:
+        done = json.loads(args.render.read_text())
+        _write(done["rows"], done["slots"], done["corpusChars"], done["wallSeconds"], done["replicas"],
+               done["command"].split()[2:])
+        return
 
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    servers = [start_server() for _ in range(2)]
-    urls = [url for _, url in servers]
-    capacity = server_stats(urls[0])["capacityTokensPerSecond"]
+    slots = args.slots
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        chars_needed = max(MIN_CHARS, int(args.chunks_per_slot * slots * max(args.replicas) * 1000))
+        corpus_root, corpus_chars = corpus_texts(tmp_path / "corpus-all", chars_needed)
+        files = sorted(corpus_root.iterdir())
+        for replicas in args.replicas:
+            # Steps scale with the replica count so that the request rate at capacity stays the same.
+            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, args.requests_per_second) as (urls, server):
+                corpus = _subset(files, tmp_path / f"corpus-{replicas}",
+                                 max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
+                out = tmp_path / f"adaptive-{replicas}"
+                result = run_datagen_measured(datagen_config(out, corpus[0], urls, {}), urls, slots, server["capacity"])
+                _row(rows, "datagen", "defaults (adaptive)", replicas, server, corpusChars=corpus[1], **result)
+                result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
+                                         urls, slots, server["capacity"], args.baseline_seconds)
+                _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
+            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])
+            if max(args.eval_questions) == 0:
+                continue
+            with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
+                low, high = args.eval_questions
+                questions = min(high, max(low, int(args.eval_questions_per_slot * slots * replicas)))
+                result = run_eval_measured(tmp_path / f"eval-{replicas}", out / "dataset", urls, questions, slots,
+                                           server["capacity"])
+                _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)
+            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])  # per replica count
+
+
+@contextlib.contextmanager
+def serving(replicas: int, slots: int, tokens_per_request: float,
+            requests_per_second: float) -> Iterator[tuple[list[str], dict[str, Any]]]:
+    """``replicas`` simulated servers that complete ``requests_per_second`` together at capacity."""
+    step_base_ms = 1000 * slots * replicas / (2 * requests_per_second * tokens_per_request)
+    servers = []
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp_path = Path(tmp)
-            for replicas in (1, 2):
-                corpus = write_corpus(tmp_path / f"corpus{replicas}", per_replica * replicas)
-                for workers in (1, 2):
-                    result = run_raft_datagen(tmp_path / f"out-{replicas}-{workers}", corpus, urls[:replicas], workers)
-                    rows.append({"method": "raft_jobs.datagen (Ray, async pool)", "workers": workers,
-                                 "replicas": replicas, **result})
-                    print(f"datagen workers={workers} replicas={replicas}: {result}", flush=True)
-                chunk_texts = [json.loads(line)["text"] for line in
-                               (tmp_path / f"out-{replicas}-1" / "dataset" / "chunks.jsonl").read_text().splitlines()]
-                result = run_baseline(chunk_texts, urls[:replicas])
-                rows.append({"method": f"baseline ({BASELINE_THREADS} threads, sync client)", "workers": 1,
-                             "replicas": replicas, **result})
-                print(f"baseline replicas={replicas}: {result}", flush=True)
+        for _ in range(replicas):
+            servers.append(start_server(slots, step_base_ms))
+        urls = [url for _, url in servers]
+        capacity = server_stats(urls[0])["capacityTokensPerSecond"]
+        yield urls, {"capacity": capacity, "stepBaseMs": round(step_base_ms, 3)}
     finally:
         for proc, _ in servers:
             proc.terminate()
             proc.wait(timeout=10)
-        ray.shutdown()
 
-    for row in rows:
-        row["tokensPerSecond"] = round(row["tokens"] / row["seconds"], 1)
-        row["capacityTokensPerSecond"] = round(capacity * row["replicas"], 1)
-        row["fractionOfCapacity"] = round(row["tokensPerSecond"] / row["capacityTokensPerSecond"], 3)
-    single = {(r["method"], r["workers"]): r["tokensPerSecond"] for r in rows if r["replicas"] == 1}
-    for row in rows:
-        row["speedupOverOneReplica"] = round(row["tokensPerSecond"] / single[(row["method"], row["workers"])], 2)
-        base = next(r for r in rows if r["method"].startswith("baseline") and r["replicas"] == row["replicas"])
-        row["vsBaseline"] = round(row["tokensPerSecond"] / base["tokensPerSecond"], 2)
 
-    header = ("| method | workers | replicas | in flight | completion tok/s | capacity tok/s | fraction of capacity "
-              "| × same setup on 1 replica | × baseline |")
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def _row(rows: list[dict[str, Any]], program: str, settings: str, replicas: int, server: dict[str, Any],
+         **result: Any) -> None:
+    rows.append({"program": program, "settings": settings, "replicas": replicas,
+                 "capacityTokensPerSecond": round(server["capacity"] * replicas, 1),
+                 "stepBaseMs": server["stepBaseMs"], **result})
+    print("\n" + _line(rows[-1]), flush=True)
+
+
+def _subset(files: list[Path], root: Path, chars: int) -> tuple[Path, int]:
+    """Links to the first files of the corpus holding at least ``chars`` characters."""
+    root.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for path in files:
+        (root / path.name).symlink_to(path)
+        total += len(path.read_text(encoding="utf-8"))
+        if total >= chars:
+            break
+    return root, total
+
+
+def _line(row: dict[str, Any]) -> str:
+    whole, sustained = row["whole"], row["sustained"]
+    return (f"{row['program']} [{row['settings']}] replicas={row['replicas']}: {row['requests']} requests, "
+            f"whole {whole['ofCapacity']:.3f} of capacity ({whole['seconds']} s), sustained {sustained['ofCapacity']:.3f} "
+            f"(occupancy {sustained['occupancy']:.3f})")
+
+
+def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: float, replicas: list[int],
+           argv: list[str]) -> None:
+    for row in rows:
+        base = next((r for r in reversed(rows) if r["program"] == "datagen" and r["settings"].startswith("baseline")
+                     and r["replicas"] == row["replicas"]), None)
+        row["vsBaseline"] = round(row["sustained"]["occupancy"] / base["sustained"]["occupancy"], 2) if base else None
+    header = ("| program | settings | replicas | requests | capacity tok/s | completion tok/s (whole) "
+              "| of capacity (whole) | slot occupancy (whole) | slot occupancy (sustained) "
+              "| × baseline (occupancy, sustained) |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        in_flight = r["concurrency"] * r["workers"]
-        lines.append(f"| {r['method']} | {r['workers']} | {r['replicas']} | {in_flight} | {r['tokensPerSecond']:.0f} | "
-                     f"{r['capacityTokensPerSecond']:.0f} | {r['fractionOfCapacity']:.3f} | {r['speedupOverOneReplica']:.2f} | "
-                     f"{r['vsBaseline']:.2f} |")
+        w, s = r["whole"], r["sustained"]
+        lines.append(f"| {r['program']} | {r['settings']} | {r['replicas']} | {r['requests']} | "
+                     f"{r['capacityTokensPerSecond']:.0f} | {w['tokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | "
+                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {r['vsBaseline'] or '–'} |")
     table = "\n".join(lines)
-    print(table)
-    environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
-    server = {"slots": SLOTS, "stepBaseMs": STEP_BASE_MS, "stepPerSeqMs": STEP_PER_SEQ_MS,
-              "capacityTokensPerSecondPerReplica": capacity}
+    print("\n" + table)
+    environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                   "loadAverage1m": round(os.getloadavg()[0], 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "datagen_throughput.json").write_text(json.dumps(
-        {"rows": rows, "server": server, "questionsPerChunk": QUESTIONS, "chunksPerReplica": per_replica,
-         "environment": environment, "wallSeconds": round(time.monotonic() - started, 1)}, indent=2) + "\n")
-    (RESULTS / "datagen_throughput.md").write_text(
-        "# Datagen throughput against the simulated vLLM server\n\n"
-        f"Simulated replica: {SLOTS} slots, decode step {STEP_BASE_MS} ms + {STEP_PER_SEQ_MS} ms × batch, so a "
-        f"capacity of {capacity:.0f} completion tokens/s per replica. Corpus: {per_replica} chunks per replica, "
-        f"{QUESTIONS} questions per chunk (one question request and {QUESTIONS} chain-of-thought requests per chunk). "
-        "datagen throughput is measured over the Ray workers' own time (Ray start-up and output writing "
-        f"excluded); the baseline sends the same requests from {BASELINE_THREADS} threads with the synchronous "
-        "OpenAI client, chunks spread round-robin over the replicas. Servers run as separate processes on "
-        f"the same {os.cpu_count()}-CPU machine as the clients.\n\n"
-        f"{table}\n\n`python benchmarks/datagen_throughput.py` ({environment['platform']}, Python {environment['python']}).\n"
+    suffix = "" if replicas == [1, 2, 4] else "_r" + "-".join(map(str, replicas))
+    stem = RESULTS / f"datagen_throughput_{slots}{suffix}"
+    command = "python benchmarks/datagen_throughput.py " + " ".join(argv)
+    rate = float(argv[argv.index("--requests-per-second") + 1]) if "--requests-per-second" in argv else REQUESTS_PER_SECOND
+    stem.with_suffix(".json").write_text(json.dumps(
+        {"rows": rows, "slots": slots, "replicas": replicas, "requestsPerSecondAtCapacity": REQUESTS_PER_SECOND, "corpusChars": corpus_chars,
+         "environment": environment, "command": command, "wallSeconds": round(wall, 1)}, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(
+        f"# Teacher throughput with default settings: {slots}-slot simulated vLLM replicas\n\n"
+        f"Simulated replicas of {slots} slots each; a decode step takes b × (1 + batch/{slots}) ms with b chosen "
+        f"so that all replicas together complete about {rate:.0f} datagen or "
+        f"{EVAL_REQUESTS_PER_SECOND:.0f} eval requests/s at capacity (b per row in the JSON). Corpus: text of Debian's python3-doc HTML, at least 300 K characters and about "
+        f"{slots} × replicas × 1.2 chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
+        "defaults (2 workers, adaptive in-flight limit) on the local executor; the baseline, on the same servers "
+        "and text, uses the previous defaults (2 workers × 32 requests in flight, fixed) and is stopped after "
+        "15 s; eval answers and judges held-out questions (no retrieval) with its defaults, on servers whose "
+        "steps suit its short answers (its *requests* column counts answer requests; each is followed by a "
+        "judge request). *Whole*: first request to last response; *sustained*: until the last request (eval: "
+        "answer request) was sent; after it, the last wave drains. Completion tokens are counted when a request "
+        "finishes, so they are exact over the whole span only; slot occupancy (time-averaged running sequences "
+        "/ slots, from the servers' decode steps) is exact over any span. Servers run as separate processes on the same "
+        f"{os.cpu_count()}-CPU machine as the clients, shared with other work (1-minute load average "
+        f"{environment['loadAverage1m']} when written: the client's CPU share bounds what it can send).\n\n"
+        f"{table}\n\n`{command}` ({environment['platform']}, Python {environment['python']}), {wall:.0f} s.\n"
     )
 
 

@@ -24,6 +24,7 @@ from .errors import PermanentError, describe
 from .observed import Observed, run_key, summarize
 from .reconciler import Plan, fail_run, needs_preflight, reconcile
 from .settings import Settings
+from .settled import SettledRuns, fingerprint, wrote_nothing
 
 SETTINGS = Settings.from_env()
 MANAGED = {"app.kubernetes.io/managed-by": api.MANAGER, api.RUN_LABEL: kopf.PRESENT}
@@ -52,6 +53,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.served = discovery.ServedApis()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
+    memo.settled = SettledRuns()  # finished runs skipped until their spec or children change
     metrics.serve(SETTINGS.metrics_port)
 
 
@@ -120,6 +122,10 @@ def release(namespace: str, name: str, plan: Plan, memo: kopf.Memo) -> None:
 def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: kopf.Status,
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     """Reconcile one RaftRun: plan from what the indexes saw, apply, patch status, post Events."""
+    observed = observe(namespace, name, kwargs)
+    inputs = fingerprint(body.metadata.get("generation"), observed)
+    if memo.settled.skip(uid, inputs):
+        return
     old_status = dict(status)
     current = dict(body)
     written = memo.written_status.get(uid)
@@ -163,6 +169,7 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
                               generation=body.metadata.get("generation"), now=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
                 plan = None
     changes = status_patch(old_status, new_status)
+    memo.settled.record(uid, inputs, new_status.get("phase"), plan is not None and wrote_nothing(plan, changes))
     for key, value in changes.items():
         patch.status[key] = value
     if changes:
@@ -185,3 +192,4 @@ def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
         memo.written_status.pop(uid, None)
         memo.backoff.succeeded(uid)
         memo.server_keys.pop(uid, None)
+        memo.settled.forget(uid)

@@ -27,6 +27,7 @@ def summarize(body: dict[str, Any]) -> Summary:
     return {
         "kind": body.get("kind"),
         "name": meta.get("name"),
+        "resourceVersion": meta.get("resourceVersion"),
         "labels": dict(meta.get("labels") or {}),
         "ownerReferences": list(meta.get("ownerReferences") or []),
         "deleting": bool(meta.get("deletionTimestamp")),

@@ -6,6 +6,10 @@ what matters about vLLM to the programs that call it:
 * endpoints ``/v1/chat/completions``, ``/v1/completions``, ``/v1/models``, ``/health``
   (plus ``/sim/stats`` with its counters); ``usage`` token counts in every response; an
   unknown ``model`` is rejected with 404 like vLLM;
+* ``/metrics`` in the Prometheus text format with vLLM's scheduler gauges
+  ``vllm:num_requests_running`` and ``vllm:num_requests_waiting`` and the counter
+  ``vllm:generation_tokens_total``, labelled ``model_name`` and ``engine`` like vLLM's V1
+  engine (help texts say SIMULATED); ``--no-metrics`` serves none, like a server without them;
 * **continuous batching**: at most ``slots`` sequences (vLLM's ``max_num_seqs``) decode
   together, the rest queue; each decode step emits one token per running sequence and lasts
   ``step_base + step_per_seq * batch`` seconds, so throughput saturates at
@@ -74,6 +78,7 @@ class SimSettings:
     hang_seconds: float = 3600.0
     malformed_rate: float = 0.0  # answer with text that follows no requested format
     api_key: str | None = None  # as vLLM's --api-key / VLLM_API_KEY: /v1 routes need "Bearer <key>"
+    metrics: bool = True  # serve /metrics (vLLM's Prometheus gauges)
 
     @property
     def capacity_tokens_per_second(self) -> float:
@@ -97,14 +102,17 @@ class SimCounters:
     not_found: int = 0
     max_batch: int = 0
     max_queue: int = 0
+    busy_slot_seconds: float = 0.0  # sum over decode steps of batch × step seconds
     faults: Counter = field(default_factory=Counter)  # error, rate_limit, hang, malformed
     kinds: Counter = field(default_factory=Counter)  # responder name per completed request
+    models: Counter = field(default_factory=Counter)  # requests received per served model
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         data = asdict(self)
         data["faults"] = dict(self.faults)
         data["kinds"] = dict(self.kinds)
+        data["models"] = dict(self.models)
         return data
 
 
@@ -330,6 +338,16 @@ class BatchEngine:
             if not seq[1].done():
                 seq[1].cancel()
 
+    @property
+    def running(self) -> int:
+        """Sequences in the current decode batch (vLLM's ``num_requests_running``)."""
+        return sum(1 for s in self._running if not s[1].done())
+
+    @property
+    def waiting(self) -> int:
+        """Sequences queued for a free slot (vLLM's ``num_requests_waiting``)."""
+        return sum(1 for s in self._waiting if not s[1].done())
+
     async def generate(self, tokens: int) -> None:
         """Return once ``tokens`` decode steps for this sequence have run."""
         if tokens <= 0:
@@ -364,6 +382,7 @@ class BatchEngine:
                 deadline = now
             deadline += step
             await asyncio.sleep(max(0.0, deadline - now))
+            self.counters.busy_slot_seconds += batch * step
             for seq in self._running:
                 seq[0] -= 1
                 if seq[0] <= 0 and not seq[1].done():
@@ -422,6 +441,8 @@ class SimulatedVLLMServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         app.router.add_get("/sim/stats", self._stats)
+        if self.settings.metrics:
+            app.router.add_get("/metrics", self._metrics)
         self._engine = BatchEngine(self.settings, self.counters)
         self._engine.start()
         # handler_cancellation: a client that gives up aborts its sequence, as in vLLM.
@@ -487,6 +508,22 @@ class SimulatedVLLMServer:
         }
         return web.json_response(body)
 
+    async def _metrics(self, _: web.Request) -> web.Response:
+        assert self._engine is not None
+        labels = f'{{engine="0",model_name="{self.settings.models[0]}"}}'
+        lines = []
+        for name, kind, help_text, value in (
+            ("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.",
+             self._engine.running),
+            ("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.",
+             self._engine.waiting),
+            ("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.",
+             self.counters.completion_tokens),
+        ):
+            lines += [f"# HELP {name} {help_text} (SIMULATED)", f"# TYPE {name} {kind}", f"{name}{labels} {float(value)}"]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
+                            headers={"X-Simulated": "true"})
+
     async def _models(self, _: web.Request) -> web.Response:
         created = int(time.time())
         data = [
@@ -519,6 +556,7 @@ class SimulatedVLLMServer:
         except (TypeError, ValueError, KeyError) as exc:
             return _error(400, "BadRequestError", f"invalid request: {exc}")
         self.counters.requests += 1
+        self.counters.models[parsed.model] += 1
 
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         fault = self._fault(key, parsed)
@@ -647,6 +685,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--malformed-rate", type=float, default=0.0)
     parser.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY") or None,
                         help="require this bearer key on /v1 routes (default: $VLLM_API_KEY, as in vLLM)")
+    parser.add_argument("--no-metrics", action="store_false", dest="metrics", help="serve no /metrics")
     return parser.parse_args(argv)
 
 
@@ -665,6 +704,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         hang_seconds=args.hang_seconds,
         malformed_rate=args.malformed_rate,
         api_key=args.api_key,
+        metrics=args.metrics,
     )
 
 

@@ -6,7 +6,10 @@ OpenAI SDK leaves to the caller when talking to self-hosted vLLM replicas:
 
 * **spreading**: every attempt goes to the least-loaded replica that is not cooling down
   after a failure (ties broken round-robin);
-* **bounded concurrency**: at most ``max_in_flight`` requests in flight over the whole pool;
+* **bounded concurrency**: at most ``max_in_flight`` requests in flight over the whole pool,
+  or, with ``adaptive`` settings, a limit per replica that follows the server's queue
+  (:mod:`raft_jobs.common.concurrency`: vLLM's ``/metrics`` gauges where the server has them,
+  else the throughput the client sees), capped by ``adaptive.maximum``;
 * **retries** with exponential backoff and jitter on timeouts, connection errors, 429
   (``Retry-After`` honoured) and 5xx; a total per-request timeout; a retry may land on
   another replica;
@@ -29,6 +32,7 @@ runner's ``ChatClient`` protocol: ``name``, ``endpoints``, ``chat``, ``check``, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import heapq
 import logging
@@ -43,6 +47,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
 from .replicas import replica_urls
+from .concurrency import AdaptiveLimit, AdaptiveSettings, ServerLoad, parse_server_load
 from .runconfig import Endpoint
 
 try:  # the HTTP library of the installed OpenAI SDK (httpx2 from SDK 3, httpx before)
@@ -175,6 +180,13 @@ class EndpointState:
     cooldown_until: float = 0.0
     last_error: str = ""
     stats: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0})
+    adaptive: AdaptiveLimit | None = None  # this replica's in-flight limit, when adaptive
+    metrics_misses: int = 0  # /metrics answers without vLLM's gauges, in a row
+
+    @property
+    def limit(self) -> int | None:
+        """This replica's current in-flight limit (None: only the pool-wide bound applies)."""
+        return self.adaptive.limit if self.adaptive is not None else None
 
 
 class PrioritySlots:
@@ -202,12 +214,25 @@ class PrioritySlots:
 
     def release(self) -> None:
         """Hand the slot to the first live waiter, or free it."""
-        while self._waiters:
+        self._free += 1
+        self._wake()
+
+    def resize(self, delta: int) -> None:
+        """Add ``delta`` slots (negative: remove; slots in use are taken back as they are released)."""
+        self._free += delta
+        self._wake()
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a slot."""
+        return sum(1 for _, _, future in self._waiters if not future.done())
+
+    def _wake(self) -> None:
+        while self._free > 0 and self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
+                self._free -= 1
                 future.set_result(None)
-                return
-        self._free += 1
 
 
 class LLMPool:
@@ -221,6 +246,7 @@ class LLMPool:
         api_key: str = "EMPTY",
         policy: RetryPolicy | None = None,
         max_in_flight: int | None = None,
+        adaptive: AdaptiveSettings | None = None,
         name: str = "",
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -238,10 +264,23 @@ class LLMPool:
         self._clock = clock
         self._rng = random.Random(seed)
         self._rr = 0
-        self._semaphore = PrioritySlots(max_in_flight) if max_in_flight else None
-        connections = max(100, 2 * (max_in_flight or 0))
+        if adaptive is not None and max_in_flight:
+            raise ValueError(f"{self.name}: max_in_flight (fixed) and adaptive exclude each other")
+        self.adaptive = adaptive
+        connections = max(100, 2 * (max_in_flight or 0), 2 * (adaptive.maximum if adaptive else 0))
         factory = client_factory or (lambda url: _openai_client(url, api_key, self.policy.timeout, connections))
-        self._states = [EndpointState(url=u, client=factory(u)) for u in urls]
+        self._states = [
+            EndpointState(url=u, client=factory(u), adaptive=AdaptiveLimit(adaptive) if adaptive else None)
+            for u in urls
+        ]
+        if adaptive is not None:
+            self._limit = sum(s.limit or 0 for s in self._states)
+        else:
+            self._limit = max_in_flight or 0
+        self._semaphore = PrioritySlots(self._limit) if self._limit else None
+        self._api_key = api_key
+        self._metrics_http: Any = None
+        self._monitor: asyncio.Task[None] | None = None
         self._down: EndpointDownError | None = None
 
     @classmethod
@@ -250,13 +289,18 @@ class LLMPool:
         endpoint: Endpoint,
         *,
         max_in_flight: int | None = None,
+        adaptive: AdaptiveSettings | None = None,
         timeout: float = 120.0,
         max_retries: int = 5,
         down_after: float | None = None,
         name: str = "",
         seed: int | None = None,
     ) -> LLMPool:
-        """A pool for a run config :class:`Endpoint` (endpoints, model, API key from its env var)."""
+        """A pool for a run config :class:`Endpoint` (endpoints, model, API key from its env var).
+
+        ``max_in_flight`` fixes the requests in flight over all replicas; ``adaptive`` instead
+        lets each replica's limit follow its server (see the module docstring).
+        """
         policy = RetryPolicy(max_retries=max_retries, timeout=timeout)
         if down_after is not None:
             policy.down_after = down_after
@@ -267,9 +311,15 @@ class LLMPool:
             api_key=endpoint.api_key(),
             policy=policy,
             max_in_flight=max_in_flight,
+            adaptive=adaptive,
             name=name,
             seed=seed,
         )
+
+    @property
+    def limit(self) -> int | None:
+        """Requests allowed in flight now over all replicas (None: unbounded)."""
+        return self._limit or None
 
     @property
     def endpoints(self) -> list[str]:
@@ -287,7 +337,15 @@ class LLMPool:
         await self.close()
 
     async def close(self) -> None:
-        """Close every replica's HTTP connections."""
+        """Stop adapting and close every replica's HTTP connections."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        if self._metrics_http is not None:
+            await self._metrics_http.aclose()
+            self._metrics_http = None
         for state in self._states:
             closer = getattr(state.client, "close", None)
             if closer is not None:
@@ -387,6 +445,8 @@ class LLMPool:
 
     async def _request(self, call: Callable[[Any], Any], priority: int = 0) -> ChatResult:
         self.stats.requests += 1
+        if self.adaptive is not None and self._monitor is None:
+            self._monitor = asyncio.get_running_loop().create_task(self._adapt())
         policy = self.policy
         attempt = 0
         while True:
@@ -399,7 +459,10 @@ class LLMPool:
             # Pick only once a slot is free, so the choice sees the current load and health.
             state = self._pick()
             state.in_flight += 1
+            if state.adaptive is not None:
+                state.adaptive.note_in_flight(state.in_flight)
             self.stats.attempts += 1
+            sent_at = self._clock()
             if attempt > 1:
                 self.stats.retries += 1
             try:
@@ -435,7 +498,7 @@ class LLMPool:
             else:
                 result.attempts = attempt
                 result.endpoint = state.url
-                self._succeeded(state, result)
+                self._succeeded(state, result, self._clock() - sent_at)
                 return result
             finally:
                 state.in_flight -= 1
@@ -465,7 +528,7 @@ class LLMPool:
         ordered = [self._states[(start + i) % n] for i in range(n)]
         ready = [s for s in ordered if s.cooldown_until <= now]
         if ready:
-            return min(ready, key=lambda s: s.in_flight)
+            return min(ready, key=lambda s: s.in_flight / (s.limit or 1))
         return min(ordered, key=lambda s: s.cooldown_until)
 
     def _failed(self, state: EndpointState, error: str) -> None:
@@ -478,7 +541,7 @@ class LLMPool:
         delay = self.policy.backoff(min(state.consecutive_failures, 30), self._rng)
         state.cooldown_until = max(state.cooldown_until, now + delay)
 
-    def _succeeded(self, state: EndpointState, result: ChatResult) -> None:
+    def _succeeded(self, state: EndpointState, result: ChatResult, seconds: float) -> None:
         state.consecutive_failures = 0
         state.failing_since = None
         state.cooldown_until = 0.0
@@ -487,6 +550,64 @@ class LLMPool:
         self.stats.succeeded += 1
         self.stats.prompt_tokens += result.prompt_tokens
         self.stats.completion_tokens += result.completion_tokens
+        if state.adaptive is not None:
+            state.adaptive.record(result.completion_tokens, seconds)
+
+    # ---- adaptive concurrency -------------------------------------------------------------
+
+    async def _adapt(self) -> None:
+        """Every interval: read each replica's load, update its limit, resize the slots."""
+        assert self.adaptive is not None
+        last = self._clock()
+        while True:
+            await asyncio.sleep(self.adaptive.interval)
+            now = self._clock()
+            # An event loop that wakes late was too busy to keep its requests going.
+            lagging = now - last > 1.5 * self.adaptive.interval
+            loads = await asyncio.gather(*(self._server_load(s) for s in self._states))
+            for state, load in zip(self._states, loads):
+                assert state.adaptive is not None
+                state.adaptive.update(now - last, load, state.in_flight, lagging=lagging)
+            last = self._clock()
+            limit = sum(s.limit or 0 for s in self._states)
+            if limit != self._limit:
+                log.debug("%s: %d requests in flight allowed (%s)", self.name, limit,
+                          ", ".join(f"{s.url}: {s.limit}" for s in self._states))
+                assert self._semaphore is not None
+                self._semaphore.resize(limit - self._limit)
+                self._limit = limit
+
+    async def _server_load(self, state: EndpointState) -> ServerLoad | None:
+        """vLLM's scheduler gauges of one replica; None when unknown (its limit then follows throughput)."""
+        assert state.adaptive is not None
+        if state.adaptive.mode != "metrics":
+            return None
+        try:
+            text = await self._read_metrics(metrics_url(state.url))
+        except Exception as exc:  # noqa: BLE001 - a busy or restarting server: skip this interval
+            log.debug("%s: no metrics from %s: %s", self.name, state.url, _describe(exc))
+            return None
+        load = parse_server_load(text) if text is not None else None
+        if load is None:
+            state.metrics_misses += 1
+            if state.metrics_misses >= 2:
+                log.info("%s: %s serves no vLLM metrics; adapting to throughput instead", self.name, state.url)
+                state.adaptive.use_latency()
+        else:
+            state.metrics_misses = 0
+        return load
+
+    async def _read_metrics(self, url: str) -> str | None:
+        """The body of ``url`` (None on 4xx: the server has no such page)."""
+        if self._metrics_http is None:
+            self._metrics_http = _httpx.AsyncClient(
+                timeout=5.0, headers={"Authorization": f"Bearer {self._api_key}"}
+            )
+        response = await self._metrics_http.get(url)
+        if 400 <= response.status_code < 500:
+            return None
+        response.raise_for_status()
+        return response.text
 
     def _all_failing(self) -> bool:
         return all(s.failing_since is not None for s in self._states)
@@ -506,6 +627,14 @@ class LLMPool:
                 )
                 log.error("%s", self._down)
                 raise self._down
+
+
+def metrics_url(base_url: str) -> str:
+    """Where a vLLM replica serves Prometheus metrics: ``/metrics`` beside its ``/v1`` API."""
+    root = base_url.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root + "/metrics"
 
 
 def _openai_client(url: str, api_key: str, timeout: float, connections: int) -> AsyncOpenAI:

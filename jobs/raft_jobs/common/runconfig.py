@@ -56,7 +56,8 @@ class DatagenConfig:
     oracleProbability: float = 0.8
     refusalProbability: float = 0.05
     workers: int = 1
-    concurrency: int = 32
+    concurrency: int | None = None  # fixed requests in flight per worker; None adapts (common/concurrency.py)
+    maxInFlightPerReplica: int = 1024  # cap of the adaptive limit, all workers together
     temperature: float = 0.7
     maxTokens: int = 1024
     seed: int = 42
@@ -106,7 +107,8 @@ class EvalConfig:
     embeddingModel: str = "sentence-transformers/all-MiniLM-L6-v2"
     evalFile: str | None = None
     models: list[EvalModel] = field(default_factory=list)
-    concurrency: int = 16
+    concurrency: int | None = None  # fixed requests in flight per model; None adapts per replica
+    maxInFlightPerReplica: int = 1024
     maxTokens: int = 1024
     rubric: bool = False
     requestTimeoutSeconds: float = 120.0

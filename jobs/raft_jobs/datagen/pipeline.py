@@ -38,7 +38,7 @@ from .worker import WorkerSpec
 log = logging.getLogger(__name__)
 
 # Settings that do not change what is generated (so resuming with other values is fine).
-_NOT_IN_HASH = {"workers", "concurrency", "requestTimeoutSeconds", "maxRetries", "evalQuestions", "validationFraction"}
+_NOT_IN_HASH = {"workers", "concurrency", "maxInFlightPerReplica", "requestTimeoutSeconds", "maxRetries", "evalQuestions", "validationFraction"}
 
 
 class DatagenError(RuntimeError):

@@ -1,4 +1,4 @@
-"""One datagen worker: its share of the chunks, ``concurrency`` requests in flight, one shard.
+"""One datagen worker: its share of the chunks, requests in flight up to its limit, one shard.
 
 The same :class:`ShardWorker` runs in-process (the ``local`` executor) or inside a Ray actor
 (:mod:`.executors`). On start it skips the chunks its shard already holds, so a restarted
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raft_jobs.common.concurrency import in_flight_options
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMPool, RequestFailedError
 from raft_jobs.common.runconfig import DatagenConfig, Endpoint
 
@@ -85,7 +86,7 @@ class ShardWorker:
                            apiKeyEnv=spec.teacher.apiKeyEnv)
         llm = LLMPool.from_endpoint(
             teacher,
-            max_in_flight=max(1, cfg.concurrency),
+            **in_flight_options(cfg.concurrency, cfg.maxInFlightPerReplica, clients=cfg.workers),
             timeout=cfg.requestTimeoutSeconds,
             max_retries=cfg.maxRetries,
             down_after=spec.down_after,
@@ -97,15 +98,17 @@ class ShardWorker:
         failed: list[str] = []
         tries: dict[str, int] = {}
         running: dict[asyncio.Task[dict[str, Any]], Chunk] = {}
-        window = max(1, cfg.concurrency)
         try:
             while todo or running:
-                while todo and len(running) < window:
+                # As many chunks open as requests may be in flight: every open chunk has a
+                # request ready (its questions, then its answers), so the teacher never waits
+                # between one chunk's phases, and the window follows an adaptive limit.
+                while todo and len(running) < (llm.limit or 1):
                     chunk = todo.popleft()
                     task = asyncio.create_task(processor.process(chunk, spec.roles.get(chunk.id, "train")))
                     running[task] = chunk
                 finished, _ = await asyncio.wait(
-                    running, timeout=spec.batch_seconds, return_when=asyncio.FIRST_COMPLETED
+                    running, timeout=min(spec.batch_seconds, 0.5), return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in finished:
                     chunk = running.pop(task)

@@ -1,7 +1,8 @@
 """Model clients for eval: one :class:`raft_jobs.common.llm.LLMPool` per model and the judge.
 
 Timeouts and retries come from ``eval.requestTimeoutSeconds`` and ``eval.maxRetries``; each
-pool keeps at most ``eval.concurrency`` requests in flight. API keys come from the
+pool keeps ``eval.concurrency`` requests in flight, or, unset, adapts that number per replica
+up to ``eval.maxInFlightPerReplica``. API keys come from the
 environment variable named by each endpoint's ``apiKeyEnv``.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from raft_jobs.common.concurrency import in_flight_options
 from raft_jobs.common.llm import LLMPool
 from raft_jobs.common.runconfig import Endpoint, RunConfig
 
@@ -20,7 +22,7 @@ def make_client(name: str, endpoint: Endpoint, config: RunConfig, **overrides: A
     """
     ev = config.eval
     options: dict[str, Any] = {
-        "max_in_flight": max(1, ev.concurrency),
+        **in_flight_options(ev.concurrency, ev.maxInFlightPerReplica),
         "timeout": ev.requestTimeoutSeconds,
         "max_retries": ev.maxRetries,
         "name": name,

@@ -1,0 +1,88 @@
+"""Finished runs cost no reconcile work and no API requests until their spec or children change.
+
+Against KMock's API server with the real Kopf operator (see test_handlers_kmock.py): the run is
+driven to Succeeded, then the test counts the reconciler's passes while the timer keeps ticking.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from kmock_support import Cluster, cluster_with_operator, wait_for
+from raft_operator import handlers
+from raft_operator.observed import Observed
+from raft_operator.reconciler import Plan
+from raft_operator.settled import SettledRuns, fingerprint, wrote_nothing
+from test_handlers_kmock import RUN, run_to_success, start_run
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The runs the reconciler was asked to plan, one entry per pass."""
+    calls: list[str] = []
+    real = handlers.reconcile
+
+    def counting(body: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        calls.append(body["metadata"]["name"])
+        return real(body, *args, **kwargs)
+
+    monkeypatch.setattr(handlers, "reconcile", counting)
+    return calls
+
+
+@pytest.fixture
+def cluster(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, passes: list[str]) -> Iterator[Cluster]:
+    with cluster_with_operator(tmp_path, monkeypatch) as c:
+        yield c
+
+
+def quiet_passes(c: Cluster, passes: list[str], intervals: int = 10) -> int:
+    """Reconcile passes over ``intervals`` timer intervals with nothing changing."""
+    before = len(passes)
+    time.sleep(intervals * c.interval)
+    return len(passes) - before
+
+
+def test_a_finished_run_is_skipped_until_its_children_or_spec_change(cluster: Cluster, passes: list[str]) -> None:
+    c = cluster
+    start_run(c)
+    run_to_success(c, "teacher")
+    c.settle()
+    assert quiet_passes(c, passes) <= 1, "a finished run kept being reconciled"
+    since = c.mark()
+    assert quiet_passes(c, passes) == 0
+    assert c.operator_requests(since) == [], "a finished run cost API requests"
+
+    # A child changes (deleted by someone): the next tick reconciles and puts it back.
+    c.http("DELETE", c.path("ConfigMap", f"{RUN}-config"))
+    c.wait_child("ConfigMap", f"{RUN}-config")
+    c.settle()
+    assert quiet_passes(c, passes) <= 1
+
+    # A new spec generation: reconciled once more, observedGeneration follows.
+    generation = c.patch("RaftRun", RUN, {"spec": {"suspend": True}})["metadata"]["generation"]
+    wait_for(lambda: c.status(RUN).get("observedGeneration") == generation, what="observedGeneration")
+    c.settle()
+    assert quiet_passes(c, passes) <= 1
+    assert c.status(RUN)["phase"] == "Succeeded"
+
+
+def test_only_finished_runs_that_wrote_nothing_settle() -> None:
+    settled = SettledRuns()
+    observed = Observed.from_summaries([{"kind": "ConfigMap", "name": "a", "resourceVersion": "7"}])
+    inputs = fingerprint(3, observed)
+    assert wrote_nothing(Plan(), {}) and not wrote_nothing(Plan(), {"phase": "Succeeded"})
+    settled.record("u", inputs, "Running", settled=True)
+    assert not settled.skip("u", inputs), "a running run depends on the clock: never skipped"
+    settled.record("u", inputs, "Failed", settled=True)
+    assert settled.skip("u", inputs)
+    assert not settled.skip("u", fingerprint(4, observed))
+    changed = Observed.from_summaries([{"kind": "ConfigMap", "name": "a", "resourceVersion": "8"}])
+    assert not settled.skip("u", fingerprint(3, changed))
+    settled.record("u", inputs, "Failed", settled=False)
+    assert not settled.skip("u", inputs) and len(settled) == 0
