@@ -53,6 +53,8 @@ class DatagenConfig:
     distractors: int = 4
     oracleProbability: float = 0.8
     refusalProbability: float = 0.05
+    # Label of records without their oracle document: "refuse" or "answer" (common.conversation).
+    noOracleLabel: str = "refuse"
     workers: int = 1
     concurrency: int = 32
     temperature: float = 0.7
@@ -103,6 +105,8 @@ class EvalConfig:
     embeddingModel: str = "sentence-transformers/all-MiniLM-L6-v2"
     evalFile: str | None = None
     models: list[EvalModel] = field(default_factory=list)
+    primaryMode: str = "rag"  # the headline mode: "rag" or "none", declared before any result
+    primaryTopK: int | None = None  # the headline's k in rag mode; the first of topK when unset
     concurrency: int = 16
     maxTokens: int = 1024
     rubric: bool = False

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..common.progress import ProgressReporter
+from ..common.conversation import system_prompt
 from ..common.runconfig import RunConfig
 from .checkpointing import Checkpointer, ModelAndOptimizer
 from .data import (
@@ -141,7 +142,9 @@ class FinetuneRecipe:
         self._resume()
 
     def _prepare_split(self, records: list[dict[str, Any]], name: str, allow_empty: bool = False) -> SplitData:
-        examples = tokenize_records(self.tokenizer, records)
+        examples = tokenize_records(
+            self.tokenizer, records, system_prompt=system_prompt(self.config.datagen.noOracleLabel)
+        )
         kept, report = drop_too_long(examples, self.student.contextLength)
         if report.dropped:
             message = (
