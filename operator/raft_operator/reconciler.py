@@ -421,18 +421,26 @@ class _Reconcile:
             data = self.progress_data.get(key)
             if isinstance(data, dict) and data:
                 self.status[target] = {n: data[n] for n in names if isinstance(data.get(n), (int, float))}
+                if key == "datagen" and isinstance(data.get("rejected"), dict):
+                    self.status[target]["rejected"] = _typed_map(data["rejected"], int)
         ev = self.progress_data.get("eval") or {}
         rows = [r for r in ev.get("results") or [] if isinstance(r, dict)] if isinstance(ev.get("results"), list) else []
         summary = ev.get("summary") if isinstance(ev.get("summary"), dict) else {}
         if rows:
             gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
+            comparisons = summary.get("comparisons") if isinstance(summary.get("comparisons"), list) else []
             self.status["results"] = {
                 "models": [_typed(r, RESULT_TYPES) for r in rows[:256]],
-                "summary": {**_typed(summary, {"model": str, "judgeScore": (int, float)}),
-                            "improvement": {k: v for k, v in gains.items() if isinstance(v, (int, float))}},
+                "summary": {**_typed(summary, SUMMARY_TYPES),
+                            **({"judgeIsTeacher": summary["judgeIsTeacher"]}
+                               if isinstance(summary.get("judgeIsTeacher"), bool) else {}),
+                            "improvement": _typed_map(gains, (int, float)),
+                            "comparisons": [_typed(c, COMPARISON_TYPES) for c in comparisons[:32] if isinstance(c, dict)]},
                 "reportPath": f"{self.run.root}/eval/report.html",
             }
-        if isinstance(summary.get("judgeScore"), (int, float)):
+        if isinstance(summary.get("judgeWithheld"), str):
+            self.status["score"] = f"no judge score: {summary['judgeWithheld']}"[:256]
+        elif isinstance(summary.get("judgeScore"), (int, float)):
             score = f"judge {summary['judgeScore']:.2f}"
             gains = summary.get("improvement") if isinstance(summary.get("improvement"), dict) else {}
             if isinstance(gains.get("base"), (int, float)):
@@ -463,8 +471,21 @@ class _Reconcile:
 
 RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
     "model": str, "mode": str, "topK": int, "refusals": int, "total": int,
-    **{k: (int, float) for k in ("judgeScore", "rouge1", "rouge2", "rougeL", "bleu", "exactMatch", "f1", "precision")},
+    **{k: (int, float) for k in ("judgeScore", "judgeCoverage", "formatFollowed", "rouge1", "rouge2", "rougeL", "bleu",
+                                 "exactMatch", "f1", "precision")},
 }
+SUMMARY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model": str, "mode": str, "topK": int, "judgeWithheld": str,
+    **{k: (int, float) for k in ("judgeScore", "judgeCoverage", "formatFollowed")},
+}
+COMPARISON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "baseline": str, "metric": str, **{k: (int, float) for k in ("difference", "ciLow", "ciHigh", "pValue")},
+}
+
+
+def _typed_map(values: dict[str, Any], kind: type | tuple[type, ...]) -> dict[str, Any]:
+    """The entries of a name → number map whose value has the type the status schema gives them."""
+    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, kind) and not isinstance(v, bool)}
 
 
 def _typed(values: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
