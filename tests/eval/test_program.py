@@ -164,6 +164,8 @@ def test_reports_are_readable(completed_run: dict[str, Any]) -> None:
     assert md.startswith("# RAFT evaluation: towns")
     assert "| student | student | RAG k=1 |" in md
     assert "![judge_by_topk.png](judge_by_topk.png)" in md
+    assert "Paired differences in the primary mode" in md and "Paired differences in the primary mode" in html
+    assert "RAG k=1, the primary mode" in md  # the headline names its declared mode
 
 
 def test_down_endpoint_fails_naming_it(dataset: Path, servers, helpers, tmp_path: Path) -> None:

@@ -74,6 +74,21 @@ def _comparison_text(c: dict[str, Any]) -> str:
     )
 
 
+def comparison_cells(c: dict[str, Any]) -> list[str]:
+    """One paired comparison as table cells: student, baseline, metric, difference, CI, p, n, chunks."""
+    ci = c.get("ci") or []
+    return [
+        c["student"],
+        c["baseline"],
+        c["metric"],
+        "n/a" if c.get("difference") is None else f"{100 * c['difference']:+.1f}",
+        f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}" if len(ci) == 2 else "n/a",
+        "n/a" if c.get("pValue") is None else f"{c['pValue']:.3g}",
+        str(c["n"]),
+        str(c["clusters"]),
+    ]
+
+
 def summary_sentence(results: dict[str, Any]) -> str:
     """The headline: the student in the primary mode declared in the spec, with paired differences."""
     summary = results["summary"]
@@ -187,15 +202,7 @@ def render_markdown(
             "| student | baseline | metric | difference | 95% CI | p | questions | chunks |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for c in comparisons:
-            ci = c.get("ci") or []
-            ci_cell = f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}" if len(ci) == 2 else "n/a"
-            diff = "n/a" if c.get("difference") is None else f"{100 * c['difference']:+.1f}"
-            p = "n/a" if c.get("pValue") is None else f"{c['pValue']:.3g}"
-            out.append(
-                f"| {c['student']} | {c['baseline']} | {c['metric']} | {diff} | {ci_cell} | {p} | {c['n']} | "
-                f"{c['clusters']} |"
-            )
+        out += ["| " + " | ".join(comparison_cells(c)) + " |" for c in comparisons]
     agreement = results["meta"].get("judgeAgreement") or {}
     if agreement.get("answers"):
         out += [
@@ -372,6 +379,28 @@ def render_html(
                 f"{_signed_cell(imp['relative'])}{_signed_cell(imp['relativeF1'])}</tr>"
             )
         parts.append("</table>")
+    comparisons = results.get("comparisons") or []
+    if comparisons:
+        parts.append(
+            "<h2>Paired differences in the primary mode</h2><p class='note'>Same questions for both models; 95% CI "
+            "by bootstrap over source chunks; p from a paired randomisation test over chunks.</p><table><tr>"
+            "<th class='l'>student</th><th class='l'>baseline</th><th class='l'>metric</th><th>difference</th>"
+            "<th>95% CI</th><th>p</th><th>questions</th><th>chunks</th></tr>"
+        )
+        for c in comparisons:
+            parts.append("<tr>" + "".join(
+                f"<td class='l'>{_e(cell)}</td>" if i < 3 else f"<td>{_e(cell)}</td>"
+                for i, cell in enumerate(comparison_cells(c))
+            ) + "</tr>")
+        parts.append("</table>")
+    withheld = [r for r in results["results"] if r.get("judgeWithheld")]
+    if withheld:
+        parts.append("<h2>Judge scores withheld</h2><ul>")
+        parts += [
+            f"<li>{_e(r['model'])}, {_e(mode_label(r['mode'], r['topK']))}: {_e(r['judgeWithheld'])}</li>"
+            for r in withheld
+        ]
+        parts.append("</ul>")
     recall = results.get("retrievalRecall") or {}
     if recall:
         parts.append(
