@@ -50,6 +50,11 @@ class ChunkStats:
         """A JSON-ready copy."""
         return asdict(self)
 
+    def count_rejection(self, reason: str) -> None:
+        """Count one answer rejected for ``reason`` (one of parsing.REJECTION_REASONS)."""
+        name = f"rejected_{reason}"
+        setattr(self, name, getattr(self, name) + 1)
+
     def rejected(self) -> dict[str, int]:
         """Rejected chain-of-thought answers by reason (every reason, zeros included)."""
         return {reason: getattr(self, f"rejected_{reason}") for reason in REJECTION_REASONS}
@@ -124,7 +129,7 @@ class ChunkProcessor:
             if check.valid:
                 stats.answered += 1
                 return result.text.strip()
-            setattr(stats, f"rejected_{check.rejection}", getattr(stats, f"rejected_{check.rejection}") + 1)
+            stats.count_rejection(check.rejection)
             stats.malformed += 1
             if attempt == 0:
                 stats.reasked += 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raft_jobs.common.conversation import NO_ORACLE_POLICIES
 from raft_jobs.common.llm import LLMError, LLMPool
 from raft_jobs.common.progress import ProgressReporter
 from raft_jobs.common.runconfig import RunConfig
@@ -146,6 +147,8 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     t0 = time.monotonic()
     if not config.teacher.endpoints or not config.teacher.model:
         raise DatagenError("teacher.endpoints and teacher.model must be set in the run config")
+    if cfg.noOracleLabel not in NO_ORACLE_POLICIES:
+        raise DatagenError(f"datagen.noOracleLabel must be one of {list(NO_ORACLE_POLICIES)}, got {cfg.noOracleLabel!r}")
 
     try:
         documents = load_corpus(config.corpus)
