@@ -277,7 +277,6 @@ class _Run:
             record.verdict = record.verdict or ERROR
             record.judge_reply = f"judge request failed: {exc}"
 
-
     async def _verdict(self, judge: ChatClient, messages: list[dict[str, str]]) -> str:
         """The judge's reply, constrained to YES or NO where the server supports it.
 
