@@ -264,9 +264,10 @@ def cot_responder(request: SimRequest) -> str | None:
 _REFUSAL = "I cannot answer this question based on the provided documents."
 _QUESTION_COUNT = re.compile(r"(\d+)\s+(?:[\w-]+\s+){0,4}?questions\b", re.IGNORECASE)
 _TEMPLATES = (
-    "What does the document say about {}?",
-    "According to the text, what is true of {}?",
-    "Which statement in the document concerns {}?",
+    # Search-box questions, as datagen's prompt asks: none refers to "the document".
+    "What is recorded about {}?",
+    "What is true of {}?",
+    "Which facts are known about {}?",
 )
 
 
