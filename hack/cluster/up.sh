@@ -7,13 +7,18 @@
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
 #                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
 #                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE]
+#                      [--local-node]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
 # RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION,
 # RAFT_SIM_PROGRESS_INTERVAL, RAFT_VLLM_PORT, RAFT_VLLM_MODELS=a,b, RAFT_AUDIT_POLICY,
 # RAFT_BUILD_CLUSTER=1). --vllm-port also starts the SIMULATED vLLM server
 # (raft_sim.vllm_server) on 127.0.0.1:PORT. --audit-policy turns on the API server's audit log
-# (an audit.k8s.io/v1 Policy file) at $KWOK_WORKDIR/clusters/NAME/logs/audit.log. The Python
+# (an audit.k8s.io/v1 Policy file) at $KWOK_WORKDIR/clusters/NAME/logs/audit.log.
+# --local-node (RAFT_LOCAL_NODE=1) adds the node `local-node`, whose pods really run as local
+# processes (raft_sim.localrun.kubelet), and starts the simulated controllers with
+# --real-workloads so they follow those workloads instead of simulating them; combine it with
+# --gpu-nodes 0 --cpu-nodes 0 so that every pod lands there. The Python
 # that runs the simulators is $RAFT_PYTHON, else the active virtualenv's, else python3; it needs
 # the `kubernetes` package.
 # A cluster of the same name is deleted first. Everything listens on 127.0.0.1. The last line
@@ -32,6 +37,7 @@ audit_policy="${RAFT_AUDIT_POLICY:-}"
 vllm_port="${RAFT_VLLM_PORT:-}"
 vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
+local_node="${RAFT_LOCAL_NODE:-0}"
 python="${RAFT_PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
 python="${python:-python3}"
 while (($#)); do
@@ -47,6 +53,7 @@ while (($#)); do
     --vllm-port) vllm_port="$2"; shift ;;
     --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
+    --local-node) local_node=1 ;;
     -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -99,6 +106,15 @@ options:
 YAML
   # kwokctl copies the policy into its work dir and passes --audit-policy-file/--audit-log-path.
   [[ -z "$audit_policy" ]] || echo "  kubeAuditPolicy: $audit_policy"
+  # kwok fakes only the nodes annotated as fake; the local node's pods really run (--local-node).
+  cat <<YAML
+---
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  manageAllNodes: false
+  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
+YAML
   echo "---"
   cat "$cluster_here/kwok-stages.yaml"
 } >"$state/kwokctl.yaml"
@@ -153,7 +169,7 @@ YAML
   done
 }
 nodes_yaml >"$state/nodes.yaml"
-k apply -f "$state/nodes.yaml" >&2
+if ((gpu_nodes + cpu_nodes)); then k apply -f "$state/nodes.yaml" >&2; fi
 
 # A default StorageClass whose claims the SIMULATED provisioner in raft_sim.controllers binds.
 k apply -f - >&2 <<'YAML'
@@ -179,7 +195,7 @@ for _ in $(seq 50); do
 YAML
   sleep 0.1
 done
-k wait --for=condition=Ready --timeout=60s node --all >&2
+if ((gpu_nodes + cpu_nodes)); then k wait --for=condition=Ready --timeout=60s node --all >&2; fi
 # The service-account controller must have made the default ServiceAccount before pods can be admitted.
 for _ in $(seq 100); do k get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -199,9 +215,16 @@ wait_started() {
 }
 
 export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
+sim_args=()
+if [[ "$local_node" == 1 ]]; then
+  sim_args=(--real-workloads --pv-root "$state/volumes")
+  nohup "$python" -m raft_sim.localrun.kubelet --kubeconfig "$kubeconfig" --state "$state/kubelet" \
+    >"$state/kubelet.log" 2>&1 </dev/null &
+  echo $! >"$state/kubelet.pid"
+fi
 if [[ "$sim" == 1 ]]; then
   nohup "$python" -m raft_sim.controllers --kubeconfig "$kubeconfig" --duration "$sim_duration" \
-    --progress-interval "$sim_progress_interval" >"$state/sim-controllers.log" 2>&1 </dev/null &
+    --progress-interval "$sim_progress_interval" "${sim_args[@]}" >"$state/sim-controllers.log" 2>&1 </dev/null &
   echo $! >"$state/sim-controllers.pid"
 fi
 if [[ -n "$vllm_port" ]]; then
@@ -213,6 +236,10 @@ if [[ -n "$vllm_port" ]]; then
   echo $! >"$state/vllm-server.pid"
 fi
 if [[ "$sim" == 1 ]]; then wait_started sim-controllers "SIMULATED controllers running"; fi
+if [[ "$local_node" == 1 ]]; then
+  wait_started kubelet "local kubelet running"
+  k wait --for=condition=Ready --timeout=60s node/local-node >&2
+fi
 if [[ -n "$vllm_port" ]]; then wait_started vllm-server "listening"; fi
 
 cluster_log "cluster $name ready in $((SECONDS - started))s; export KUBECONFIG=$kubeconfig"

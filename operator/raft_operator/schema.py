@@ -303,6 +303,7 @@ def eval_() -> Schema:
             "embeddingModel": string("sentence-transformers model for retrieval.", default="sentence-transformers/all-MiniLM-L6-v2", max_length=512),
             "evalFile": string("Path of a JSON or JSONL file (question, answer) on the run's volume, relative to the run's directory; replaces the held-out questions.", max_length=1024),
             "concurrency": integer("Requests in flight per model.", default=16, minimum=1, maximum=1024),
+            "maxTokens": integer("Maximum tokens per answer and per judge verdict.", default=1024, minimum=16, maximum=65536),
             "rubric": boolean("Also ask the judge for 1-5 rubric scores (groundedness, relevance, similarity).", default=False),
             "servingGpus": integer("GPUs per student vLLM server.", default=1, minimum=1, maximum=8),
         },

@@ -102,7 +102,9 @@ class LocalCluster:
     ``$RAFT_CLUSTER_LOGS``) is a folder the component logs are copied to before teardown.
     ``sim_progress_interval`` is how often the simulated workloads report progress (seconds).
     ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
-    written to :attr:`audit_log_path`.
+    written to :attr:`audit_log_path`. ``local_node`` adds a node whose pods really run as local
+    processes (:mod:`raft_sim.localrun.kubelet`) and makes the simulated controllers follow those
+    workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class LocalCluster:
         vllm_models: Sequence[str] = ("sim-model",),
         python: str | None = None,
         keep_logs: str | os.PathLike[str] | None = None,
+        local_node: bool = False,
     ) -> None:
         self.name = name
         self.gpu_nodes = gpu_nodes
@@ -132,6 +135,7 @@ class LocalCluster:
         self.vllm_port = vllm_port
         self.vllm_models = list(vllm_models)
         self.python = python or sys.executable
+        self.local_node = local_node
         keep_logs = keep_logs or os.environ.get("RAFT_CLUSTER_LOGS")
         self.keep_logs = Path(keep_logs) / name if keep_logs else None
         self.state_dir = cache_dir() / "clusters" / name
@@ -160,6 +164,7 @@ class LocalCluster:
             "RAFT_VLLM_PORT": "" if self.vllm_port is None else str(self.vllm_port),
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,
+            "RAFT_LOCAL_NODE": "1" if self.local_node else "0",
         }
         _install_exit_handlers()
         with self._lock:

@@ -59,6 +59,8 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
+from . import workload_pods
+
 log = logging.getLogger("raft_sim.controllers")
 
 ANNOTATION_PREFIX = "sim.raftoperator.io/"
@@ -186,6 +188,9 @@ class SimSettings:
     progress_interval: float = 1.0  # seconds between progress reports
     create_pods: bool = True  # create the pods KubeRay / the training operator would
     pv_root: str = "/tmp/raft-sim-volumes"  # hostPath of simulated volumes (never mounted)
+    # Pods really run (raft_sim.localrun.kubelet): inject what KubeRay / the training operator
+    # inject, read outcomes from the workloads, and leave progress and eval Jobs to the programs.
+    real_workloads: bool = False
 
 
 @dataclass
@@ -216,6 +221,7 @@ class SimController:
         self._pvs = self._resource("v1", "PersistentVolume")
         self._configmaps = self._resource("v1", "ConfigMap")
         self._classes = self._resource("storage.k8s.io/v1", "StorageClass")
+        self._services = self._resource("v1", "Service")
         self._handlers: dict[str, Callable[[str, str], float | None]] = {
             "RayJob": self.reconcile_rayjob,
             "PyTorchJob": self.reconcile_pytorchjob,
@@ -510,6 +516,8 @@ class SimController:
                 return 0.0
             return tick
 
+        if phase == "Running" and self.settings.real_workloads:
+            return self._rayjob_watch_real(job, status.get("rayClusterName") or cluster)
         if phase == "Running":
             inj = self.injection(job, "datagen")
             elapsed = seconds_since((status.get("rayJobInfo") or {}).get("startTime"))
@@ -530,11 +538,21 @@ class SimController:
         base = {"ray.io/cluster": cluster, "app.kubernetes.io/created-by": "kuberay-operator",
                 "ray.io/is-ray-node": "yes", "raftoperator.io/simulated": "true"}
         head = cspec.get("headGroupSpec") or {}
-        wanted = [(f"{cluster}-head", head.get("template") or {}, "head", "headgroup")]
+        namespace = meta(job)["namespace"]
+
+        def template(group: Obj, is_head: bool) -> Obj:
+            if not self.settings.real_workloads:
+                return group.get("template") or {}
+            return workload_pods.ray_node_template(group.get("template") or {}, head=is_head, cluster=cluster,
+                                                   namespace=namespace, start_params=group.get("rayStartParams"))
+
+        if self.settings.real_workloads:
+            self._create_if_absent(self._services, workload_pods.ray_head_service(cluster, namespace, owner_ref(job)))
+        wanted = [(f"{cluster}-head", template(head, True), "head", "headgroup")]
         for group in cspec.get("workerGroupSpecs") or []:
             replicas = group.get("replicas", group.get("minReplicas", 0)) or 0
             gname = group.get("groupName", "workers")
-            wanted += [(f"{cluster}-{gname}-worker-{i}", group.get("template") or {}, "worker", gname)
+            wanted += [(f"{cluster}-{gname}-worker-{i}", template(group, False), "worker", gname)
                        for i in range(replicas * (group.get("numOfHosts", 1) or 1))]
         for pod_name, template, node_type, gname in wanted:
             if pod_name in existing:
@@ -545,9 +563,45 @@ class SimController:
                 return error
         return None
 
+    def _rayjob_watch_real(self, job: Obj, cluster: str) -> float | None:
+        """Real workloads: submit the entrypoint once the dashboard answers, then follow the Ray job."""
+        status = job.get("status") or {}
+        job_id = status.get("jobId") or meta(job)["name"]
+        head = next((p for p in self._pods_of(job) if meta(p)["name"] == f"{cluster}-head"), None)
+        head_ip = ((head or {}).get("status") or {}).get("podIP")
+        if head is None or (head.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+            return self._rayjob_finish(job, failed=True, reason="AppFailed", message="the Ray head pod is gone or ended")
+        if not head_ip:
+            return self.settings.progress_interval
+        info = workload_pods.ray_job_info(head_ip, job_id)
+        submitter = self._get(self._jobs, meta(job)["namespace"], meta(job)["name"])
+        if submitter is None:
+            if _dashboard_up(head_ip):
+                self._create_if_absent(self._jobs, workload_pods.ray_submitter_job(job, cluster, job_id, owner_ref(job)))
+            return self.settings.progress_interval
+        state = (info or {}).get("status")
+        if state == "SUCCEEDED":
+            return self._rayjob_finish(job, failed=False, reason="", message="")
+        if state in ("FAILED", "STOPPED"):
+            return self._rayjob_finish(job, failed=True, reason="AppFailed",
+                                       message=f"Ray job {job_id} {state}: {(info or {}).get('message') or ''}".strip())
+        if Conditions((submitter.get("status") or {}).get("conditions")).true("Failed"):
+            return self._rayjob_finish(job, failed=True, reason="SubmissionFailed",
+                                       message=f"the submitter Job {meta(submitter)['name']} failed")
+        if state and state != status.get("jobStatus"):
+            self._patch_status(self._rayjobs, job, {"jobStatus": state})
+        return self.settings.progress_interval
+
+    def _create_if_absent(self, resource: Any, body: Obj) -> None:
+        try:
+            resource.create(body=body, namespace=body["metadata"].get("namespace"))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
     def _rayjob_finish(self, job: Obj, *, failed: bool, reason: str, message: str, retry: bool = True) -> float | None:
         spec, status = job.get("spec") or {}, job.get("status") or {}
-        pods = self._pods_of(job)
+        pods = [] if self.settings.real_workloads else self._pods_of(job)
         if not failed:
             self._finish_pods(pods, failed=False)
             self._patch_status(self._rayjobs, job, {
@@ -578,6 +632,14 @@ class SimController:
         if wait > 0:
             return wait
         self._delete_pods(self._pods_of(job))
+        if self.settings.real_workloads:
+            cluster = status.get("rayClusterName") or ""
+            for resource, name in ((self._services, workload_pods.head_service_name(cluster)),
+                                   (self._jobs, meta(job)["name"])):
+                try:
+                    resource.delete(name=name, namespace=meta(job)["namespace"], body={"propagationPolicy": "Background"})
+                except NotFoundError:
+                    pass
         return None
 
     # ------------------------------------------------------------------ PyTorchJob
@@ -646,6 +708,13 @@ class SimController:
                 }
                 if rtype == "Master":
                     labels["training.kubeflow.org/job-role"] = "master"
+                if self.settings.real_workloads:
+                    rank = [r[1] for r in replicas].index(pod_name)
+                    index = int(pod_name.rsplit("-", 1)[1])
+                    self._create_if_absent(self._services, workload_pods.pytorch_replica_service(
+                        name, namespace, rtype, index, owner_ref(job)))
+                    template = workload_pods.pytorch_template(template, job=name, rank=rank, nodes=len(replicas),
+                                                              nproc_per_node=str(spec.get("nprocPerNode") or "1"))
                 error = self._create_pod(job, pod_name, template, labels,
                                          "Never" if restart == "ExitCode" else restart)
                 if error:
@@ -667,6 +736,8 @@ class SimController:
             })
             return 0.0
 
+        if self.settings.real_workloads:
+            return self._pytorchjob_watch_real(job, conds, pods, replicas)
         inj = self.injection(job, "finetune")
         elapsed = seconds_since(conds.get("Running").get("lastTransitionTime"))
         fraction = min(elapsed / inj.duration, 1.0) if inj.duration else 1.0
@@ -678,12 +749,30 @@ class SimController:
         self.report(job, "finetune", finetune_progress(fraction, self.run_config(job)))
         return min(tick, max(inj.duration - elapsed, 0.05))
 
+    def _pytorchjob_watch_real(self, job: Obj, conds: "Conditions", pods: list[Obj],
+                               replicas: list[tuple[str, str, Obj, str]]) -> float | None:
+        """Real workloads: the job succeeds with its Master pod and fails with any failed pod."""
+        name, namespace = meta(job)["name"], meta(job)["namespace"]
+        limit = ((job.get("spec") or {}).get("runPolicy") or {}).get("backoffLimit") or 0
+        by_name = {meta(p)["name"]: p for p in pods}
+        master = by_name.get(replicas[0][1]) if replicas else None
+        if master is not None and (master.get("status") or {}).get("phase") == "Succeeded":
+            return self._pytorchjob_finish(job, conds, failed=False, reason="", message="")
+        for pod in pods:
+            pstatus = pod.get("status") or {}
+            restarts = max([c.get("restartCount") or 0 for c in pstatus.get("containerStatuses") or []] or [0])
+            if pstatus.get("phase") == "Failed" or restarts > limit:
+                rtype = (meta(pod).get("labels") or {}).get("training.kubeflow.org/replica-type", "master").capitalize()
+                return self._pytorchjob_finish(job, conds, failed=True, reason="PyTorchJobFailed", retry=False, message=(
+                    f"PyTorchJob {namespace}/{name} is failed because 1 {rtype} replica(s) failed."))
+        return self.settings.progress_interval
+
     def _pytorchjob_finish(self, job: Obj, conds: "Conditions", *, failed: bool, reason: str, message: str,
                            retry: bool = True) -> float | None:
         spec, status = job.get("spec") or {}, job.get("status") or {}
         name, namespace = meta(job)["name"], meta(job)["namespace"]
         replicas = replica_plan(spec, name)
-        pods = self._pods_of(job)
+        pods = [] if self.settings.real_workloads else self._pods_of(job)
         self._finish_pods(pods, failed=failed, message=message)
         restarts = 0
         if failed:
@@ -740,7 +829,7 @@ class SimController:
         if job is None:
             return None
         conditions = Conditions((job.get("status") or {}).get("conditions"))
-        if conditions.true("Complete") or conditions.true("Failed"):
+        if self.settings.real_workloads or conditions.true("Complete") or conditions.true("Failed"):
             return None
         uid = meta(job)["uid"]
         pods = [p for p in self._pods.get(namespace=namespace,
@@ -892,6 +981,17 @@ def replica_statuses(plan: list[tuple[str, str, Obj, str]], name: str, *, active
     return statuses
 
 
+def _dashboard_up(ip: str) -> bool:
+    """Whether the Ray dashboard on ``ip`` answers (the submitter can then submit)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{ip}:{workload_pods.RAY_DASHBOARD_PORT}/api/version", timeout=2) as r:
+            return r.status == 200
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
 def _api_message(exc: ApiException) -> str:
     try:
         return json.loads(exc.body).get("message", exc.reason)
@@ -984,6 +1084,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress-interval", type=float, default=1.0, help="seconds between progress reports")
     parser.add_argument("--no-pods", action="store_true", help="only move status; create no pods")
     parser.add_argument("--pv-root", default=SimSettings.pv_root, help="hostPath prefix of simulated volumes")
+    parser.add_argument("--real-workloads", action="store_true",
+                        help="pods really run (raft_sim.localrun.kubelet): follow the workloads, simulate nothing")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -996,7 +1098,7 @@ def main(argv: list[str] | None = None) -> int:
             kube_config.load_kube_config()
         client = ApiClient()
     settings = SimSettings(duration=args.duration, progress_interval=args.progress_interval,
-                           create_pods=not args.no_pods, pv_root=args.pv_root)
+                           create_pods=not args.no_pods, pv_root=args.pv_root, real_workloads=args.real_workloads)
     controller = _connect(client, settings)
     signal.signal(signal.SIGTERM, lambda *_: controller.stop.set())
     signal.signal(signal.SIGINT, lambda *_: controller.stop.set())

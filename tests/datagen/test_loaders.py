@@ -137,3 +137,17 @@ def test_huggingface_saved_dataset_dict_and_data_file(tmp_path: Path) -> None:
 
     with pytest.raises(CorpusError, match="no column 'content'"):
         load_corpus(CorpusConfig(huggingface={"name": str(tmp_path / "single"), "textField": "content"}))
+
+
+def test_directory_include_globs_select_files(tmp_path):
+    """spec.corpus.volume.include reaches the loader: only matching files become documents."""
+    from raft_jobs.datagen.loaders import load_directory
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("# Readme\n\n" + "readme text " * 30)
+    (tmp_path / "docs" / "guide.md").write_text("# Guide\n\n" + "guide text " * 30)
+    (tmp_path / "notes.txt").write_text("notes " * 40)
+    every_md = {d.source for d in load_directory(tmp_path, include=["**/*.md"])}
+    assert every_md == {"README.md", "docs/guide.md"}
+    assert {d.source for d in load_directory(tmp_path, include=["README.md"])} == {"README.md"}
+    assert len(load_directory(tmp_path)) == 3

@@ -7,12 +7,14 @@ order, so the same inputs always give the same chunks.
 
 from __future__ import annotations
 
+import fnmatch
+
 import io
 import logging
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ def load_corpus(corpus: CorpusConfig) -> list[Document]:
         raise CorpusError(f"corpus must set exactly one of volume, sitemap, huggingface; got {sorted(sources) or 'none'}")
     kind, spec = next(iter(sources.items()))
     if kind == "volume":
-        documents = load_directory(spec.get("path") or "/corpus")
+        documents = load_directory(spec.get("path") or "/corpus", include=spec.get("include"))
     elif kind == "sitemap":
         urls = spec.get("urls") or ([spec["url"]] if spec.get("url") else [])
         documents = load_sitemaps(urls)
@@ -56,8 +58,20 @@ def load_corpus(corpus: CorpusConfig) -> list[Document]:
 # ---- directory ------------------------------------------------------------------------------
 
 
-def load_directory(path: str | Path) -> list[Document]:
-    """Every txt/md/pdf/html file under ``path`` (recursive, sorted by relative path)."""
+def included(relative_path: str, patterns: Sequence[str] | None) -> bool:
+    """Whether a path relative to the corpus root matches one of the ``include`` globs.
+
+    ``*`` also matches ``/``, and a leading ``**/`` also matches files at the top level, so
+    ``**/*.md`` selects every Markdown file and ``status.md`` one top-level file.
+    """
+    if not patterns:
+        return True
+    return any(fnmatch.fnmatchcase(relative_path, p) or (p.startswith("**/") and fnmatch.fnmatchcase(relative_path, p[3:]))
+               for p in patterns)
+
+
+def load_directory(path: str | Path, include: Sequence[str] | None = None) -> list[Document]:
+    """Every txt/md/pdf/html file under ``path`` matching ``include`` (recursive, sorted by relative path)."""
     root = Path(path)
     if not root.exists():
         raise CorpusError(f"corpus directory {root} does not exist")
@@ -65,7 +79,7 @@ def load_directory(path: str | Path) -> list[Document]:
     documents, skipped = [], 0
     for file in files:
         rel = file.name if file == root else file.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in Path(rel).parts):
+        if any(part.startswith(".") for part in Path(rel).parts) or not included(rel, include):
             continue
         try:
             doc = load_file(file, source=rel)

@@ -9,6 +9,8 @@ directory is replaced atomically (written next to it, then renamed).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -39,6 +41,27 @@ def _generation_config(base_model: str, config: Any) -> Any:
         return GenerationConfig.from_model_config(config)
 
 
+EXPORT_RECORD = "raft-export.json"
+
+
+def weights_sha256(folder: str | Path) -> dict[str, str]:
+    """SHA-256 of every ``*.safetensors`` file in a checkpoint folder, by file name."""
+    out = {}
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        out[path.name] = digest.hexdigest()
+    return out
+
+
+def write_export_record(folder: Path, *, base_model: str, step: int | None) -> None:
+    """``raft-export.json``: what was exported (base model, training step, weights hashes)."""
+    record = {"baseModel": base_model, "step": step, "weightsSha256": weights_sha256(folder)}
+    (folder / EXPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+
+
 def export_hf_model(
     model: nn.Module,
     tokenizer: Any,
@@ -47,8 +70,13 @@ def export_hf_model(
     info: DistInfo,
     *,
     fallback_dtype: torch.dtype = torch.bfloat16,
+    step: int | None = None,
 ) -> Path:
-    """Write ``model`` (FSDP-sharded) as a Hugging Face checkpoint in ``dest`` (collective)."""
+    """Write ``model`` (FSDP-sharded) as a Hugging Face checkpoint in ``dest`` (collective).
+
+    Beside the checkpoint, ``raft-export.json`` records the training step and the SHA-256 of each
+    weights file, so that whoever serves the model can show it serves exactly this export.
+    """
     from transformers import AutoModelForCausalLM
 
     dest = Path(dest)
@@ -70,6 +98,7 @@ def export_hf_model(
         shutil.rmtree(tmp, ignore_errors=True)
         export.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
+        write_export_record(tmp, base_model=base_model, step=step)
         old = dest.with_name(f".old-{dest.name}")
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():

