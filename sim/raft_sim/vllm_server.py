@@ -15,7 +15,7 @@ what matters about vLLM to the programs that call it:
   ``<ANSWER>:`` line, refusals, chains of thought quoting text in no document or cut off
   (``finish_reason: length``), judge verdicts in prose;
 * vLLM's **structured outputs** (``structured_outputs: {choice: [...]}``, or the older
-  ``guided_choice``): honoured by default, or ignored, or rejected with HTTP 400, to play
+  ``guided_choice``): honoured by default, or ignored, or rejected with HTTP 422, to play
   servers that do not support them. Whether a request is faulted depends only on the seed, the request
   body and how often that same body was seen before, so runs are reproducible whatever the
   arrival order;
@@ -84,7 +84,7 @@ class SimSettings:
     cut_off_rate: float = 0.0  # an answer cut off half way (finish_reason "length")
     prose_verdict_rate: float = 0.0  # a judge verdict in prose, with neither YES nor NO
     # vLLM's structured outputs (extra_body {"structured_outputs": {"choice": [...]}}):
-    # "honour" like vLLM >= 0.10.2, "ignore" like servers that drop unknown fields, "reject" (HTTP 400).
+    # "honour" like vLLM >= 0.10.2, "ignore" like servers that drop unknown fields, "reject" (HTTP 422).
     structured_outputs: str = "honour"
 
     @property
@@ -539,7 +539,8 @@ class SimulatedVLLMServer:
 
         choices = _structured_choices(body)
         if choices is not None and self.settings.structured_outputs == "reject":
-            return _error(400, "BadRequestError", "simulated server: unsupported field structured_outputs")
+            # As transformers serve answers a field it does not know (vLLM itself honours it).
+            return _error(422, "UnprocessableEntity", "simulated server: unexpected field structured_outputs")
         finish = "stop"
         if fault == "malformed":
             text, kind = malformed_text(key), "malformed"

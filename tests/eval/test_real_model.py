@@ -3,9 +3,11 @@
 The ``model_server`` fixture is any OpenAI-compatible server: set ``RAFT_EVAL_SERVER_URL``
 (its ``…/v1`` base URL) and ``RAFT_EVAL_SERVER_MODEL`` to point the test at a real small model
 (for example SmolLM2-135M-Instruct served by ``transformers serve``), which then plays the
-student, the baseline and the judge. Without them the SIMULATED vLLM server is started as an
-imperfect model: answers without the ``<ANSWER>:`` line, refusals, answers cut off, and judge
-verdicts in prose with structured outputs ignored.
+student, the baseline and the judge. Without them, the real SmolLM2-135M-Instruct of local runs
+is served by ``transformers serve`` when its checkpoint is prepared (``python -m
+raft_sim.localrun.model``); otherwise the SIMULATED vLLM server is started as an imperfect model:
+answers without the ``<ANSWER>:`` line, refusals, answers cut off, and judge verdicts in prose
+with structured outputs ignored.
 
 Whatever the server, the report's numbers must hold together: every rate lies in [0, 1], the
 counts add up, and there is no judge headline without judge coverage.
@@ -13,8 +15,13 @@ counts add up, and there is no judge headline without judge coverage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +30,8 @@ from typing import Any
 import pytest
 from raft_jobs.eval import aggregate, report, runner
 from raft_jobs.eval.__main__ import main
+from raft_sim.localrun import images
+from raft_sim.localrun import model as localrun_model
 from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 
 pytestmark = pytest.mark.slow
@@ -31,6 +40,7 @@ RATES = (
     "judgeScore", "judgeCoverage", "formatFollowed", "refusalRate", "precision", "exactMatch", "f1",
     "rouge1", "rouge2", "rougeL", "bleu", "retrievalRecall", "judgeExactMatchAgreement",
 )
+REAL_QUESTIONS = 3
 IMPERFECT = {
     "unformatted_rate": 0.3,
     "refusal_rate": 0.15,
@@ -43,15 +53,46 @@ IMPERFECT = {
 
 @pytest.fixture(scope="module")
 def model_server() -> Iterator[dict[str, Any]]:
-    """``{url, model, simulated}``: a real server from the environment, else the imperfect simulation."""
+    """``{url, model, simulated}``: a server from the environment, else the real small model when its
+    checkpoint is prepared (``python -m raft_sim.localrun.model``), else the imperfect simulation."""
     url, model = os.environ.get("RAFT_EVAL_SERVER_URL"), os.environ.get("RAFT_EVAL_SERVER_MODEL")
     if url and model:
         yield {"url": url, "model": model, "simulated": None}
+        return
+    checkpoint = localrun_model.checkpoint_dir()
+    if (checkpoint / "raft-model.json").exists() and (images.python_bin() / "transformers").exists():
+        with _transformers_serve(checkpoint) as url:
+            yield {"url": url, "model": str(checkpoint), "simulated": None}
         return
     fast = {"step_base": 0.0005, "step_per_seq": 0.00005, "slots": 32}
     server = SimulatedVLLMServer(SimSettings(models=["imperfect"], **fast, **IMPERFECT))
     with server.running_in_thread():
         yield {"url": server.url, "model": "imperfect", "simulated": server}
+
+
+@contextlib.contextmanager
+def _transformers_serve(checkpoint: Path) -> Iterator[str]:
+    """SmolLM2-135M-Instruct served on CPU by ``transformers serve``, as local runs serve it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = images.transformers_serve(str(checkpoint), str(port), "127.0.0.1")
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("transformers serve did not start")
+                time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 class Recorder:
@@ -70,9 +111,13 @@ def imperfect_run(dataset: Path, model_server, helpers, tmp_path_factory) -> dic
     root = tmp_path_factory.mktemp("imperfect")
     (root / "dataset").symlink_to(dataset / "dataset", target_is_directory=True)
     one_server = {role: SimpleNamespace(url=model_server["url"]) for role in ("student", "base", "teacher")}
+    # A real small model on CPU gets a few questions and one RAG mode (a couple of minutes).
+    real = model_server["simulated"] is None
+    questions = (dataset / "dataset" / "eval.jsonl").read_text().splitlines()[: REAL_QUESTIONS if real else None]
+    (root / "questions.jsonl").write_text("\n".join(questions) + "\n")
     body = helpers.run_config(
-        root, one_server, concurrency=4, maxTokens=192, requestTimeoutSeconds=120, readyTimeoutSeconds=60,
-        maxRetries=5, rubric=False,
+        root, one_server, topK=[1] if real else [1, 3], evalFile="questions.jsonl", concurrency=4, maxTokens=64,
+        requestTimeoutSeconds=300, readyTimeoutSeconds=60, maxRetries=2, rubric=False,
     )
     body["teacher"]["model"] = model_server["model"]
     body["eval"]["models"] = body["eval"]["models"][:2]  # the student and a baseline, both this model

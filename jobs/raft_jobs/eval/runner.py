@@ -281,8 +281,8 @@ class _Run:
         """The judge's reply, constrained to YES or NO where the server supports it.
 
         vLLM honours ``structured_outputs: {choice: [...]}``; servers that ignore the field
-        answer freely (the reply is parsed leniently), and one that rejects it with HTTP 400 is
-        asked without it from then on.
+        answer freely (the reply is parsed leniently), and one that rejects it (HTTP 400 or 422)
+        is asked without it from then on.
         """
         max_tokens = self.config.eval.maxTokens
         if self.structured_judge:
@@ -291,7 +291,7 @@ class _Run:
                     judge, messages, max_tokens=max_tokens, temperature=0.0, extra_body=STRUCTURED_VERDICT
                 )
             except RequestFailedError as exc:
-                if exc.status != 400:
+                if exc.status not in (400, 422):  # 422: servers that validate the body (transformers serve)
                     raise
                 if self.structured_judge:
                     log.warning("judge: the server rejects structured outputs (%s); asking without them", exc)
