@@ -3,9 +3,10 @@
 The ``model_server`` fixture is any OpenAI-compatible server: set ``RAFT_EVAL_SERVER_URL``
 (its ``…/v1`` base URL) and ``RAFT_EVAL_SERVER_MODEL`` to point the test at a real small model
 (for example SmolLM2-135M-Instruct served by ``transformers serve``), which then plays the
-student, the baseline and the judge. Without them, the real SmolLM2-135M-Instruct of local runs
-is served by ``transformers serve`` when its checkpoint is prepared (``python -m
-raft_sim.localrun.model``); otherwise the SIMULATED vLLM server is started as an imperfect model:
+student, the baseline and the judge. With ``RAFT_EVAL_REAL_MODEL=1`` the real SmolLM2-135M-Instruct
+of local runs is served by ``transformers serve`` on CPU (its checkpoint prepared by ``python -m
+raft_sim.localrun.model``; about 15 minutes on two busy cores). Otherwise the SIMULATED vLLM
+server is started as an imperfect model:
 answers without the ``<ANSWER>:`` line, refusals, answers cut off, and judge verdicts in prose
 with structured outputs ignored.
 
@@ -40,7 +41,7 @@ RATES = (
     "judgeScore", "judgeCoverage", "formatFollowed", "refusalRate", "precision", "exactMatch", "f1",
     "rouge1", "rouge2", "rougeL", "bleu", "retrievalRecall", "judgeExactMatchAgreement",
 )
-REAL_QUESTIONS = 3
+REAL_QUESTIONS = 6
 IMPERFECT = {
     "unformatted_rate": 0.3,
     "refusal_rate": 0.15,
@@ -53,14 +54,14 @@ IMPERFECT = {
 
 @pytest.fixture(scope="module")
 def model_server() -> Iterator[dict[str, Any]]:
-    """``{url, model, simulated}``: a server from the environment, else the real small model when its
-    checkpoint is prepared (``python -m raft_sim.localrun.model``), else the imperfect simulation."""
+    """``{url, model, simulated}``: a server from the environment, the real small model with
+    ``RAFT_EVAL_REAL_MODEL=1``, else the imperfect simulation."""
     url, model = os.environ.get("RAFT_EVAL_SERVER_URL"), os.environ.get("RAFT_EVAL_SERVER_MODEL")
     if url and model:
         yield {"url": url, "model": model, "simulated": None}
         return
     checkpoint = localrun_model.checkpoint_dir()
-    if (checkpoint / "raft-model.json").exists() and (images.python_bin() / "transformers").exists():
+    if os.environ.get("RAFT_EVAL_REAL_MODEL") == "1" and (checkpoint / "raft-model.json").exists():
         with _transformers_serve(checkpoint) as url:
             yield {"url": url, "model": str(checkpoint), "simulated": None}
         return
@@ -92,7 +93,11 @@ def _transformers_serve(checkpoint: Path) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class Recorder:
