@@ -41,7 +41,9 @@ def fold(status: dict[str, Any], reports: dict[str, dict[str, Any]], report_path
     rows, summary = ev.get("results") or [], ev.get("summary") or {}
     if rows:
         status["results"] = {"models": rows, "summary": {"improvement": {}, **summary}, "reportPath": report_path}
-    if "judgeScore" in summary:
+    if "judgeWithheld" in summary:
+        status["score"] = f"no judge score: {summary['judgeWithheld']}"[:256]
+    elif "judgeScore" in summary:
         score = f"judge {summary['judgeScore']:.2f}"
         if "base" in summary.get("improvement", {}):
             score += f" ({summary['improvement']['base']:+.0%} vs base)"

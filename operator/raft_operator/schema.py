@@ -234,7 +234,8 @@ def datagen() -> Schema:
             "questionsPerChunk": integer("Questions the teacher writes per chunk.", default=4, minimum=1, maximum=50),
             "distractors": integer("Distractor documents per record.", default=4, minimum=0, maximum=50),
             "oracleProbability": probability("Probability that a record contains its oracle document (P in the RAFT paper).", 0.8, "oracleProbability"),
-            "refusalProbability": probability("Probability of an extra record without the oracle, labelled with the refusal answer.", 0.05, "refusalProbability"),
+            "refusalProbability": probability("With noOracleLabel refuse: probability that a question whose record has the oracle also gets an extra record without it, labelled with the refusal answer. Unused with noOracleLabel answer.", 0.05, "refusalProbability"),
+            "noOracleLabel": string("Label of the records without their oracle document (1 - oracleProbability of them). refuse (default): the refusal answer, and the training and eval prompt tell the model to refuse when no document holds the answer; every quote in a label is then in the record's own documents. answer: the chain-of-thought answer, as in the RAFT paper (the student learns the domain by heart, but the label quotes text its documents lack); the prompt tells the model to answer from what it knows, and no refusal records are written.", default="refuse", enum=["refuse", "answer"], max_length=16),
             "workers": integer("Ray worker pods.", default=2, minimum=1, maximum=256),
             "concurrency": integer("Fixed number of requests each worker keeps in flight to the teacher. Unset (the default): each worker finds it per teacher replica, growing while the server's queue is empty and backing off when requests queue (vLLM's /metrics, else throughput), up to maxInFlightPerReplica.", minimum=1, maximum=4096),
             "maxInFlightPerReplica": integer("Most requests all workers together keep in flight to one teacher replica when concurrency is unset.", default=1024, minimum=1, maximum=16384),
@@ -300,6 +301,8 @@ def eval_() -> Schema:
                           integer("Top k.", minimum=1, maximum=100), max_items=16, min_items=1,
                           default=[3, 5, 7], list_type="set"),
             "withoutRag": boolean("Also evaluate every model without retrieval.", default=True),
+            "primaryMode": string("The mode of the headline score and of the paired comparisons with the baselines, declared before the results: rag (at primaryTopK) or none (no retrieval; needs withoutRag). Every mode stays in the report.", default="rag", enum=["rag", "none"], max_length=8),
+            "primaryTopK": integer("The top k of the headline in rag mode; one of topK. Defaults to the first value of topK.", minimum=1, maximum=100),
             "baselines": obj("Models the student is compared with.", {
                 "baseStudent": boolean("The student before fine-tuning (served by its own vLLM Deployment).", default=True),
                 "teacher": boolean("The teacher.", default=True),
@@ -313,7 +316,16 @@ def eval_() -> Schema:
             "servingGpus": integer("GPUs per student vLLM server.", default=1, minimum=1, maximum=8),
         },
         default={},
-        rules=[immutable("spec.eval")],
+        rules=[
+            rule("!has(self.primaryTopK) || !has(self.topK) || self.primaryTopK in self.topK",
+                 "eval.primaryTopK must be one of eval.topK", fieldPath=".primaryTopK"),
+            rule("!has(self.primaryTopK) || !has(self.primaryMode) || self.primaryMode == 'rag'",
+                 "eval.primaryTopK applies only to eval.primaryMode rag", fieldPath=".primaryTopK"),
+            rule("!has(self.primaryMode) || self.primaryMode != 'none' || !has(self.withoutRag) || self.withoutRag",
+                 "eval.primaryMode none needs eval.withoutRag true: the headline mode must be evaluated",
+                 fieldPath=".primaryMode"),
+            immutable("spec.eval"),
+        ],
     )
 
 
@@ -433,9 +445,12 @@ def status() -> Schema:
         "mode": {"type": "string", "description": "none (no retrieval) or rag."},
         "topK": {"type": "integer", "description": "Retrieved chunks (rag mode)."},
         **{k: {"type": "number", "description": d} for k, d in [
-            ("judgeScore", "Fraction judged correct (YES)."), ("rouge1", "ROUGE-1 F."), ("rouge2", "ROUGE-2 F."),
+            ("judgeScore", "Fraction of all answers judged correct (YES); absent when the judge coverage is below the threshold."),
+            ("judgeCoverage", "Fraction of judge verdicts readable as YES or NO."),
+            ("formatFollowed", "Fraction of replies ending in the <ANSWER>: line."),
+            ("rouge1", "ROUGE-1 F."), ("rouge2", "ROUGE-2 F."),
             ("rougeL", "ROUGE-L F."), ("bleu", "BLEU."), ("exactMatch", "Exact match of the extracted answer."),
-            ("f1", "Token F1 of the extracted answer."), ("precision", "judgeScore / (1 - refusals/total).")]},
+            ("f1", "Token F1 of the extracted answer."), ("precision", "Fraction judged correct among the answers that are not refusals.")]},
         "refusals": {"type": "integer", "description": "Answers that refused."},
         "total": {"type": "integer", "description": "Questions asked."},
     })
@@ -457,7 +472,9 @@ def status() -> Schema:
             k: {"type": "integer", "description": d} for k, d in [
                 ("chunksDone", "Chunks finished."), ("chunksTotal", "Chunks in the corpus."), ("records", "RAFT records written."),
                 ("malformed", "Teacher outputs that were malformed and skipped."), ("retries", "Requests retried.")]
-        } | {"tokensPerSecond": {"type": "number", "description": "Teacher tokens per second."}}),
+        } | {"tokensPerSecond": {"type": "number", "description": "Teacher tokens per second."},
+             "rejected": {"type": "object", "additionalProperties": {"type": "integer"},
+                          "description": "Teacher chain-of-thought answers rejected, by reason: cutOff, noAnswer, teacherRefused, noQuote, quoteNotInOracle."}}),
         "training": obj("Fine-tuning progress.", {
             "step": {"type": "integer", "description": "Optimizer steps done."},
             "totalSteps": {"type": "integer", "description": "Optimizer steps in total."},
@@ -469,11 +486,25 @@ def status() -> Schema:
         }),
         "results": obj("Eval results.", {
             "models": array("Scores per model, mode and top_k.", result, max_items=256),
-            "summary": obj("Headline numbers.", {
+            "summary": obj("Headline numbers, in the primary mode (spec.eval.primaryMode).", {
                 "model": {"type": "string", "description": "The student."},
-                "judgeScore": {"type": "number", "description": "Best judge score of the student."},
+                "mode": {"type": "string", "description": "The primary mode: none or rag."},
+                "topK": {"type": "integer", "description": "Retrieved chunks of the primary mode (rag)."},
+                "judgeScore": {"type": "number", "description": "Judge score of the student in the primary mode; absent when judgeWithheld."},
+                "judgeCoverage": {"type": "number", "description": "Fraction of the student's judge verdicts that were readable."},
+                "judgeWithheld": {"type": "string", "description": "Why there is no judge score (coverage below the threshold)."},
+                "judgeIsTeacher": {"type": "boolean", "description": "The judge is the teacher, which also wrote the references and the training labels."},
+                "formatFollowed": {"type": "number", "description": "Fraction of the student's replies ending in the <ANSWER>: line."},
                 "improvement": {"type": "object", "additionalProperties": {"type": "number"},
                                 "description": "Relative improvement of the student's judge score over each baseline."},
+                "comparisons": array("Paired differences with each baseline over the same questions.", obj("One paired comparison.", {
+                    "baseline": {"type": "string", "description": "The baseline model."},
+                    "metric": {"type": "string", "description": "judge (correct or not) or f1."},
+                    "difference": {"type": "number", "description": "Mean of student minus baseline."},
+                    "ciLow": {"type": "number", "description": "Lower end of the 95% interval (bootstrap over source chunks)."},
+                    "ciHigh": {"type": "number", "description": "Upper end of the 95% interval."},
+                    "pValue": {"type": "number", "description": "Two-sided paired randomisation test over source chunks."},
+                }), max_items=32),
             }),
             "reportPath": {"type": "string", "description": "Path of report.html on the run's volume."},
         }),

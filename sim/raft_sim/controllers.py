@@ -1096,12 +1096,16 @@ def eval_progress(fraction: float, run: Obj) -> EvalReport:
     shown = rows[: max(1, math.floor(len(rows) * fraction))] if fraction < 1.0 else rows
     payload: EvalReport = {"results": shown}
     if fraction >= 1.0:
-        students = [r for r in rows if any(r["model"] == n and role == "student" for n, role in models)]
-        others = [r for r in rows if r not in students]
-        best = max(students or rows, key=lambda r: r["judgeScore"])
-        baseline = max(others, key=lambda r: r["judgeScore"]) if others else best
-        payload["summary"] = {"model": best["model"], "judgeScore": best["judgeScore"],
-                              "improvement": {baseline["model"]: round(best["judgeScore"] / baseline["judgeScore"] - 1, 3)}}
+        # The headline is the declared primary mode (RAG at the first top k unless set), never the best one.
+        mode = cfg.get("primaryMode") or "rag"
+        k = int(cfg.get("primaryTopK") or (cfg.get("topK") or [3])[0]) if mode == "rag" else 0
+        in_mode = [r for r in rows if r["mode"] == mode and r["topK"] == k]
+        students = [r for r in in_mode if any(r["model"] == n and role == "student" for n, role in models)]
+        head = (students or in_mode or rows)[0]
+        payload["summary"] = {"model": head["model"], "mode": head["mode"], "topK": head["topK"],
+                              "judgeScore": head["judgeScore"], "judgeCoverage": 1.0,
+                              "improvement": {r["model"]: round(head["judgeScore"] / r["judgeScore"] - 1, 3)
+                                              for r in in_mode if r is not head and r["judgeScore"]}}
     return payload
 
 

@@ -15,7 +15,12 @@ what matters about vLLM to the programs that call it:
   ``step_base + step_per_seq * batch`` seconds, so throughput saturates at
   :attr:`SimSettings.capacity_tokens_per_second` = ``slots / (step_base + step_per_seq*slots)``;
 * **fault injection** at configurable rates: HTTP 500, 429 with ``Retry-After``, requests that
-  hang, malformed text. Whether a request is faulted depends only on the seed, the request
+  hang, malformed text; and an **imperfect model** at configurable rates: answers without the
+  ``<ANSWER>:`` line, refusals, chains of thought quoting text in no document or cut off
+  (``finish_reason: length``), judge verdicts in prose;
+* vLLM's **structured outputs** (``structured_outputs: {choice: [...]}``, or the older
+  ``guided_choice``): honoured by default, or ignored, or rejected with HTTP 422, to play
+  servers that do not support them. Whether a request is faulted depends only on the seed, the request
   body and how often that same body was seen before, so runs are reproducible whatever the
   arrival order;
 * **useful deterministic content** chosen by pluggable *responders* (first non-None wins):
@@ -79,6 +84,15 @@ class SimSettings:
     malformed_rate: float = 0.0  # answer with text that follows no requested format
     api_key: str | None = None  # as vLLM's --api-key / VLLM_API_KEY: /v1 routes need "Bearer <key>"
     metrics: bool = True  # serve /metrics (vLLM's Prometheus gauges)
+    # An imperfect model (each rate applies to the replies of its kind, chosen like faults):
+    unformatted_rate: float = 0.0  # an answer without its <ANSWER>: line
+    refusal_rate: float = 0.0  # an answer (or chain of thought) saying the documents lack it
+    bad_quote_rate: float = 0.0  # a chain of thought quoting text that is in no document
+    cut_off_rate: float = 0.0  # an answer cut off half way (finish_reason "length")
+    prose_verdict_rate: float = 0.0  # a judge verdict in prose, with neither YES nor NO
+    # vLLM's structured outputs (extra_body {"structured_outputs": {"choice": [...]}}):
+    # "honour" like vLLM >= 0.10.2, "ignore" like servers that drop unknown fields, "reject" (HTTP 422).
+    structured_outputs: str = "honour"
 
     @property
     def capacity_tokens_per_second(self) -> float:
@@ -260,9 +274,10 @@ def cot_responder(request: SimRequest) -> str | None:
 _REFUSAL = "I cannot answer this question based on the provided documents."
 _QUESTION_COUNT = re.compile(r"(\d+)\s+(?:[\w-]+\s+){0,4}?questions\b", re.IGNORECASE)
 _TEMPLATES = (
-    "What does the document say about {}?",
-    "According to the text, what is true of {}?",
-    "Which statement in the document concerns {}?",
+    # Search-box questions, as datagen's prompt asks: none refers to "the document".
+    "What is recorded about {}?",
+    "What is true of {}?",
+    "Which facts are known about {}?",
 )
 
 
@@ -570,11 +585,18 @@ class SimulatedVLLMServer:
             await asyncio.sleep(self.settings.hang_seconds)
             return _error(504, "Timeout", "simulated hang ended")
 
+        choices = _structured_choices(body)
+        if choices is not None and self.settings.structured_outputs == "reject":
+            # As transformers serve answers a field it does not know (vLLM itself honours it).
+            return _error(422, "UnprocessableEntity", "simulated server: unexpected field structured_outputs")
+        finish = "stop"
         if fault == "malformed":
             text, kind = malformed_text(key), "malformed"
         else:
             text, kind = self._respond(parsed)
-        finish = "stop"
+            text, finish = self._flaw(key, kind, text)
+        if choices is not None and self.settings.structured_outputs == "honour":
+            text, finish = constrain_to_choice(text, choices), "stop"
         if parsed.max_tokens is not None and count_tokens(text) > parsed.max_tokens:
             text, finish = truncate_tokens(text, parsed.max_tokens), "length"
         completion_tokens = count_tokens(text)
@@ -619,6 +641,27 @@ class SimulatedVLLMServer:
             u -= rate
         return None
 
+    def _flaw(self, key: str, kind: str, text: str) -> tuple[str, str]:
+        """The imperfect model's version of ``text`` (and its finish reason), chosen like faults."""
+        s = self.settings
+        digest = hashlib.sha256(f"{s.seed}|flaw|{key}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64
+        if kind == "judge_responder":
+            flaws = [("prose_verdict", s.prose_verdict_rate)]
+        elif kind == "cot_responder":
+            flaws = [("refusal", s.refusal_rate), ("bad_quote", s.bad_quote_rate), ("cut_off", s.cut_off_rate),
+                     ("unformatted", s.unformatted_rate)]
+        elif kind == "answer_responder":
+            flaws = [("refusal", s.refusal_rate), ("cut_off", s.cut_off_rate), ("unformatted", s.unformatted_rate)]
+        else:
+            flaws = []
+        for flaw, rate in flaws:
+            if u < rate:
+                self.counters.faults[flaw] += 1
+                return flawed_text(flaw, text)
+            u -= rate
+        return text, "stop"
+
     def _respond(self, request: SimRequest) -> tuple[str, str]:
         if request.endpoint == "completion" and (request.max_tokens or 0) <= 1:
             return "ok", "probe"
@@ -627,6 +670,46 @@ class SimulatedVLLMServer:
             if text is not None:
                 return text, getattr(responder, "__name__", "custom")
         return answer_responder(request), "answer_responder"
+
+
+_PROSE_VERDICT = (
+    "The candidate covers part of what the reference says, although it is phrased differently and "
+    "leaves out a detail; on balance it could be accepted, depending on how strict the grading is."
+)
+
+
+def flawed_text(flaw: str, text: str) -> tuple[str, str]:
+    """``text`` as an imperfect model writes it, with its finish reason."""
+    if flaw == "prose_verdict":
+        return _PROSE_VERDICT, "stop"
+    if flaw == "refusal":
+        return f"The documents do not contain the answer to this question.\n<ANSWER>: {_REFUSAL}", "stop"
+    if flaw == "bad_quote":
+        invented = "the records were moved to the old archive in the spring of that year"
+        return re.sub(r"##begin_quote##.*?##end_quote##", f"##begin_quote##{invented}##end_quote##",
+                      text, count=1, flags=re.DOTALL), "stop"
+    if flaw == "cut_off":
+        return truncate_tokens(text, max(1, count_tokens(text) // 2)), "length"
+    if flaw == "unformatted":
+        return re.sub(r"\n?<ANSWER>:\s*", "\nSo, in short: ", text), "stop"
+    return text, "stop"
+
+
+def _structured_choices(body: dict[str, Any]) -> list[str] | None:
+    """The choice list of vLLM structured outputs in a request body (or its older guided_choice)."""
+    structured = body.get("structured_outputs")
+    if isinstance(structured, dict) and isinstance(structured.get("choice"), list):
+        return [str(c) for c in structured["choice"]]
+    if isinstance(body.get("guided_choice"), list):
+        return [str(c) for c in body["guided_choice"]]
+    return None
+
+
+def constrain_to_choice(text: str, choices: list[str]) -> str:
+    """What constrained decoding emits: the first choice the free text names, else the first choice."""
+    lowered = text.lower()
+    found = [(m.start(), c) for c in choices if (m := re.search(rf"\b{re.escape(c.lower())}\b", lowered))]
+    return min(found)[1] if found else choices[0]
 
 
 def _parse(body: dict[str, Any], endpoint: str) -> SimRequest:
@@ -686,6 +769,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=os.environ.get("VLLM_API_KEY") or None,
                         help="require this bearer key on /v1 routes (default: $VLLM_API_KEY, as in vLLM)")
     parser.add_argument("--no-metrics", action="store_false", dest="metrics", help="serve no /metrics")
+    parser.add_argument("--unformatted-rate", type=float, default=0.0)
+    parser.add_argument("--refusal-rate", type=float, default=0.0)
+    parser.add_argument("--bad-quote-rate", type=float, default=0.0)
+    parser.add_argument("--cut-off-rate", type=float, default=0.0)
+    parser.add_argument("--prose-verdict-rate", type=float, default=0.0)
+    parser.add_argument("--structured-outputs", choices=["honour", "ignore", "reject"], default="honour")
     return parser.parse_args(argv)
 
 
@@ -705,6 +794,12 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         malformed_rate=args.malformed_rate,
         api_key=args.api_key,
         metrics=args.metrics,
+        unformatted_rate=args.unformatted_rate,
+        refusal_rate=args.refusal_rate,
+        bad_quote_rate=args.bad_quote_rate,
+        cut_off_rate=args.cut_off_rate,
+        prose_verdict_rate=args.prose_verdict_rate,
+        structured_outputs=args.structured_outputs,
     )
 
 

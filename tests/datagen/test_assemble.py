@@ -19,7 +19,7 @@ def _assemble(chunks, config, plan):
     texts = {c.id: (c.text, c.title) for c in chunks}
     records = []
     for chunk in chunks:
-        if plan.role(chunk.id) == "eval":
+        if plan.role(chunk.id) in ("eval", "buffer"):
             continue
         qa = [(i, f"Question {i} about {chunk.id}?", f"Because.\n<ANSWER>: {i}") for i in range(4)]
         records += assemble_records(chunk, qa, plan.pool_ids, texts, config)
@@ -58,14 +58,50 @@ def test_record_format() -> None:
 def test_oracle_and_refusal_ratios_are_within_statistical_bounds() -> None:
     config = DatagenConfig(distractors=2, oracleProbability=0.7, refusalProbability=0.1, seed=7, evalQuestions=0)
     chunks = _chunks(1000)
-    records = _assemble(chunks, config, make_plan(chunks, config))
-    answered = [r for r in records if r["type"] != REFUSAL]
-    assert len(answered) == 4000
-    oracle = sum(r["type"] == ORACLE for r in answered)
+    records = _assemble(chunks, config, make_plan(chunks, config))  # noOracleLabel "refuse", the default
+    oracle = [r for r in records if r["type"] == ORACLE]
+    assert _binomial_ok(len(oracle), 4000, 0.7), len(oracle)
     refusals = sum(r["type"] == REFUSAL for r in records)
-    assert _binomial_ok(oracle, len(answered), 0.7), oracle
-    assert _binomial_ok(refusals, len(answered), 0.1), refusals
-    assert sum(r["type"] == DISTRACTOR for r in answered) == len(answered) - oracle
+    assert len(records) - len(oracle) == refusals  # no distractor-only record keeps the CoT label
+    assert _binomial_ok(refusals - (4000 - len(oracle)), len(oracle), 0.1)  # extra refusal records
+    answer = DatagenConfig(**{**config.__dict__, "noOracleLabel": "answer"})
+    records = _assemble(chunks, answer, make_plan(chunks, answer))
+    assert len(records) == 4000 and not any(r["type"] == REFUSAL for r in records)
+    assert _binomial_ok(sum(r["type"] == ORACLE for r in records), 4000, 0.7)
+
+
+def test_one_label_per_question_whatever_the_policy() -> None:
+    """Issue 13, item 7: before, one question could get a distractor-only record with the CoT
+    label and another with the refusal label."""
+    chunks = _chunks(300)
+    for policy, label in (("refuse", REFUSAL_ANSWER), ("answer", None)):
+        config = DatagenConfig(distractors=2, oracleProbability=0.6, refusalProbability=0.3, seed=2,
+                               evalQuestions=0, noOracleLabel=policy)
+        by_question: dict[str, set[str]] = {}
+        for record in _assemble(chunks, config, make_plan(chunks, config)):
+            if record["type"] != ORACLE:
+                by_question.setdefault(record["question"], set()).add(record["cot_answer"])
+        assert by_question
+        for labels in by_question.values():
+            assert len(labels) == 1
+            assert (label in labels.pop()) if label else True
+        kinds = {r["type"] for r in _assemble(chunks, config, make_plan(chunks, config))}
+        assert kinds == ({ORACLE, REFUSAL} if policy == "refuse" else {ORACLE, DISTRACTOR})
+
+
+def test_eval_overlap_text_is_never_in_training() -> None:
+    """Issue 13, item 8: neighbours of an eval chunk share its overlap text; they stay out of training."""
+    sentences = [f"Sentence {i} tells that the mill of town {i} grinds {i * 7} sacks of rye every week." for i in range(40)]
+    texts = [" ".join(sentences[i * 4 : i * 4 + 5]) for i in range(9)]  # each shares one sentence with the next
+    chunks = [Chunk(chunk_id(t), t, "one.txt", "One") for t in texts]
+    config = DatagenConfig(seed=1, evalQuestions=2, questionsPerChunk=4)
+    plan = make_plan(chunks, config)
+    assert plan.eval_ids and plan.buffer_ids
+    eval_texts = [c.text for c in chunks if c.id in plan.eval_ids]
+    for record in _assemble(chunks, config, plan):
+        for doc in record["context"]["sentences"][0]:
+            assert not any(sentence in doc and sentence in e for e in eval_texts for sentence in sentences)
+    assert not plan.buffer_ids & set(plan.pool_ids)
 
 
 def test_same_seed_same_records_other_seed_other_records() -> None:

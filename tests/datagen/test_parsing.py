@@ -1,6 +1,19 @@
 """Parsing the teacher's question lists and validating chain-of-thought answers."""
 
-from raft_jobs.datagen.parsing import check_cot, final_answer, parse_questions
+from raft_jobs.common.runconfig import REFUSAL_ANSWER
+from raft_jobs.datagen.parsing import (
+    CUT_OFF,
+    NO_ANSWER,
+    NO_QUOTE,
+    QUOTE_MATCH_THRESHOLD,
+    QUOTE_NOT_IN_ORACLE,
+    REJECTION_REASONS,
+    TEACHER_REFUSED,
+    check_cot,
+    final_answer,
+    parse_questions,
+    quote_found,
+)
 
 
 def test_numbered_list_with_noise() -> None:
@@ -33,16 +46,35 @@ def test_word_salad_yields_nothing() -> None:
     assert parse_questions("lorem ipsum dolor sit amet consectetur adipiscing elit") == []
 
 
-def test_cot_validation_counts_quotes_outside_the_context() -> None:
-    context = "The river supplies grain.  The tower guards sheep."
-    good = "##begin_quote##The river supplies grain.##end_quote## so.\n<ANSWER>: grain"
+def test_cot_checks_reject_by_reason() -> None:
+    """Issue 13, item 6: every chain-of-thought answer is checked before it is used."""
+    context = "The river supplies grain.  The tower   guards sheep since 1712."
+    good = "##begin_quote##The river supplies\ngrain.##end_quote## so.\n<ANSWER>: grain"
     check = check_cot(good, context)
     assert check.valid and check.answer == "grain" and check.quotes == 1 and check.quotes_not_in_context == 0
-    bad_quote = "##begin_quote##The moon is cheese.##end_quote##\n<ANSWER>: cheese"
-    check = check_cot(bad_quote, context)
-    assert check.valid and check.quotes_not_in_context == 1
-    assert not check_cot("no tag here", context).valid
-    assert not check_cot("<ANSWER>:   ", context).valid
+    near = "##begin_quote##the tower guard sheep since 1712##end_quote##\n<ANSWER>: sheep"
+    assert check_cot(near, context).valid  # one letter off: a near match above the threshold
+    cases = {
+        "##begin_quote##The moon is made of cheese.##end_quote##\n<ANSWER>: cheese": QUOTE_NOT_IN_ORACLE,
+        "The river is mentioned.\n<ANSWER>: grain": NO_QUOTE,
+        f"##begin_quote##The river supplies grain.##end_quote##\n<ANSWER>: {REFUSAL_ANSWER}": TEACHER_REFUSED,
+        "##begin_quote##The river supplies grain.##end_quote##\nThe document does not contain the answer."
+        "\n<ANSWER>: The document does not contain the answer.": TEACHER_REFUSED,
+        "no tag here": NO_ANSWER,
+        "<ANSWER>:   ": NO_ANSWER,
+    }
+    for text, reason in cases.items():
+        assert check_cot(text, context).rejection == reason, text
+    assert check_cot(good, context, finish_reason="length").rejection == CUT_OFF
+    assert set(REJECTION_REASONS) == {CUT_OFF, NO_ANSWER, TEACHER_REFUSED, NO_QUOTE, QUOTE_NOT_IN_ORACLE}
+
+
+def test_near_match_threshold_is_documented() -> None:
+    assert QUOTE_MATCH_THRESHOLD == 0.9
+    oracle = "Sentence one is here. The tower of Brenmark guards sheep since 1712 according to record 1-2."
+    assert quote_found("The tower of Brenmark guards sheep since 1712", oracle)
+    assert quote_found("The towr of Brenmark guards sheep since 1712", oracle)
+    assert not quote_found("The records were moved to the old archive in the spring", oracle)
 
 
 def test_final_answer_uses_the_last_tag() -> None:

@@ -89,6 +89,13 @@ INVALID = [
     ("judge key over http", with_("spec.eval", {"judge": {
         "url": "http://judge.example.com/v1", "model": "j", "apiKeySecretRef": {"name": "k"}}}),
      "eval.judge.url must use https when apiKeySecretRef is set"),
+    ("primary k not evaluated", with_("spec.eval", {"topK": [3, 5], "primaryTopK": 7}),
+     "eval.primaryTopK must be one of eval.topK"),
+    ("primary k without rag", with_("spec.eval", {"primaryMode": "none", "primaryTopK": 3}),
+     "eval.primaryTopK applies only to eval.primaryMode rag"),
+    ("primary mode not evaluated", with_("spec.eval", {"primaryMode": "none", "withoutRag": False}),
+     "eval.primaryMode none needs eval.withoutRag true"),
+    ("unknown no-oracle label", with_("spec.datagen", {"noOracleLabel": "guess"}), 'Unsupported value: "guess"'),
 ]
 
 
@@ -135,14 +142,14 @@ def test_valid_manifest_with_every_field_is_accepted(crd) -> None:
                              "shmSize": "32Gi", "startupTimeoutSeconds": 3600}},
         "datagen": {"chunkSize": 1000, "chunkOverlap": 100, "minChunkChars": 200, "questionsPerChunk": 4, "distractors": 4,
                     "oracleProbability": 0.8, "refusalProbability": 0.05, "workers": 4, "concurrency": 64,
-                    "temperature": 0.7, "maxTokens": 1024, "seed": 7, "evalQuestions": 200,
+                    "temperature": 0.7, "maxTokens": 1024, "seed": 7, "evalQuestions": 200, "noOracleLabel": "answer",
                     "resources": {"requests": {"cpu": "2"}}},
         "student": {"baseModel": "meta-llama/Meta-Llama-3-8B-Instruct", "learningRate": 1e-5, "epochs": 1,
                     "contextLength": 8192, "perDeviceBatchSize": 1, "gradientAccumulationSteps": 8, "warmupRatio": 0.03,
                     "precision": "bf16", "activationCheckpointing": True, "checkpointEverySteps": 100, "nodes": 2,
                     "gpusPerNode": 8, "resources": {"requests": {"cpu": "16"}}, "shmSize": "64Gi"},
         "eval": {"judge": {"url": "https://judge.example.com/v1", "model": "judge", "apiKeySecretRef": {"name": "j"}},
-                 "topK": [3, 5, 7], "withoutRag": True, "baselines": {"baseStudent": True, "teacher": True},
+                 "topK": [3, 5, 7], "withoutRag": True, "primaryMode": "rag", "primaryTopK": 5, "baselines": {"baseStudent": True, "teacher": True},
                  "embeddingModel": "sentence-transformers/all-MiniLM-L6-v2", "evalFile": "eval/questions.jsonl",
                  "concurrency": 8, "rubric": True, "servingGpus": 1},
         "storage": {"size": "2Ti", "storageClassName": "rwx", "retentionPolicy": "Delete"},
@@ -169,6 +176,8 @@ def test_defaults_are_applied_by_the_server(crd) -> None:
     spec = yaml.safe_load(out.stdout)["spec"]
     assert spec["datagen"]["oracleProbability"] == 0.8 and spec["datagen"]["questionsPerChunk"] == 4
     assert spec["eval"]["topK"] == [3, 5, 7] and spec["storage"]["retentionPolicy"] == "Retain"
+    assert spec["eval"]["primaryMode"] == "rag" and "primaryTopK" not in spec["eval"]
+    assert spec["datagen"]["noOracleLabel"] == "refuse"
     assert spec["scheduling"]["images"]["vllm"].startswith("vllm/vllm-openai:")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from raft_jobs.common.runconfig import REFUSAL_ANSWER
-from raft_jobs.eval import metrics
+from raft_jobs.eval import metrics, stats
 
 
 @pytest.mark.parametrize(
@@ -15,6 +15,7 @@ from raft_jobs.eval import metrics
         ("<answer> : lower case tag", "lower case tag"),
         ("<ANSWER>: tagged and closed </ANSWER>", "tagged and closed"),
         ("no tag at all ", "no tag at all"),
+        ("Long reasoning over\nseveral lines.\n\nParis\n", "Paris"),  # untagged: the last line only
         ("", ""),
     ],
 )
@@ -104,12 +105,9 @@ def test_not_refusals(answer: str) -> None:
 
 
 def test_precision_formula() -> None:
-    # judge 0.6 with 2 of 10 refused -> 0.6 / 0.8 = 0.75
-    assert metrics.precision_score(0.6, 2, 10) == pytest.approx(0.75)
-    assert metrics.precision_score(0.5, 0, 4) == pytest.approx(0.5)
-    assert metrics.precision_score(0.0, 10, 10) is None  # every answer refused: undefined
-    assert metrics.precision_score(0.3, 0, 0) is None
-    assert metrics.precision_score(None, 1, 10) is None
+    # 6 of the 8 answers that are not refusals were judged correct
+    assert metrics.precision_score(6, 8) == pytest.approx(0.75)
+    assert metrics.precision_score(0, 0) is None  # every answer refused: undefined
 
 
 def test_relative_improvement() -> None:
@@ -121,9 +119,31 @@ def test_relative_improvement() -> None:
 
 def test_bootstrap_ci_seeded_and_bracketing_the_mean() -> None:
     values = [1.0] * 60 + [0.0] * 40
-    low, high = metrics.bootstrap_ci(values, seed=7)
+    clusters = list(range(100))
+    low, high = stats.cluster_bootstrap_ci(values, clusters, seed=7)
     assert low < 0.6 < high
     assert 0.45 < low and high < 0.75
-    assert metrics.bootstrap_ci(values, seed=7) == (low, high)
-    assert metrics.bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
-    assert metrics.bootstrap_ci([]) is None
+    assert stats.cluster_bootstrap_ci(values, clusters, seed=7) == (low, high)
+    assert stats.cluster_bootstrap_ci([1.0, 1.0, 1.0], [1, 2, 3]) == (1.0, 1.0)
+    assert stats.cluster_bootstrap_ci([], []) is None
+
+
+def test_bootstrap_resamples_chunks_not_questions() -> None:
+    """Questions of one chunk move together: 10 chunks of 10 identical outcomes are 10 samples,
+    not 100, so the interval is much wider than a per-question bootstrap would make it."""
+    values = [1.0] * 60 + [0.0] * 40
+    by_chunk = [i // 10 for i in range(100)]
+    low, high = stats.cluster_bootstrap_ci(values, by_chunk, seed=7)
+    naive_low, naive_high = stats.cluster_bootstrap_ci(values, list(range(100)), seed=7)
+    assert high - low > 1.8 * (naive_high - naive_low)
+
+
+def test_paired_comparison_difference_interval_and_test() -> None:
+    student = [1.0] * 40 + [0.0] * 10
+    baseline = [0.0] * 20 + [1.0] * 20 + [0.0] * 10
+    result = stats.paired_comparison(student, baseline, [i // 2 for i in range(50)], seed=3)
+    assert result["difference"] == pytest.approx(0.4)
+    assert result["ci"][0] < 0.4 < result["ci"][1] and result["ci"][0] > 0
+    assert result["pValue"] < 0.01 and result["clusters"] == 25 and result["n"] == 50
+    same = stats.paired_comparison(baseline, baseline, list(range(50)))
+    assert same["difference"] == 0 and same["pValue"] == 1.0

@@ -89,12 +89,18 @@ def test_results_scores(completed_run: dict[str, Any]) -> None:
     assert rows[("student", "none", None)]["judgeScore"] <= 0.2  # no documents, no mayor names
     base = rows[("base", "rag", 3)]
     assert base["refusals"] >= 1 and base["judgeScore"] < student_rag["judgeScore"]
-    assert base["precision"] == pytest.approx(base["judgeScore"] / (1 - base["refusals"] / 12))
+    answered = [a for a in _answers(completed_run) if a["model"] == "base" and a["topK"] == 3 and not a["refusal"]]
+    assert base["precision"] == pytest.approx(sum(a["verdict"] == "YES" for a in answered) / len(answered))
     assert results["meta"]["requests"]["judge"]["succeeded"] == 3 * 3 * 12 * 2  # verdict + rubric
     summary = results["summary"]
-    assert summary["model"] == "student" and summary["mode"] == "rag"
+    assert (summary["model"], summary["mode"], summary["topK"]) == ("student", "rag", 1)  # the first topK
+    assert {c["baseline"] for c in summary["comparisons"]} == {"base", "teacher"}
     assert summary["improvement"]["base"] > 0
     assert set(summary["improvement"]) == {"base", "teacher"}
+
+
+def _answers(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run["eval_dir"] / "answers.jsonl").read_text().splitlines()]
 
 
 def test_answers_jsonl(completed_run: dict[str, Any]) -> None:
@@ -116,6 +122,8 @@ def test_progress_channel_payload(completed_run: dict[str, Any]) -> None:
         "mode",
         "topK",
         "judgeScore",
+        "judgeCoverage",
+        "formatFollowed",
         "rouge1",
         "rouge2",
         "rougeL",
@@ -156,6 +164,8 @@ def test_reports_are_readable(completed_run: dict[str, Any]) -> None:
     assert md.startswith("# RAFT evaluation: towns")
     assert "| student | student | RAG k=1 |" in md
     assert "![judge_by_topk.png](judge_by_topk.png)" in md
+    assert "Paired differences in the primary mode" in md and "Paired differences in the primary mode" in html
+    assert "RAG k=1, the primary mode" in md  # the headline names its declared mode
 
 
 def test_down_endpoint_fails_naming_it(dataset: Path, servers, helpers, tmp_path: Path) -> None:
@@ -189,7 +199,7 @@ async def test_endpoint_down_mid_run_fails_naming_it(dataset: Path, servers, hel
     from raft_jobs.eval.clients import make_client
     from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 
-    body = helpers.run_config(dataset, servers, withoutRag=True, topK=[], rubric=False)
+    body = helpers.run_config(dataset, servers, withoutRag=True, topK=[], primaryMode="none", rubric=False)
     body["root"] = str(tmp_path / "root")
     (tmp_path / "root").mkdir()
     (tmp_path / "root" / "dataset").symlink_to(dataset / "dataset", target_is_directory=True)

@@ -37,7 +37,7 @@ class FakeClient:
     async def close(self) -> None:
         pass
 
-    async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
+    async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float, **_: Any) -> str:
         user = messages[-1]["content"]
         FakeClient.calls.append((self.name, user))
         if self.name == "judge":
@@ -71,6 +71,7 @@ def _config(root: Path) -> Any:
             "eval": {
                 "withoutRag": True,
                 "topK": [],
+                "primaryMode": "none",
                 "judge": {"endpoints": ["http://judge/v1"], "model": "judge"},
                 "models": [
                     {"name": "student", "role": "student", "endpoints": ["http://s/v1"], "model": "s"},
@@ -91,8 +92,10 @@ async def test_failed_requests_are_recorded_not_fatal(tmp_path: Path) -> None:
     rows = {r["model"]: r for r in outcome.results["results"]}
     student = rows["student"]
     assert student["errors"] == 1 and student["judgeErrors"] == 1
-    # Q2 unanswered counts as wrong; Q3's missing verdict is left out: 4 of 5 judged are right.
-    assert student["judgeScore"] == pytest.approx(4 / 5)
+    # Q2 unanswered counts as wrong, and so does Q3's missing verdict: 4 of 6 are right. With one
+    # verdict of six missing the judge coverage (5/6) is below the threshold: no judge score.
+    assert student["judgeYes"] == 4 and student["judgeCoverage"] == pytest.approx(5 / 6)
+    assert student["judgeScore"] is None and "5 of 6" in student["judgeWithheld"]
     failed = next(r for r in outcome.records if r.model == "student" and r.question == "Q2")
     assert failed.error and failed.verdict == "NO" and failed.answer == ""
     report = (tmp_path / "eval" / "report.md").read_text()

@@ -353,9 +353,13 @@ class LLMPool:
 
     # ---- requests -------------------------------------------------------------------------
 
-    async def chat(self, messages: list[Message], *, max_tokens: int, temperature: float) -> str:
+    async def chat(
+        self, messages: list[Message], *, max_tokens: int, temperature: float, extra_body: dict[str, Any] | None = None
+    ) -> str:
         """The assistant message text for ``messages`` (see :meth:`chat_completion`)."""
-        result = await self.chat_completion(messages, max_tokens=max_tokens, temperature=temperature)
+        result = await self.chat_completion(
+            messages, max_tokens=max_tokens, temperature=temperature, extra_body=extra_body
+        )
         return result.text
 
     async def chat_completion(

@@ -49,6 +49,7 @@ class DatagenReport(TypedDict, total=False):
     malformed: Count
     retries: Count
     tokensPerSecond: float
+    rejected: Annotated[dict[str, Count], MaxLength(16)]  # teacher answers rejected, by reason
     updatedAt: Timestamp
 
 
@@ -72,6 +73,8 @@ class EvalResult(TypedDict, total=False):
     mode: Annotated[str, MaxLength(16)]
     topK: Count
     judgeScore: float
+    judgeCoverage: float
+    formatFollowed: float
     rouge1: float
     rouge2: float
     rougeL: float
@@ -83,12 +86,30 @@ class EvalResult(TypedDict, total=False):
     precision: float
 
 
+class Comparison(TypedDict, total=False):
+    """The student against one baseline in the headline mode: paired difference, CI and test."""
+
+    baseline: Name
+    metric: Annotated[str, MaxLength(32)]
+    difference: float
+    ciLow: float
+    ciHigh: float
+    pValue: float
+
+
 class EvalSummary(TypedDict, total=False):
-    """The student's best judge score and its relative improvement over each baseline."""
+    """The student in the declared headline mode: judge score (or why there is none), comparisons."""
 
     model: Name
+    mode: Annotated[str, MaxLength(16)]
+    topK: Count
     judgeScore: float
+    judgeCoverage: float
+    judgeWithheld: Annotated[str, MaxLength(256)]
+    judgeIsTeacher: bool
+    formatFollowed: float
     improvement: Annotated[dict[str, float], MaxLength(16)]
+    comparisons: Annotated[list[Comparison], MaxLength(32)]
 
 
 class EvalReport(TypedDict, total=False):
@@ -117,6 +138,10 @@ def _conform(hint: Any, value: Any) -> Any:
         hint, *extras = get_args(hint)
         bound = next((e.value for e in extras if isinstance(e, MaxLength)), None)
     origin = get_origin(hint)
+    if hint is bool:
+        if type(value) is not bool:
+            raise _Drop
+        return value
     if hint is int:
         if type(value) is not int or not 0 <= value <= MAX_INT:
             raise _Drop

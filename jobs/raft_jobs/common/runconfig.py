@@ -55,6 +55,8 @@ class DatagenConfig:
     distractors: int = 4
     oracleProbability: float = 0.8
     refusalProbability: float = 0.05
+    # Label of records without their oracle document: "refuse" or "answer" (common.conversation).
+    noOracleLabel: str = "refuse"
     workers: int = 1
     concurrency: int | None = None  # fixed requests in flight per worker; None adapts (common/concurrency.py)
     maxInFlightPerReplica: int = 1024  # cap of the adaptive limit, all workers together
@@ -107,6 +109,8 @@ class EvalConfig:
     embeddingModel: str = "sentence-transformers/all-MiniLM-L6-v2"
     evalFile: str | None = None
     models: list[EvalModel] = field(default_factory=list)
+    primaryMode: str = "rag"  # the headline mode: "rag" or "none", declared before any result
+    primaryTopK: int | None = None  # the headline's k in rag mode; the first of topK when unset
     concurrency: int | None = None  # fixed requests in flight per model; None adapts per replica
     maxInFlightPerReplica: int = 1024
     maxTokens: int = 1024

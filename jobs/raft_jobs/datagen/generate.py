@@ -12,7 +12,7 @@ from raft_jobs.common.runconfig import DatagenConfig
 
 from .assemble import PoolTexts, assemble_records, derive_seed, eval_items
 from .chunking import Chunk
-from .parsing import check_cot, parse_questions
+from .parsing import REJECTION_REASONS, check_cot, parse_questions
 from .prompts import cot_messages, question_messages
 
 
@@ -30,6 +30,12 @@ class ChunkStats:
     no_questions: int = 0  # 1 when the chunk yielded no questions at all
     quotes: int = 0
     quotes_not_in_context: int = 0
+    # Chain-of-thought answers rejected, by reason (parsing.REJECTION_REASONS), re-asked once.
+    rejected_cutOff: int = 0
+    rejected_noAnswer: int = 0
+    rejected_teacherRefused: int = 0
+    rejected_noQuote: int = 0
+    rejected_quoteNotInOracle: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -43,6 +49,15 @@ class ChunkStats:
     def as_dict(self) -> dict[str, int]:
         """A JSON-ready copy."""
         return asdict(self)
+
+    def count_rejection(self, reason: str) -> None:
+        """Count one answer rejected for ``reason`` (one of parsing.REJECTION_REASONS)."""
+        name = f"rejected_{reason}"
+        setattr(self, name, getattr(self, name) + 1)
+
+    def rejected(self) -> dict[str, int]:
+        """Rejected chain-of-thought answers by reason (every reason, zeros included)."""
+        return {reason: getattr(self, f"rejected_{reason}") for reason in REJECTION_REASONS}
 
 
 class ChunkProcessor:
@@ -105,15 +120,16 @@ class ChunkProcessor:
         return []
 
     async def _answer(self, chunk: Chunk, index: int, question: str, stats: ChunkStats) -> str | None:
-        for attempt in range(2):  # an answer without <ANSWER>: is asked for once more
+        for attempt in range(2):  # a rejected answer (parsing.check_cot) is asked for once more
             seed = derive_seed(self.config.seed, "answer", chunk.id, index, attempt) % 2**31
             result = await self._ask(cot_messages(question, chunk.text), seed, stats, priority=1)
-            check = check_cot(result.text, chunk.text)
+            check = check_cot(result.text, chunk.text, result.finish_reason)
+            stats.quotes += check.quotes
+            stats.quotes_not_in_context += check.quotes_not_in_context
             if check.valid:
                 stats.answered += 1
-                stats.quotes += check.quotes
-                stats.quotes_not_in_context += check.quotes_not_in_context
                 return result.text.strip()
+            stats.count_rejection(check.rejection)
             stats.malformed += 1
             if attempt == 0:
                 stats.reasked += 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from raft_jobs.common.refusal import is_refusal
 
 from .prompts import QUOTE_BEGIN, QUOTE_END
 
@@ -69,36 +72,75 @@ def _tidy(item: str) -> str:
     return " ".join(item.split())
 
 
+# A quote that is not verbatim in the oracle (after whitespace normalisation and case folding)
+# still counts as found when at least this share of its characters align, in order, with the
+# oracle in runs of 3 or more (difflib): a changed letter or dropped word passes, a sentence the
+# teacher made up does not.
+QUOTE_MATCH_THRESHOLD = 0.9
+
+# Why a chain-of-thought answer was rejected (manifest ``quality.rejected``, status ``datagen.rejected``).
+CUT_OFF = "cutOff"  # finish_reason "length": the reply stopped at max_tokens
+NO_ANSWER = "noAnswer"  # no <ANSWER>: line, or an empty one
+TEACHER_REFUSED = "teacherRefused"  # the teacher says the document lacks the answer
+NO_QUOTE = "noQuote"
+QUOTE_NOT_IN_ORACLE = "quoteNotInOracle"
+REJECTION_REASONS = (CUT_OFF, NO_ANSWER, TEACHER_REFUSED, NO_QUOTE, QUOTE_NOT_IN_ORACLE)
+
+
 @dataclass
 class CotCheck:
-    """Validation of one chain-of-thought answer."""
+    """Validation of one chain-of-thought answer: ``rejection`` is None when it may be used."""
 
-    valid: bool
+    rejection: str | None
     answer: str = ""
     quotes: int = 0
     quotes_not_in_context: int = 0
-    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """Whether the answer may become a record or an eval reference."""
+        return self.rejection is None
 
 
 def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def check_cot(text: str, context: str) -> CotCheck:
-    """Valid when a non-empty ``<ANSWER>:`` is present; counts quotes not found in ``context``."""
+def quote_found(quote: str, oracle: str, threshold: float = QUOTE_MATCH_THRESHOLD) -> bool:
+    """Whether ``quote`` is in ``oracle``: verbatim after whitespace normalisation, or a near match."""
+    needle, haystack = _norm(quote), _norm(oracle)
+    if not needle:
+        return False
+    if needle in haystack:
+        return True
+    matcher = difflib.SequenceMatcher(None, haystack, needle, autojunk=False)
+    aligned = sum(block.size for block in matcher.get_matching_blocks() if block.size >= 3)
+    return aligned / len(needle) >= threshold
+
+
+def check_cot(text: str, oracle: str, finish_reason: str | None = "stop") -> CotCheck:
+    """Check a teacher's chain-of-thought answer before it becomes a record or an eval reference.
+
+    Rejected, in this order, when the reply was cut off at max_tokens, has no non-empty
+    ``<ANSWER>:`` line, says that the document lacks the answer, quotes nothing, or quotes
+    text that is not in ``oracle`` (see :func:`quote_found`).
+    """
     matches = list(_ANSWER.finditer(text or ""))
     answer = text[matches[-1].end():].strip() if matches else ""
     quotes = [q.strip() for q in _QUOTE.findall(text or "")]
-    haystack = _norm(context)
-    missing = sum(1 for q in quotes if q and _norm(q) not in haystack)
-    problems = []
-    if not matches:
-        problems.append("no <ANSWER>: tag")
+    missing = sum(1 for q in quotes if not quote_found(q, oracle))
+    rejection = None
+    if finish_reason == "length":
+        rejection = CUT_OFF
     elif not answer:
-        problems.append("empty answer")
-    if missing:
-        problems.append(f"{missing} quote(s) not in the context")
-    return CotCheck(bool(answer), answer, len(quotes), missing, problems)
+        rejection = NO_ANSWER
+    elif is_refusal(answer):
+        rejection = TEACHER_REFUSED
+    elif not quotes:
+        rejection = NO_QUOTE
+    elif missing:
+        rejection = QUOTE_NOT_IN_ORACLE
+    return CotCheck(rejection, answer, len(quotes), missing)
 
 
 def final_answer(text: str) -> str:

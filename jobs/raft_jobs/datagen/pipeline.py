@@ -20,25 +20,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raft_jobs.common.conversation import NO_ORACLE_POLICIES
 from raft_jobs.common.llm import LLMError, LLMPool
 from raft_jobs.common.progress import ProgressReporter
 from raft_jobs.common.progress_schema import DatagenReport
 from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
 from raft_jobs.common.runconfig import RunConfig
 
-from . import executors
-from .assemble import DISTRACTOR, ORACLE, REFUSAL, Plan, derive_seed, make_plan
+from . import dedup, executors, prompts
+from .assemble import DISTRACTOR, ORACLE, REFUSAL, SHARED_TEXT_CHARS, Plan, derive_seed, make_plan
 from .chunking import Chunk, split_documents
 from .generate import ChunkStats
 from .loaders import CorpusError, load_corpus
 from .output import write_hf, write_json, write_jsonl
+from .parsing import QUOTE_MATCH_THRESHOLD
 from .shards import read_shards, shard_path
 from .worker import WorkerSpec
 
 log = logging.getLogger(__name__)
 
-# Settings that do not change what is generated (so resuming with other values is fine).
-_NOT_IN_HASH = {"workers", "concurrency", "maxInFlightPerReplica", "requestTimeoutSeconds", "maxRetries", "evalQuestions", "validationFraction"}
+# Settings that do not change what is generated (so resuming with other values is fine). Every
+# other setting is in the input hash, evalQuestions and validationFraction included: they
+# decide which chunks are held out and how the records are split.
+_NOT_IN_HASH = {"workers", "concurrency", "maxInFlightPerReplica", "requestTimeoutSeconds", "maxRetries"}
 
 
 class DatagenError(RuntimeError):
@@ -58,10 +62,23 @@ class DatagenOptions:
 
 
 def input_hash(chunks: list[Chunk], config: RunConfig) -> str:
-    """Hash of everything that determines the generated data: chunks, generation settings, teacher model."""
+    """Hash of everything that determines the generated data.
+
+    The chunks, every generation setting but those in ``_NOT_IN_HASH``, the teacher model, and
+    the prompts and checks themselves (a new version of the program asks differently).
+    """
     settings = {k: v for k, v in dataclasses.asdict(config.datagen).items() if k not in _NOT_IN_HASH}
+    program = {
+        "prompts": [prompts.QUESTION_SYSTEM, prompts.COT_SYSTEM, prompts.question_messages("", 0),
+                    prompts.refusal_answer()],
+        "quoteMatch": QUOTE_MATCH_THRESHOLD,
+        "nearDuplicate": dedup.NEAR_DUPLICATE_THRESHOLD,
+        "sharedText": SHARED_TEXT_CHARS,
+    }
     digest = hashlib.sha256()
-    digest.update(json.dumps({"settings": settings, "model": config.teacher.model}, sort_keys=True).encode())
+    digest.update(
+        json.dumps({"settings": settings, "model": config.teacher.model, "program": program}, sort_keys=True).encode()
+    )
     for chunk in chunks:
         digest.update(chunk.id.encode())
     return digest.hexdigest()
@@ -113,6 +130,7 @@ class _Progress:
             "malformed": self.resumed["malformed"] + stats.malformed,
             "retries": self.resumed["retries"] + stats.retries,
             "tokensPerSecond": round(stats.completion_tokens / elapsed, 1),
+            "rejected": {k: self.resumed["rejected"].get(k, 0) + v for k, v in stats.rejected().items()},
         }
         self.bar.n = min(done, self.total)
         self.bar.set_postfix(records=self.payload["records"], tps=self.payload["tokensPerSecond"], refresh=False)
@@ -135,6 +153,8 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
         claim_root(config)
     except ForeignRunDirectory as exc:
         raise DatagenError(str(exc)) from exc
+    if cfg.noOracleLabel not in NO_ORACLE_POLICIES:
+        raise DatagenError(f"datagen.noOracleLabel must be one of {list(NO_ORACLE_POLICIES)}, got {cfg.noOracleLabel!r}")
 
     try:
         documents = load_corpus(config.corpus)
@@ -157,7 +177,7 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     _prepare_shards(shards_dir, digest)
 
     done_lines = {line["chunk_id"]: line for line in read_shards(shards_dir)}
-    todo = [c for c in chunks if c.id not in done_lines]
+    todo = [c for c in chunks if c.id not in done_lines and c.id not in plan.buffer_ids]
     resumed = _summarise_lines(done_lines.values())
     log.info("%d chunks to generate, %d already done (resume)", len(todo), len(done_lines))
 
@@ -186,6 +206,7 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
         "malformed": manifest["quality"]["malformed"],
         "retries": manifest["requests"]["retries"],
         "tokensPerSecond": manifest["tokensPerSecond"],
+        "rejected": manifest["quality"]["rejected"],
     }
     ProgressReporter("datagen", config.progress).report(final, force=True)
     return manifest
@@ -249,7 +270,8 @@ def _summarise_lines(lines: Any) -> dict[str, Any]:
         chunks += 1
         records += len(line.get("records", []))
         stats.add(line.get("stats", {}))
-    return {"chunks": chunks, "records": records, "malformed": stats.malformed, "retries": stats.retries}
+    return {"chunks": chunks, "records": records, "malformed": stats.malformed, "retries": stats.retries,
+            "rejected": stats.rejected()}
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -280,6 +302,8 @@ def _write_outputs(
     for cid, line in lines.items():
         stats.add(line.get("stats", {}))
         role = plan.role(cid)
+        if role == "buffer":
+            continue
         if role == "eval":
             eval_pool.extend(line.get("eval", []))
         else:
@@ -293,7 +317,13 @@ def _write_outputs(
             "check the teacher's answers in the worker logs"
         )
     eval_pool.sort(key=lambda item: derive_seed(cfg.seed, "eval-pick", item["id"]))
-    eval_rows = eval_pool[: max(0, cfg.evalQuestions)]
+    eval_rows = dedup.unique_questions(eval_pool)[: max(0, cfg.evalQuestions)]
+    # Questions are de-duplicated over the whole corpus, and none close to an eval question is trained on.
+    held_out = dedup.EvalQuestions([row["question"] for row in eval_rows])
+    kept, question_counts = dedup.filter_training(splits["train"] + splits["validation"], held_out)
+    kept_ids = {r["id"] for r in kept}
+    for name in splits:
+        splits[name] = [r for r in splits[name] if r["id"] in kept_ids]
 
     write_jsonl(out / "train.jsonl", splits["train"])
     write_jsonl(out / "validation.jsonl", splits["validation"])
@@ -302,7 +332,6 @@ def _write_outputs(
 
     everything = splits["train"] + splits["validation"]
     kinds = {kind: sum(1 for r in everything if r["type"] == kind) for kind in (ORACLE, DISTRACTOR, REFUSAL)}
-    answered = kinds[ORACLE] + kinds[DISTRACTOR]
     failed = sorted({cid for s in summaries for cid in s.get("failed", [])} - set(lines))
     this_run = ChunkStats()
     llm_retries_failed = 0
@@ -323,6 +352,7 @@ def _write_outputs(
             "chunksTooSmall": chunk_stats["tooSmall"],
             "chunksDuplicate": chunk_stats["duplicates"],
             "chunksEval": len(plan.eval_ids),
+            "chunksBuffer": len(plan.buffer_ids),
             "chunksValidation": len(plan.validation_ids),
             "chunksDone": len(lines),
             "chunksFromCheckpoint": resumed_chunks,
@@ -338,9 +368,10 @@ def _write_outputs(
             "byType": kinds,
         },
         "ratios": {
-            "oracle": _ratio(kinds[ORACLE], answered),
+            "noOracleLabel": cfg.noOracleLabel,
+            "oracle": _ratio(kinds[ORACLE], len(everything)),
             "oracleTarget": cfg.oracleProbability,
-            "refusal": _ratio(kinds[REFUSAL], answered),
+            "refusal": _ratio(kinds[REFUSAL], len(everything)),
             "refusalTarget": cfg.refusalProbability,
         },
         "quality": {
@@ -349,6 +380,8 @@ def _write_outputs(
             "skippedQuestions": stats.skipped_questions,
             "quotes": stats.quotes,
             "quotesNotInContext": stats.quotes_not_in_context,
+            "rejected": stats.rejected(),
+            **question_counts,
         },
         "requests": {"requests": stats.requests, "retries": stats.retries, "failedRequests": llm_retries_failed},
         "tokens": {

@@ -6,18 +6,19 @@ template is the server's business, so no template tokens appear here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from raft_jobs.common.conversation import ANSWER_TAG, QUOTE_BEGIN, QUOTE_END, raft_instruction
 from raft_jobs.common.runconfig import REFUSAL_ANSWER
 
-QUOTE_BEGIN = "##begin_quote##"
-QUOTE_END = "##end_quote##"
-ANSWER_TAG = "<ANSWER>:"
+__all__ = ["ANSWER_TAG", "QUOTE_BEGIN", "QUOTE_END", "cot_messages", "question_messages", "raft_instruction",
+           "refusal_answer"]
 
+# As in the RAFT recipe: questions a user would type into a search box, that the document
+# answers, and that make sense without it (never "according to the passage").
 QUESTION_SYSTEM = (
-    "You write questions for a reading-comprehension dataset. Every question must be answerable "
-    "from the given document alone, be specific and self-contained, and ask about a different "
-    "fact. Do not number sub-parts, do not answer the questions."
+    "You write the questions that people type into a search box when they look for information. "
+    "Each question must be answered by facts in the given document, be specific and self-contained, "
+    "and ask about a different fact. Write it as a user who has never seen the document would: "
+    "never refer to the document, passage, text or context, and do not answer the questions."
 )
 
 COT_SYSTEM = (
@@ -33,16 +34,12 @@ REFUSAL_REASONING = (
 )
 
 
-def raft_instruction(question: str, documents: Sequence[str]) -> str:
-    """``<DOCUMENT>d</DOCUMENT>\\n`` for each document, then the question (the RAFT user turn)."""
-    return "".join(f"<DOCUMENT>{doc}</DOCUMENT>\n" for doc in documents) + question
-
-
 def question_messages(chunk_text: str, n: int) -> list[dict[str, str]]:
     """Ask the teacher for ``n`` questions about ``chunk_text``."""
     user = (
         f"<DOCUMENT>\n{chunk_text}\n</DOCUMENT>\n\n"
-        f"Write {n} different questions that can be answered using only the document above. "
+        f"Write {n} different questions that people would type into a search box and that the "
+        "document above answers. "
         "Reply with a numbered list, one question per line, and nothing else."
     )
     return [{"role": "system", "content": QUESTION_SYSTEM}, {"role": "user", "content": user}]

@@ -8,38 +8,38 @@ from __future__ import annotations
 
 import collections
 import re
-import string
 from collections.abc import Sequence
 
-import numpy as np
+from raft_jobs.common.refusal import is_refusal, normalize_answer  # noqa: F401 - eval scores with both
 
-from raft_jobs.common.runconfig import REFUSAL_ANSWER
 
-ANSWER_TAG = "<ANSWER>:"
+_TAG = re.compile(r"<\s*answer\s*>\s*:?", re.IGNORECASE)
+_CLOSING_TAG = re.compile(r"<\s*/\s*answer\s*>", re.IGNORECASE)
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCTUATION = set(string.punctuation)
+
+def follows_format(text: str) -> bool:
+    """Whether a reply ends in the requested ``<ANSWER>: <final answer>`` with a non-empty answer."""
+    matches = list(_TAG.finditer(text or ""))
+    return bool(matches) and bool(_CLOSING_TAG.sub("", text[matches[-1].end() :]).strip())
 
 
 def extract_answer(text: str) -> str:
-    """The final answer: the text after the last ``<ANSWER>:`` tag, or all of it without one.
+    """The final answer: the text after the last ``<ANSWER>:`` tag, else the last non-empty line.
 
     The tag is matched case-insensitively and with optional spaces before the colon, since
-    small students drift on the exact spelling.
+    small students drift on the exact spelling. A reply without the tag is scored on its last
+    line (where models that ignore the format usually conclude), never on the whole chain of
+    thought, so no model gains or loses from a long reasoning text.
     """
-    matches = list(re.finditer(r"<\s*answer\s*>\s*:?", text or "", flags=re.IGNORECASE))
-    tail = text[matches[-1].end() :] if matches else (text or "")
+    text = text or ""
+    matches = list(_TAG.finditer(text))
+    if matches:
+        tail = text[matches[-1].end() :]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        tail = lines[-1] if lines else ""
     # A closing tag some models add after the answer is not part of it.
-    tail = re.sub(r"<\s*/\s*answer\s*>", "", tail, flags=re.IGNORECASE)
-    return tail.strip()
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, drop punctuation and articles, collapse whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+    return _CLOSING_TAG.sub("", tail).strip()
 
 
 def exact_match(prediction: str, reference: str) -> float:
@@ -85,48 +85,15 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     return sacrebleu.corpus_bleu(list(predictions), [list(references)]).score / 100.0
 
 
-_SOURCES = r"(documents?|context|texts?|passages?|sources?|provided information)"
-_REFUSAL_PATTERNS = [
-    re.compile(pattern)
-    for pattern in (
-        r"\b(cannot|can ?not|can't|cant|unable to|not able to)\s+(be\s+)?"
-        r"(answer|answered|determine|determined|find|found|tell|say)\b",
-        _SOURCES + r"\s+(provided\s+|given\s+)?(do|does|did)\s*(not|n't)\s+"
-        r"(contain|include|mention|provide|say|specify|state|cover|address)\b",
-        r"\b(not enough|insufficient)\s+(relevant\s+)?(information|context|evidence|details)\b",
-        r"\bno\s+(relevant\s+)?(information|context|mention)\s+(about|on|of|regarding|in)\b",
-        r"\bnot\s+(mentioned|provided|specified|stated|covered|addressed)\s+in\s+(the|any)\s+" + _SOURCES,
-        r"\bi\s+(do not|don't|dont)\s+know\b",
-    )
-]
-_REFUSAL_NORMALIZED = normalize_answer(REFUSAL_ANSWER)
+def precision_score(correct_answered: int, answered: int) -> float | None:
+    """Accuracy among the questions the model did not refuse: correct non-refusals / non-refusals.
 
-
-def is_refusal(answer: str) -> bool:
-    """Whether an extracted answer declines to answer.
-
-    True for :data:`REFUSAL_ANSWER` itself (up to normalisation) and for close variants
-    ("I can't answer that from the documents", "The documents do not contain ...",
-    "Not enough information"). Only the short final answer should be passed in: a chain of
-    thought that discusses a missing detail before answering is not a refusal.
+    Numerator and denominator count the same answers (a refusal the judge accepted is in
+    neither), so the value lies in [0, 1]. ``None`` when every answer was a refusal.
     """
-    text = " ".join((answer or "").lower().replace("’", "'").split())
-    if not text:
-        return False
-    if normalize_answer(text) == _REFUSAL_NORMALIZED:
-        return True
-    return any(pattern.search(text) for pattern in _REFUSAL_PATTERNS)
-
-
-def precision_score(judge_score: float | None, refusals: int, total: int) -> float | None:
-    """Accuracy among the questions the model did answer: ``judge / (1 - refusals / total)``.
-
-    ``None`` when there is nothing to divide by: no questions, every answer refused, or no
-    judge score.
-    """
-    if judge_score is None or total <= 0 or refusals >= total:
+    if answered <= 0:
         return None
-    return judge_score / (1.0 - refusals / total)
+    return correct_answered / answered
 
 
 def relative_improvement(student: float | None, baseline: float | None) -> float | None:
@@ -134,20 +101,3 @@ def relative_improvement(student: float | None, baseline: float | None) -> float
     if student is None or baseline is None or baseline == 0:
         return None
     return (student - baseline) / baseline
-
-
-def bootstrap_ci(
-    values: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean of ``values`` (seeded, so reproducible).
-
-    ``None`` for an empty sample.
-    """
-    data = np.asarray(values, dtype=float)
-    if data.size == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    means = rng.choice(data, size=(resamples, data.size), replace=True).mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(low), float(high)

@@ -39,8 +39,10 @@ class AnswerRecord:
     top_k: int | None
     retrieved: list[str] = field(default_factory=list)  # chunk ids, best first
     oracle_retrieved: bool | None = None  # None when the question has no oracle chunk
+    cluster: str = ""  # the question's source chunk (its id when unknown): the bootstrap's unit
     raw: str = ""
     answer: str = ""
+    follows_format: bool = False  # the reply ended in a non-empty <ANSWER>: line
     refusal: bool = False
     exact_match: float = 0.0
     f1: float = 0.0
@@ -71,8 +73,10 @@ class AnswerRecord:
             "topK": body.pop("top_k"),
             "retrieved": body.pop("retrieved"),
             "oracleRetrieved": body.pop("oracle_retrieved"),
+            "cluster": body.pop("cluster"),
             "raw": body.pop("raw"),
             "answer": body.pop("answer"),
+            "followsFormat": body.pop("follows_format"),
             "refusal": body.pop("refusal"),
             "exactMatch": body.pop("exact_match"),
             "f1": body.pop("f1"),

@@ -18,6 +18,8 @@ MAX_DISAGREEMENTS_PER_MODE = 25
 
 _COLUMNS = (
     ("judgeScore", "Judge"),
+    ("judgeCoverage", "Judge coverage"),
+    ("formatFollowed", "Format"),
     ("exactMatch", "EM"),
     ("f1", "F1"),
     ("rouge1", "ROUGE-1"),
@@ -48,17 +50,67 @@ def ci_text(ci: Sequence[float] | None) -> str:
     return "n/a" if not ci else f"{pct(ci[0])}–{pct(ci[1])}"
 
 
-def summary_sentence(results: dict[str, Any]) -> str:
-    """One sentence with the headline score and improvements."""
-    summary = results["summary"]
-    if summary.get("judgeScore") is None:
-        return "No judge score could be computed (every verdict was unparseable)."
-    text = (
-        f"{summary['model']} scores {pct(summary['judgeScore'])}% on the LLM judge "
-        f"(95% CI {ci_text(summary.get('judgeCI'))}) with {mode_label(summary['mode'], summary['topK'])}"
+def judge_note(results: dict[str, Any]) -> str:
+    """What the reader must know next to a judge score: who judged, and how independently."""
+    meta = results["meta"]
+    if meta.get("judgeIsTeacher"):
+        return (
+            f"The judge ({meta['judgeModel']}) is the teacher, which also wrote the reference answers and "
+            "the training labels: it is not an independent grader (set spec.eval.judge for another one)."
+        )
+    return f"The judge ({meta['judgeModel']}) is not the teacher."
+
+
+def _comparison_text(c: dict[str, Any]) -> str:
+    unit = "points" if c["metric"] == "judge" else "F1 points"
+    ci = c.get("ci") or []
+    ci_part = f", 95% CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}" if len(ci) == 2 else ""
+    p = c.get("pValue")
+    return (
+        f"{100 * c['difference']:+.1f} {unit} vs {c['baseline']}{ci_part}"
+        + (f", p={p:.3g}" if p is not None else "")
+        if c.get("difference") is not None
+        else f"no comparison with {c['baseline']}"
     )
-    parts = [f"{signed_pct(v)} relative to {k}" for k, v in (summary.get("improvement") or {}).items()]
-    return text + (f": {', '.join(parts)}." if parts else ".")
+
+
+def comparison_cells(c: dict[str, Any]) -> list[str]:
+    """One paired comparison as table cells: student, baseline, metric, difference, CI, p, n, chunks."""
+    ci = c.get("ci") or []
+    return [
+        c["student"],
+        c["baseline"],
+        c["metric"],
+        "n/a" if c.get("difference") is None else f"{100 * c['difference']:+.1f}",
+        f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}" if len(ci) == 2 else "n/a",
+        "n/a" if c.get("pValue") is None else f"{c['pValue']:.3g}",
+        str(c["n"]),
+        str(c["clusters"]),
+    ]
+
+
+def summary_sentence(results: dict[str, Any]) -> str:
+    """The headline: the student in the primary mode declared in the spec, with paired differences."""
+    summary = results["summary"]
+    where = mode_label(summary.get("mode", "rag"), summary.get("topK"))
+    who = summary.get("model") or "no model"
+    comparisons = summary.get("comparisons") or []
+    if summary.get("judgeScore") is None:
+        reason = summary.get("judgeWithheld") or "no verdict could be read"
+        f1 = [_comparison_text(c) for c in comparisons if c["metric"] == "f1"]
+        return f"No judge score for {who} with {where} (the primary mode): {reason}." + (
+            f" Token F1: {'; '.join(f1)}." if f1 else ""
+        )
+    text = (
+        f"{who} scores {pct(summary['judgeScore'])}% on the LLM judge "
+        f"(95% CI {ci_text(summary.get('judgeCI'))}, resampling source chunks; judge coverage "
+        f"{pct(summary.get('judgeCoverage'))}%) with {where}, the primary mode"
+    )
+    parts = [_comparison_text(c) for c in comparisons if c["metric"] == "judge"]
+    text += f": {'; '.join(parts)}." if parts else "."
+    if summary.get("judgeIsTeacher"):
+        text += " The judge is the teacher, which also wrote the references and the training labels."
+    return text
 
 
 def _context_lines(results: dict[str, Any]) -> list[str]:
@@ -67,7 +119,8 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
     lines = [
         f"Questions: {meta['questions']} from {meta['evalSource']}",
         f"Models: {models}",
-        f"Judge: {meta['judgeModel']}",
+        f"Judge: {judge_note(results)}",
+        f"Primary mode (declared in the spec): {meta.get('primaryMode', 'n/a')}",
     ]
     if meta.get("chunks"):
         lines.append(
@@ -98,8 +151,11 @@ def render_markdown(
     out += [f"- {line}" for line in _context_lines(results)]
     out += ["", "## Summary", "", summary_sentence(results), ""]
     out += [
-        "Scores are percentages. Judge: share of answers the judge called correct (unparseable verdicts "
-        "left out and counted); precision: judge score among the questions the model did not refuse.",
+        "Scores are percentages. Judge: share of all answers the judge called correct (an unreadable verdict "
+        "counts as not correct); it is withheld (n/a) when the judge coverage, the share of readable "
+        f"verdicts, is below {pct(results['meta'].get('judgeCoverageThreshold', 0.9), 0)}%. Format: share of "
+        "replies ending in the `<ANSWER>:` line; every score uses that final answer (the last line without "
+        "it). Precision: share judged correct among the answers that are not refusals.",
         "",
         "## Results",
         "",
@@ -134,6 +190,34 @@ def render_markdown(
             out.append(
                 f"| {row['model']} | {mode_label(row['mode'], row['topK'])} | " + " | ".join(cells) + " |"
             )
+    comparisons = results.get("comparisons") or []
+    if comparisons:
+        out += [
+            "",
+            "## Paired differences in the primary mode",
+            "",
+            "Same questions for both models; 95% CI by bootstrap over source chunks; p from a paired "
+            "randomisation test over chunks.",
+            "",
+            "| student | baseline | metric | difference | 95% CI | p | questions | chunks |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        out += ["| " + " | ".join(comparison_cells(c)) + " |" for c in comparisons]
+    agreement = results["meta"].get("judgeAgreement") or {}
+    if agreement.get("answers"):
+        out += [
+            "",
+            "## Judge and exact match",
+            "",
+            f"Over {agreement['answers']} answers with a readable verdict the judge agrees with exact match on "
+            f"{pct(agreement['agreement'])}%: YES with an exact match {agreement['judgeYesEmYes']}, YES without "
+            f"{agreement['judgeYesEmNo']}, NO despite an exact match {agreement['judgeNoEmYes']}, NO without "
+            f"{agreement['judgeNoEmNo']}.",
+        ]
+    withheld = [r for r in results["results"] if r.get("judgeWithheld")]
+    if withheld:
+        out += ["", "## Judge scores withheld", ""]
+        out += [f"- {r['model']}, {mode_label(r['mode'], r['topK'])}: {r['judgeWithheld']}" for r in withheld]
     if results["improvements"]:
         out += [
             "",
@@ -240,9 +324,11 @@ def render_html(
         *[f"<li>{_e(line)}</li>" for line in _context_lines(results)],
         "</ul>",
         f"<p class='headline'>{_e(summary_sentence(results))}</p>",
-        "<h2>Results</h2><p class='note'>Scores are percentages. <b>Judge</b>: share of answers the judge "
-        "called correct (unparseable verdicts are left out and counted). <b>Precision</b>: judge score among "
-        "the questions the model did not refuse. EM and F1 use SQuAD normalisation on the final answer.</p>",
+        "<h2>Results</h2><p class='note'>Scores are percentages. <b>Judge</b>: share of all answers the judge "
+        "called correct (an unreadable verdict counts as not correct; n/a when the judge coverage is below "
+        f"{_e(pct(meta.get('judgeCoverageThreshold', 0.9), 0))}%). <b>Format</b>: replies ending in the "
+        "&lt;ANSWER&gt;: line. <b>Precision</b>: share judged correct among the answers that are not refusals. "
+        "EM and F1 use SQuAD normalisation on the final answer.</p>",
         "<table><tr><th class='l'>model</th><th class='l'>role</th><th class='l'>mode</th>",
         *[f"<th>{_e(title)}</th>" for _, title in _COLUMNS],
         "<th>judge 95% CI</th><th>refusals</th><th>unparseable</th>",
@@ -293,6 +379,28 @@ def render_html(
                 f"{_signed_cell(imp['relative'])}{_signed_cell(imp['relativeF1'])}</tr>"
             )
         parts.append("</table>")
+    comparisons = results.get("comparisons") or []
+    if comparisons:
+        parts.append(
+            "<h2>Paired differences in the primary mode</h2><p class='note'>Same questions for both models; 95% CI "
+            "by bootstrap over source chunks; p from a paired randomisation test over chunks.</p><table><tr>"
+            "<th class='l'>student</th><th class='l'>baseline</th><th class='l'>metric</th><th>difference</th>"
+            "<th>95% CI</th><th>p</th><th>questions</th><th>chunks</th></tr>"
+        )
+        for c in comparisons:
+            parts.append("<tr>" + "".join(
+                f"<td class='l'>{_e(cell)}</td>" if i < 3 else f"<td>{_e(cell)}</td>"
+                for i, cell in enumerate(comparison_cells(c))
+            ) + "</tr>")
+        parts.append("</table>")
+    withheld = [r for r in results["results"] if r.get("judgeWithheld")]
+    if withheld:
+        parts.append("<h2>Judge scores withheld</h2><ul>")
+        parts += [
+            f"<li>{_e(r['model'])}, {_e(mode_label(r['mode'], r['topK']))}: {_e(r['judgeWithheld'])}</li>"
+            for r in withheld
+        ]
+        parts.append("</ul>")
     recall = results.get("retrievalRecall") or {}
     if recall:
         parts.append(

@@ -29,7 +29,7 @@ from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
 
 from . import aggregate, metrics, plots, report
 from .data import Chunk, EvalItem, load_chunks, load_eval_items
-from .judge import ERROR, NO, RUBRIC_CRITERIA, judge_prompt, parse_rubric, parse_verdict, rubric_prompt
+from .judge import ERROR, NO, RUBRIC_CRITERIA, YES, judge_prompt, parse_rubric, parse_verdict, rubric_prompt
 from .prompts import answer_messages
 from .records import NO_RAG, RAG, AnswerRecord, Mode
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 PARTIAL = "answers.partial.jsonl"
 EMBEDDING_CACHE = "embeddings"  # under <root>/eval: chunk vectors kept for a restarted Job
 BOOTSTRAP_SEED = 1234
+STRUCTURED_VERDICT = {"structured_outputs": {"choice": [YES, NO]}}  # vLLM >= 0.10.2
 
 
 class ChatClient(Protocol):
@@ -49,8 +50,18 @@ class ChatClient(Protocol):
     def endpoints(self) -> Sequence[str]:
         """The replicas' base URLs, for messages."""
 
-    async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float) -> str:
-        """The assistant message for ``messages``; raises when the endpoint stays down."""
+    async def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        extra_body: dict[str, Any] | None = None,
+    ) -> str:
+        """The assistant message for ``messages``; raises when the endpoint stays down.
+
+        ``extra_body`` goes into the request as is (e.g. vLLM's ``structured_outputs``).
+        """
 
     async def wait_ready(self, timeout: float) -> None:
         """Raise unless every replica answers within ``timeout`` seconds."""
@@ -84,6 +95,32 @@ def modes_for(config: RunConfig) -> list[Mode]:
     if any(m.top_k is not None and m.top_k < 1 for m in modes):
         raise EvalError(f"eval.topK values must be positive, got {config.eval.topK}")
     return modes
+
+
+def primary_mode(config: RunConfig) -> Mode:
+    """The headline mode: ``eval.primaryMode`` (``rag`` or ``none``) at ``eval.primaryTopK``.
+
+    The default is RAG at the first ``eval.topK``. It must be one of the evaluated modes.
+    """
+    ev = config.eval
+    if ev.primaryMode == NO_RAG:
+        mode = Mode(NO_RAG)
+    elif ev.primaryMode == RAG:
+        if ev.primaryTopK is None and not ev.topK:
+            raise EvalError("eval.primaryMode is rag but eval.topK is empty")
+        mode = Mode(RAG, int(ev.primaryTopK if ev.primaryTopK is not None else ev.topK[0]))
+    else:
+        raise EvalError(f"eval.primaryMode must be rag or none, got {ev.primaryMode!r}")
+    if mode not in modes_for(config):
+        raise EvalError(
+            f"eval.primaryMode {mode.label} is not evaluated (topK {list(ev.topK)}, withoutRag {ev.withoutRag})"
+        )
+    return mode
+
+
+def judge_is_teacher(judge: Endpoint, teacher: Endpoint) -> bool:
+    """Whether the judge is the teacher, which also wrote the references and the training labels."""
+    return judge.model == teacher.model and set(judge.endpoints) == set(teacher.endpoints)
 
 
 def eval_source(config: RunConfig) -> Path:
@@ -140,6 +177,7 @@ class _Run:
         self.partial_path = self.out_dir / PARTIAL
         self._partial_lock = asyncio.Lock()
         self.fold_system: set[str] = set()  # models whose chat template has no system role
+        self.structured_judge = True  # until the judge server rejects structured outputs
 
     async def answer(
         self,
@@ -165,6 +203,7 @@ class _Run:
             oracle_retrieved=(item.oracle_chunk_id in {c.id for c in docs})
             if item.oracle_chunk_id is not None and mode.name == RAG
             else None,
+            cluster=item.oracle_chunk_id or "",
         )
         started = time.monotonic()
         try:
@@ -175,6 +214,7 @@ class _Run:
             record.verdict = NO  # a question left unanswered counts as wrong
         record.latency_s = time.monotonic() - started
         record.answer = metrics.extract_answer(record.raw)
+        record.follows_format = metrics.follows_format(record.raw)
         record.refusal = metrics.is_refusal(record.answer)
         record.exact_match = metrics.exact_match(record.answer, item.answer)
         record.f1 = metrics.token_f1(record.answer, item.answer)
@@ -194,11 +234,12 @@ class _Run:
         self, client: ChatClient, model: EvalModel, question: str, texts: list[str] | None
     ) -> str:
         ev = self.config.eval
+        policy = self.config.datagen.noOracleLabel
         fold = model.name in self.fold_system
         try:
             return await _call(
                 client,
-                answer_messages(question, texts, fold_system=fold),
+                answer_messages(question, texts, fold_system=fold, no_oracle_label=policy),
                 max_tokens=ev.maxTokens,
                 temperature=0.0,
             )
@@ -213,7 +254,7 @@ class _Run:
                 self.fold_system.add(model.name)
         return await _call(
             client,
-            answer_messages(question, texts, fold_system=True),
+            answer_messages(question, texts, fold_system=True, no_oracle_label=policy),
             max_tokens=ev.maxTokens,
             temperature=0.0,
         )
@@ -221,11 +262,8 @@ class _Run:
     async def _judge(self, judge: ChatClient, record: AnswerRecord, texts: list[str] | None) -> None:
         ev = self.config.eval
         try:
-            record.judge_reply = await _call(
-                judge,
-                judge_prompt(record.question, record.reference, record.answer),
-                max_tokens=ev.maxTokens,
-                temperature=0.0,
+            record.judge_reply = await self._verdict(
+                judge, judge_prompt(record.question, record.reference, record.answer)
             )
             record.verdict = parse_verdict(record.judge_reply)
             if ev.rubric:
@@ -242,6 +280,27 @@ class _Run:
             log.warning("judge: no verdict on %s's answer to %s: %s", record.model, record.question_id, exc)
             record.verdict = record.verdict or ERROR
             record.judge_reply = f"judge request failed: {exc}"
+
+    async def _verdict(self, judge: ChatClient, messages: list[dict[str, str]]) -> str:
+        """The judge's reply, constrained to YES or NO where the server supports it.
+
+        vLLM honours ``structured_outputs: {choice: [...]}``; servers that ignore the field
+        answer freely (the reply is parsed leniently), and one that rejects it (HTTP 400 or 422)
+        is asked without it from then on.
+        """
+        max_tokens = self.config.eval.maxTokens
+        if self.structured_judge:
+            try:
+                return await _call(
+                    judge, messages, max_tokens=max_tokens, temperature=0.0, extra_body=STRUCTURED_VERDICT
+                )
+            except RequestFailedError as exc:
+                if exc.status not in (400, 422):  # 422: servers that validate the body (transformers serve)
+                    raise
+                if self.structured_judge:
+                    log.warning("judge: the server rejects structured outputs (%s); asking without them", exc)
+                    self.structured_judge = False
+        return await _call(judge, messages, max_tokens=max_tokens, temperature=0.0)
 
 
 async def _call(client: ChatClient, messages: list[dict[str, str]], **kwargs: Any) -> str:
@@ -272,6 +331,7 @@ async def evaluate(
         if not m.endpoints or not m.model:
             raise EvalError(f"eval model {m.name!r} needs endpoints and a served model name")
     modes = modes_for(config)
+    primary_mode(config)  # a headline that names no evaluated mode fails before any request
     source = eval_source(config)
     if not source.exists():
         raise EvalError(f"eval questions not found at {source} (datagen's eval.jsonl or eval.evalFile)")
@@ -389,8 +449,11 @@ def _results_document(
     started: float,
 ) -> dict[str, Any]:
     order = [m.name for m in config.eval.models]
+    primary = primary_mode(config)
     results = aggregate.build_results(records, order, seed=BOOTSTRAP_SEED)
     improvements = aggregate.build_improvements(results)
+    comparisons = aggregate.build_comparisons(records, results, primary, seed=BOOTSTRAP_SEED)
+    from_teacher = judge_is_teacher(judge_ep, config.teacher)
     recall: dict[str, float] = {}
     for row in results:
         if row["mode"] == RAG and "retrievalRecall" in row:
@@ -406,13 +469,21 @@ def _results_document(
             "embeddingModel": config.eval.embeddingModel if chunks else None,
             "index": index_kind or None,
             "judgeModel": judge_ep.model,
+            "judgeIsTeacher": from_teacher,
+            "judgeCoverageThreshold": aggregate.JUDGE_COVERAGE_THRESHOLD,
+            "judgeAgreement": aggregate.judge_agreement(records),
+            "primaryMode": primary.label,
+            "noOracleLabel": config.datagen.noOracleLabel,
             "models": [{"name": m.name, "role": m.role, "model": m.model} for m in config.eval.models],
             "modes": [m.label for m in modes_for(config)],
             "bootstrapSeed": BOOTSTRAP_SEED,
         },
         "results": results,
         "improvements": improvements,
-        "summary": aggregate.build_summary(results, improvements),
+        "comparisons": comparisons,
+        "summary": aggregate.build_summary(
+            results, improvements, comparisons, primary, judge_is_teacher=from_teacher
+        ),
         "retrievalRecall": recall,
     }
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ..common.progress import ProgressReporter
 from ..common.progress_schema import FinetuneReport
 from ..common.run_root import ForeignRunDirectory, claim_root
+from ..common.conversation import system_prompt
 from ..common.runconfig import RunConfig
 from .checkpointing import Checkpointer, ModelAndOptimizer
 from .data import (
@@ -143,7 +144,9 @@ class FinetuneRecipe:
         self._resume()
 
     def _prepare_split(self, records: list[dict[str, Any]], name: str, allow_empty: bool = False) -> SplitData:
-        examples = tokenize_records(self.tokenizer, records)
+        examples = tokenize_records(
+            self.tokenizer, records, system_prompt=system_prompt(self.config.datagen.noOracleLabel)
+        )
         kept, report = drop_too_long(examples, self.student.contextLength)
         if report.dropped:
             message = (

@@ -92,6 +92,8 @@ def run_config(run: Run) -> dict[str, Any]:
             "judge": judge_endpoint(run),
             "topK": list(ev["topK"]),
             "withoutRag": ev["withoutRag"],
+            "primaryMode": ev["primaryMode"],
+            "primaryTopK": ev.get("primaryTopK"),
             "embeddingModel": ev["embeddingModel"],
             "evalFile": f"{run.root}/{ev['evalFile'].lstrip('/')}" if ev.get("evalFile") else None,
             "models": eval_models(run),

@@ -18,15 +18,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ...common import conversation
 from ..errors import FinetuneError
 
 IGNORE_INDEX = -100
 _GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
-SYSTEM_PROMPT = (
-    "You are a helpful assistant. Answer the question using the documents provided. Quote the "
-    "relevant passages in your reasoning, then give the final answer. If the documents do not "
-    "contain the answer, say so."
-)
+# The system turn under the default datagen.noOracleLabel policy; runs pass their own.
+SYSTEM_PROMPT = conversation.system_prompt(conversation.DEFAULT_NO_ORACLE_LABEL)
 
 
 @dataclass
@@ -87,17 +85,21 @@ def _is_blank(tokenizer: Any, token_id: int) -> bool:
 
 
 def tokenize_records(
-    tokenizer: Any, records: Sequence[dict[str, Any]], batch_size: int = 256
+    tokenizer: Any, records: Sequence[dict[str, Any]], batch_size: int = 256, system_prompt: str = SYSTEM_PROMPT
 ) -> list[Example]:
-    """Tokenize RAFT records into :class:`Example` s with answer-only labels."""
-    system: str | None = SYSTEM_PROMPT
+    """Tokenize RAFT records into :class:`Example` s with answer-only labels.
+
+    ``system_prompt`` must be the one of the run's ``datagen.noOracleLabel`` policy
+    (:func:`raft_jobs.common.conversation.system_prompt`), so the prompt says what the labels do.
+    """
+    system: str | None = system_prompt
     if not _supports_system_role(tokenizer):
         system = None  # e.g. templates that reject a system turn: fold it into the user turn
     use_mask = bool(_GENERATION_TAG.search(tokenizer.chat_template))
     examples: list[Example] = []
     for start in range(0, len(records), batch_size):
         batch = records[start : start + batch_size]
-        users = [r["instruction"] if system else f"{SYSTEM_PROMPT}\n\n{r['instruction']}" for r in batch]
+        users = [r["instruction"] if system else f"{system_prompt}\n\n{r['instruction']}" for r in batch]
         full = [chat_messages(u, r["cot_answer"], system) for u, r in zip(users, batch)]
         if use_mask:
             rendered = _render_ids(tokenizer, full, return_assistant_tokens_mask=True)
