@@ -239,6 +239,8 @@ def json_type(hint: Any) -> dict[str, Any]:
     """The OpenAPI shape of a report type (``type``, and ``properties``/``items``/``additionalProperties``)."""
     if get_origin(hint) is Annotated:
         hint = get_args(hint)[0]
+    if hint is bool:
+        return {"type": "boolean"}
     if hint is int:
         return {"type": "integer"}
     if hint is float:
