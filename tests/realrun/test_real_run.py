@@ -88,7 +88,7 @@ def test_status_carries_the_real_numbers(finished):
     assert datagen["chunksDone"] == datagen["chunksTotal"] == counts["chunks"]
     assert datagen["records"] == counts["records"] and "malformed" in datagen
     training = status["training"]
-    assert training["step"] == training["totalSteps"] >= 1 and training["loss"] > 0
+    assert training["step"] == training["totalSteps"] >= 1 and training["loss"] > 0 and training["firstLoss"] > 0
     text = json.dumps(status)
     assert status.get("results", {}).get("models"), text
     models = {(r["model"], r["mode"]) for r in status["results"]["models"]}
@@ -110,6 +110,7 @@ def test_eval_wrote_the_report_from_real_answers(finished):
     results = json.loads((out / "results.json").read_text())
     assert results
     assert (out / "report.html").stat().st_size > 0
+    assert "Student training loss" in (out / "report.md").read_text()
     assert list(out.glob("*.png"))
     answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines() if line.strip()]
     assert answers and all(isinstance(a.get("answer", ""), str) for a in answers)
@@ -121,4 +122,6 @@ def test_training_ran_real_fsdp_steps(finished):
     assert "loss" in text, text
     record = json.loads((finished["root"] / "model" / EXPORT_RECORD).read_text())
     assert record["baseModel"].endswith("SmolLM2-135M-Instruct")
+    assert [s for s, _ in record["trainingLoss"]] == list(range(1, record["step"] + 1))
+    assert record["trainingLoss"][0][1] == status["training"]["firstLoss"]
     assert Path(finished["root"] / "checkpoints").exists()

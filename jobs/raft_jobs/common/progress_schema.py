@@ -60,6 +60,7 @@ class FinetuneReport(TypedDict, total=False):
     totalSteps: Count
     epoch: float
     loss: float
+    firstLoss: float  # the first step's loss: with loss, the trend over the run
     validationLoss: float
     tokensPerSecond: float
     mfu: float

@@ -131,6 +131,10 @@ def _context_lines(results: dict[str, Any]) -> list[str]:
         sent = sum(r.get("requests", 0) for r in requests.values())
         retries = sum(r.get("retries", 0) for r in requests.values())
         lines.append(f"Requests: {sent} ({retries} retried)")
+    losses = meta.get("trainingLoss") or []
+    if losses:
+        lines.append(f"Student training loss: {losses[0][1]:.4f} at step {losses[0][0]:.0f} → "
+                     f"{losses[-1][1]:.4f} at step {losses[-1][0]:.0f}")
     lines.append(f"Generated: {meta['createdAt']} in {meta['durationSeconds']:.0f} s")
     return lines
 

@@ -385,6 +385,7 @@ async def evaluate(
     results["meta"]["requests"] = {
         c.name: c.stats.as_dict() for c in [*clients.values(), judge] if hasattr(c, "stats")
     }
+    results["meta"]["trainingLoss"] = _training_loss(config)
     files = write_outputs(run.out_dir, results, final)
     run.partial_path.unlink(missing_ok=True)
     reporter.report(aggregate.progress_payload(results["results"], results["summary"]), force=True)
@@ -436,6 +437,15 @@ async def _answer_all(run: _Run, clients: dict[str, ChatClient], judge: ChatClie
                 group.create_task(one(*job))
     except* EvalError as errors:
         raise errors.exceptions[0] from None
+
+
+def _training_loss(config: RunConfig) -> list[list[float]]:
+    """The student's training loss per step, from the export record (empty when there is none)."""
+    try:
+        record = json.loads((Path(config.root) / "model" / "raft-export.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [list(p) for p in record.get("trainingLoss") or [] if isinstance(p, list) and len(p) == 2]
 
 
 def _results_document(

@@ -61,10 +61,12 @@ def weights_sha256(folder: str | Path) -> dict[str, str]:
 
 
 def write_export_record(folder: Path, *, base_model: str, step: int | None,
-                        fingerprint: dict[str, Any] | None = None) -> None:
+                        fingerprint: dict[str, Any] | None = None,
+                        losses: list[tuple[int, float]] | None = None) -> None:
     """``raft-export.json``: what was exported (base model, training step, weights hashes) and
     the fingerprint every reader must get from it (:func:`raft_jobs.common.model_fingerprint.describe`)."""
-    record = {**(fingerprint or {}), "baseModel": base_model, "step": step, "weightsSha256": weights_sha256(folder)}
+    record = {**(fingerprint or {}), "baseModel": base_model, "step": step, "weightsSha256": weights_sha256(folder),
+              "trainingLoss": [[s, v] for s, v in losses or []]}
     (folder / EXPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -77,6 +79,7 @@ def export_hf_model(
     *,
     fallback_dtype: torch.dtype = torch.bfloat16,
     step: int | None = None,
+    losses: list[tuple[int, float]] | None = None,
 ) -> Path:
     """Write ``model`` (FSDP-sharded) as a Hugging Face checkpoint in ``dest`` (collective).
 
@@ -106,7 +109,8 @@ def export_hf_model(
         export.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         add_older_reader_keys(tmp)
-        write_export_record(tmp, base_model=base_model, step=step, fingerprint=describe(export.config, tokenizer))
+        write_export_record(tmp, base_model=base_model, step=step, fingerprint=describe(export.config, tokenizer),
+                            losses=losses)
         old = dest.with_name(f".old-{dest.name}")
         shutil.rmtree(old, ignore_errors=True)
         if dest.exists():

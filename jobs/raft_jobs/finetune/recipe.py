@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -76,6 +76,7 @@ class Progress:
 
     step: int = 0
     validation_loss: float | None = None
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss), every step
 
 
 class FinetuneRecipe:
@@ -193,6 +194,7 @@ class FinetuneRecipe:
             "baseModel": self.student.baseModel,
             "scheduler": self.scheduler.state_dict(),
             "validationLoss": self.progress.validation_loss,
+            "losses": self.progress.losses,
         }
 
     def _resume(self) -> None:
@@ -208,6 +210,7 @@ class FinetuneRecipe:
         self.scheduler.load_state_dict(meta["scheduler"])
         self.progress.step = int(meta["step"])
         self.progress.validation_loss = meta.get("validationLoss")
+        self.progress.losses = [(int(s), float(v)) for s, v in meta.get("losses") or []]
         if self.info.is_main:
             log.info(
                 "resuming from checkpoint %s at step %d (epoch %d, step %d of the epoch)",
@@ -223,6 +226,7 @@ class FinetuneRecipe:
             epoch, index = divmod(self.progress.step, self.steps_per_epoch)
             metrics = self._train_step(self._plan(epoch).step(index))
             self.progress.step += 1
+            self.progress.losses.append((self.progress.step, round(float(metrics["loss"]), 5)))
             step = self.progress.step
             done = step == self.total_steps
             if self.val_data and (done or step % s.validationEverySteps == 0):
@@ -314,6 +318,7 @@ class FinetuneRecipe:
             "totalSteps": self.total_steps,
             "epoch": round(epoch_progress, 3),
             "loss": round(metrics["loss"], 5),
+            "firstLoss": self.progress.losses[0][1] if self.progress.losses else round(metrics["loss"], 5),
             "tokensPerSecond": round(metrics["tokensPerSecond"], 1),
         }
         if self.progress.validation_loss is not None:
@@ -329,7 +334,7 @@ class FinetuneRecipe:
         fallback = torch.bfloat16 if self.student.precision == "bf16" else torch.float32
         export_hf_model(
             self.model, self.tokenizer, self.student.baseModel, self.config.model_dir, self.info,
-            fallback_dtype=fallback, step=self.progress.step,
+            fallback_dtype=fallback, step=self.progress.step, losses=self.progress.losses,
         )
 
 
