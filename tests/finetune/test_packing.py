@@ -75,7 +75,8 @@ def test_packed_loss_equals_unpacked_loss(student_dir, tokenizer, attn: str) -> 
     model.train()  # the training path (no KV cache, same mask construction)
     examples = tokenize_records(tokenizer, tiny_model.raft_records(6, seed=2, chunk_chars=60))
     lengths = [len(e) for e in examples]
-    bins = pack_best_fit(lengths, 1024)
+    # Capacity for a few examples per sequence (each carries the RAFT system prompt).
+    bins = pack_best_fit(lengths, 2048)
     assert any(len(b) > 1 for b in bins), "the test needs sequences holding several examples"
     pad = tokenizer.pad_token_id
 
