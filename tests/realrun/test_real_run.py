@@ -85,7 +85,9 @@ def test_status_carries_the_real_numbers(finished):
     counts = json.loads((finished["root"] / "dataset" / "manifest.json").read_text())["counts"]
     assert counts["chunks"] >= 3 and counts["records"] >= 1 and counts["eval"] >= 1
     datagen = status["datagen"]
-    assert datagen["chunksDone"] == datagen["chunksTotal"] == counts["chunks"]
+    # Every chunk is done except the buffer chunks kept out around the eval chunks.
+    assert datagen["chunksDone"] == counts["chunksDone"] == counts["chunks"] - counts.get("chunksBuffer", 0)
+    assert datagen["chunksTotal"] == counts["chunks"]
     assert datagen["records"] == counts["records"] and "malformed" in datagen
     training = status["training"]
     assert training["step"] == training["totalSteps"] >= 1 and training["loss"] > 0 and training["firstLoss"] > 0
@@ -114,6 +116,25 @@ def test_eval_wrote_the_report_from_real_answers(finished):
     assert list(out.glob("*.png"))
     answers = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines() if line.strip()]
     assert answers and all(isinstance(a.get("answer", ""), str) for a in answers)
+
+
+def test_the_real_models_numbers_hold_together(finished):
+    """Answers and verdicts of a real (imperfect) model: rates in [0, 1], counts that add up, and
+    no judge headline without judge coverage."""
+    results = finished["status"]["results"]
+    for row in results["models"]:
+        for key in ("judgeScore", "judgeCoverage", "formatFollowed", "exactMatch", "f1", "rougeL", "precision"):
+            if key in row:
+                assert 0.0 <= row[key] <= 1.0, (key, row)
+        assert 0 <= row["refusals"] <= row["total"]
+    totals = {row["total"] for row in results["models"]}
+    assert len(totals) == 1, "every model and mode answers the same questions"
+    summary = results["summary"]
+    if "judgeScore" in summary:
+        assert summary.get("judgeCoverage", 0) >= 0.9
+    else:
+        assert summary.get("judgeWithheld"), "no judge score, and no reason given"
+        assert finished["status"]["score"].startswith("no judge score")
 
 
 def test_training_ran_real_fsdp_steps(finished):

@@ -250,7 +250,10 @@ class LocalKubelet:
         bodies = [self.api_client.sanitize_for_serialization(pod) for pod in pods.items]
         for body in bodies:
             seen.add(body["metadata"]["uid"])
-            self.sync_pod(body)
+            try:
+                self.sync_pod(body)
+            except Exception:  # noqa: BLE001 - one pod's failure must not stop the others
+                log.exception("pod %s/%s: sync failed", body["metadata"]["namespace"], body["metadata"]["name"])
         self.write_hosts()
         with self.lock:
             gone = [uid for uid in self.pods if uid not in seen]
@@ -639,7 +642,7 @@ class LocalKubelet:
         t = now()
         status = {
             "phase": phase, "podIP": run.ip, "podIPs": [{"ip": run.ip}], "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}], "startTime": run.start_time, "qosClass": "BestEffort",
+            "hostIPs": [{"ip": "127.0.0.1"}], "startTime": run.start_time,
             "containerStatuses": statuses,
             "conditions": [
                 {"type": "PodScheduled", "status": "True"},
