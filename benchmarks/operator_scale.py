@@ -48,10 +48,9 @@ from typing import Any, Iterable
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from operator_process import RELEASE, RELEASE_NAMESPACE, OperatorProcess, install_chart  # noqa: E402
 from raft_sim.cluster import LocalCluster, cache_dir  # noqa: E402
+from raft_sim.operator_process import RELEASE, RELEASE_NAMESPACE, OperatorProcess, install_chart  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 OPERATOR_USER = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
@@ -805,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster.wait_for(lambda: "Established" in cluster.kubectl(
                 "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
                 message="RaftRun CRD established")
-            operator = OperatorProcess(cluster, cluster.vllm_url or "", log_dir, interval=args.interval)
+            operator = OperatorProcess(cluster, log_dir, interval=args.interval,
+                                       env={"RAFT_ENDPOINT_URL_TEMPLATE": cluster.vllm_url or ""})
             operator.start()
             watcher = PhaseWatcher(cluster)
             watcher.start()

@@ -15,30 +15,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import yaml
 
-from ..cluster import REPO_ROOT, LocalCluster, bin_dir
+from ..cluster import LocalCluster
+from ..operator_process import RELEASE_NAMESPACE, OperatorProcess, install_chart
 from . import model as local_model
 
-CHART = REPO_ROOT / "charts" / "raft-operator"
-RELEASE, RELEASE_NAMESPACE = "raft-operator", "raft-system"
 MODEL_DIR_ON_VOLUME = "models/SmolLM2-135M-Instruct"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def link_tree(source: Path, target: Path) -> None:
@@ -53,71 +40,6 @@ def link_tree(source: Path, target: Path) -> None:
         shutil.copytree(source, target)
 
 
-class LocalOperator:
-    """``python -m raft_operator`` as a local process with the chart ServiceAccount's token.
-
-    It runs in its own mount namespace whose ``/etc/hosts`` is the local kubelet's, so it reaches
-    the teacher through the Service name, as it does in a cluster.
-    """
-
-    def __init__(self, cluster: LocalCluster, hosts_file: Path, log_dir: Path, interval: float = 2.0) -> None:
-        self.cluster = cluster
-        self.hosts_file = hosts_file
-        self.log_dir = log_dir
-        self.kubeconfig = cluster.service_account_kubeconfig(RELEASE_NAMESPACE, RELEASE)
-        self.interval = interval
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    @property
-    def log_path(self) -> Path:
-        """The log of the current (latest) start."""
-        return self.log_dir / f"operator-{self.starts}.log"
-
-    def start(self) -> "LocalOperator":
-        """Start and wait until its liveness endpoint answers."""
-        self.starts += 1
-        liveness = free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "RAFT_RECONCILE_INTERVAL": str(self.interval),
-               "RAFT_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "raft_operator", "--all-namespaces", "--peering", RELEASE,
-                   "--liveness", f"http://127.0.0.1:{liveness}/healthz"]
-        wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   'mount --bind "$0" /etc/hosts && exec "$@"', str(self.hosts_file), *command]
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(wrapped, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError(f"operator not live: {self.log_tail()}")
-
-    def stop(self, kill: bool = False) -> None:
-        """SIGTERM (or SIGKILL) the operator and wait for it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The end of the current log."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
 class RealStack:
     """Start, use and stop the local stack (see the module docstring)."""
 
@@ -125,7 +47,7 @@ class RealStack:
         self.cluster = LocalCluster(name, gpu_nodes=0, cpu_nodes=0, local_node=True, sim_progress_interval=1.0)
         self.namespace = namespace
         self.interval = interval
-        self.operator: LocalOperator | None = None
+        self.operator: OperatorProcess | None = None
         self._api: Any = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -134,13 +56,12 @@ class RealStack:
         """Cluster with the local node, the chart (CRDs, RBAC, ServiceAccount), the operator."""
         local_model.prepare()
         self.cluster.start()
-        self.helm("upgrade", "--install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE,
-                  "--create-namespace", "--set", "replicaCount=0")
+        install_chart(self.cluster, "replicaCount=0")
         self.cluster.wait_for(lambda: "Established" in self.cluster.kubectl(
             "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
             timeout=60, message="RaftRun CRD established")
-        self.operator = LocalOperator(self.cluster, self.hosts_file(RELEASE_NAMESPACE),
-                                      self.cluster.state_dir / "operator", interval=self.interval).start()
+        self.operator = OperatorProcess(self.cluster, self.cluster.state_dir / "operator", interval=self.interval,
+                                        hosts_file=self.hosts_file(RELEASE_NAMESPACE)).start()
         return self
 
     def stop(self) -> None:
@@ -154,14 +75,6 @@ class RealStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def helm(self, *args: str) -> str:
-        """The pinned helm against this cluster."""
-        result = subprocess.run([str(bin_dir() / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
-                                capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            raise RuntimeError(f"helm {' '.join(args)} failed: {result.stderr}")
-        return result.stdout
 
     # ------------------------------------------------------------------ files
 
