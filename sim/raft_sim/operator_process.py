@@ -74,8 +74,10 @@ class OperatorProcess:
         self.starts += 1
         liveness, self.metrics_port = free_port(), free_port()
         env = {**self.env, "RAFT_METRICS_PORT": str(self.metrics_port)}
+        # Each start outranks the last: a SIGKILLed operator's peering record lives on for its
+        # lifetime (a minute), and a successor of the same priority would pause until it expires.
         command = [sys.executable, "-m", "raft_operator", "--all-namespaces", "--peering", RELEASE,
-                   "--liveness", f"http://127.0.0.1:{liveness}/healthz"]
+                   "--priority", str(self.starts), "--liveness", f"http://127.0.0.1:{liveness}/healthz"]
         if self.hosts_file is not None:
             command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        'mount --bind "$0" /etc/hosts && exec "$@"', str(self.hosts_file), *command]

@@ -135,7 +135,9 @@ FAILED: list[tuple[str, dict[str, Any], str, str]] = [
                                                              "limits": {"memory": "32Gi"}}}, "",
      "must be less than or equal to memory limit"),
     ("sa-taken", {}, "service-account", "ServiceAccount sa-taken-workload already exists and is not controlled"),
-    ("quota-no-rayjobs", {}, "quota", "exceeded quota"),
+    # "exceeded quota: no-rayjobs" once the quota controller has counted, "status unknown for quota:
+    # no-rayjobs" before: either way the API server refuses the RayJob, naming the quota.
+    ("quota-no-rayjobs", {}, "quota", "quota: no-rayjobs"),
     ("claim-being-deleted", {"spec.corpus.volume.claimName": "leaving-docs"}, "claim-being-deleted",
      'persistentvolumeclaim "leaving-docs" is being deleted'),
     ("class-no-provisioner", {"spec.storage.storageClassName": "no-provisioner"}, "storage-class",
