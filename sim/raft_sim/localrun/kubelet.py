@@ -403,18 +403,8 @@ class LocalKubelet:
                 env[name] = expand(item.get("value") or "", env)
                 continue
             ref = item["valueFrom"]
-            if ref.get("secretKeyRef"):
-                r = ref["secretKeyRef"]
-                value = self._secret_data(ns, r["name"], r.get("optional")).get(r["key"])
-                if value is None and not r.get("optional"):
-                    raise ContainerConfigError("CreateContainerConfigError",
-                                               f"couldn't find key {r['key']} in Secret {ns}/{r['name']}")
-            elif ref.get("configMapKeyRef"):
-                r = ref["configMapKeyRef"]
-                value = self._configmap_data(ns, r["name"], r.get("optional")).get(r["key"])
-                if value is None and not r.get("optional"):
-                    raise ContainerConfigError("CreateContainerConfigError",
-                                               f"couldn't find key {r['key']} in ConfigMap {ns}/{r['name']}")
+            if ref.get("secretKeyRef") or ref.get("configMapKeyRef"):
+                value = self._key_ref(ns, ref)
             elif ref.get("fieldRef"):
                 value = self._field(pod, run, ref["fieldRef"]["fieldPath"])
             else:
@@ -422,6 +412,15 @@ class LocalKubelet:
             if value is not None:
                 env[name] = value
         return env
+
+    def _key_ref(self, ns: str, ref: Obj) -> str | None:
+        """One key of a Secret or ConfigMap (``secretKeyRef`` / ``configMapKeyRef``), as a kubelet reads it."""
+        kind, r = ("Secret", ref["secretKeyRef"]) if ref.get("secretKeyRef") else ("ConfigMap", ref["configMapKeyRef"])
+        read = self._secret_data if kind == "Secret" else self._configmap_data
+        value = read(ns, r["name"], r.get("optional")).get(r["key"])
+        if value is None and not r.get("optional"):
+            raise ContainerConfigError("CreateContainerConfigError", f"couldn't find key {r['key']} in {kind} {ns}/{r['name']}")
+        return value
 
     def _field(self, pod: Obj, run: PodRun, path: str) -> str:
         meta = pod["metadata"]
