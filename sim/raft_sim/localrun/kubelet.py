@@ -54,6 +54,7 @@ from kubernetes import config as kube_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
+from ..cluster import REPO_ROOT
 from .images import ImageNotAvailable, local_program
 
 log = logging.getLogger("raft_sim.localrun.kubelet")
@@ -363,7 +364,7 @@ class LocalKubelet:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
             mounts.append({"source": str(path), "target": target, "readOnly": True})
-        spec = {"mounts": mounts, "argv": program.argv, "env": {**env, **program.env}, "workingDir": workdir}
+        spec = {"mounts": mounts, "keep": [str(REPO_ROOT), sys.prefix], "argv": program.argv, "env": {**env, **program.env}, "workingDir": workdir}
         spec_file = run.directory / f"{cr.name}.json"
         spec_file.write_text(json.dumps(spec))
         spec_file.chmod(0o600)  # the environment may hold Secret values

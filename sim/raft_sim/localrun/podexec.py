@@ -36,9 +36,20 @@ def bind(source: str, target: str, read_only: bool) -> None:
 def main(argv: list[str]) -> int:
     """Mount, then replace this process by the container's command."""
     spec = json.loads(Path(argv[1]).read_text())
+    # The project's checkout and environment (what stands for the image's files) stay visible at
+    # their own paths even when a pod volume covers them (a checkout under /tmp, say): set them
+    # aside first, bind them back after the pod's volumes.
+    keep = [k for k in spec.get("keep", []) if any(Path(k).is_relative_to(m["target"]) for m in spec["mounts"])]
+    staged = []
+    for i, path in enumerate(keep):
+        stage = Path(f"/run/raft-local/keep/{os.getpid()}-{i}")
+        bind(path, str(stage), False)
+        staged.append((stage, path))
     # Mount shorter targets first so /a is in place before /a/b is bound onto it.
     for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
         bind(mount["source"], mount["target"], bool(mount.get("readOnly")))
+    for stage, path in staged:
+        bind(str(stage), path, False)
     os.chdir(spec.get("workingDir") or "/")
     command = spec["argv"]
     try:
