@@ -158,8 +158,8 @@ async def test_pool_finds_a_servers_slots_by_itself(metrics: bool) -> None:
             assert state.adaptive.mode == ("metrics" if metrics else "latency")
             assert server.counters.max_batch == 32  # every slot was used
             assert 30 <= pool.limit <= 64
-            if metrics:  # the queue stays small: growth stops once requests wait
-                assert server.counters.max_queue <= 32
+            if metrics:  # the queue stays small: growth stops once requests wait (an unbounded pool queues 368)
+                assert server.counters.max_queue <= 64
 
 
 async def test_pool_spreads_by_each_replicas_own_limit() -> None:

@@ -30,7 +30,7 @@ async def test_retries_500_429_and_hangs_until_success() -> None:
     settings = SimSettings(**FAST, seed=2, error_rate=0.1, rate_limit_rate=0.1, hang_rate=0.05,
                            retry_after=0.05, hang_seconds=30)
     async with SimulatedVLLMServer(settings) as server:
-        async with LLMPool([server.url], "m", policy=_policy(timeout=0.5, max_retries=8), max_in_flight=16) as llm:
+        async with LLMPool([server.url], "m", policy=_policy(timeout=3.0, max_retries=8), max_in_flight=16) as llm:
             import asyncio
 
             results = await asyncio.gather(
