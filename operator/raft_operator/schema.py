@@ -339,8 +339,8 @@ def storage() -> Schema:
             "retentionPolicy": string("What happens to a created claim when the RaftRun is deleted.", default="Retain", enum=["Retain", "Delete"]),
             "modelCache": obj(
                 "A shared ReadWriteMany claim of Hugging Face models, reused by every run that names it (the chart can create it): "
-                "the teacher's and the base student's model revisions are downloaded once, by the first server that needs them "
-                "while others wait, and vLLM reads them read-only and offline.",
+                "the teacher's and the base student's model revisions are downloaded once, by the first server or trainer that needs them "
+                "while others wait; vLLM reads them read-only and offline.",
                 {"claimName": adm.dns_subdomain("The model-cache claim, in the run's namespace.", "storage.modelCache.claimName")},
                 required=["claimName"]),
         },

@@ -60,3 +60,15 @@ def test_a_failed_download_releases_the_lock(tmp_path: Path) -> None:
         pass
     assert not (tmp_path / "raft-model-cache" / "locks" / model_fetch._slug("org/m", "main")).exists()
     assert not (tmp_path / "raft-model-cache" / "done" / model_fetch._slug("org/m", "main")).exists()
+
+
+def test_a_program_fetches_only_when_the_operator_asked(tmp_path: Path, monkeypatch) -> None:
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.delenv(model_fetch.FETCH_ENV, raising=False)
+    assert not model_fetch.ensure_requested("org/m", download=lambda m, r: seen.append((m, r)))
+    monkeypatch.setenv(model_fetch.FETCH_ENV, "1")
+    assert not model_fetch.ensure_requested("/data/models/base", download=lambda m, r: seen.append((m, r)))
+    assert model_fetch.ensure_requested("org/m", download=lambda m, r: seen.append((m, r)))
+    assert not model_fetch.ensure_requested("org/m", download=lambda m, r: seen.append((m, r)))  # cached
+    assert seen == [("org/m", "main")]

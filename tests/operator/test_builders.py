@@ -388,3 +388,30 @@ def test_pipeline_parallel_teacher_is_a_leaderworkerset_of_tp_gpu_pods() -> None
     assert svc["spec"]["selector"][leaderworkerset.WORKER_INDEX_LABEL] == "0"
     assert teacher.replicas_service(run)["spec"]["selector"][leaderworkerset.WORKER_INDEX_LABEL] == "0"
     assert leaderworkerset.template_labels(lws)["app.kubernetes.io/component"] == "teacher"
+
+
+@pytest.mark.parametrize("kind", ["PyTorchJob", "TrainJob"])
+def test_trainer_fetches_its_base_model_into_the_model_cache(kind: str) -> None:
+    from raft_jobs.common import model_fetch
+    from raft_operator.builders import model_cache
+
+    run = make_run(storage={"size": "1Ti", "modelCache": {"claimName": "models"}},
+                   student__baseModel="meta-llama/Meta-Llama-3-8B-Instruct")
+    (job,) = finetune.build(run, kind=kind)
+    if kind == "TrainJob":
+        pod = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0][
+            "template"]["spec"]["template"]["spec"]
+        env, mounts = job["spec"]["trainer"]["env"], pod["containers"][0]["volumeMounts"]
+    else:
+        pod = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+        env, mounts = pod["containers"][0]["env"], pod["containers"][0]["volumeMounts"]
+    assert {"name": "model-cache", "persistentVolumeClaim": {"claimName": "models"}} in pod["volumes"]
+    assert {"name": "model-cache", "mountPath": "/models"} in mounts  # read-write: the trainer downloads
+    values = {e["name"]: e.get("value") for e in env}
+    assert values["HF_HOME"] == model_cache.HF_HOME and values[model_fetch.FETCH_ENV] == "1"
+    assert [e["name"] for e in env].count("HF_HOME") == 1
+    # no cache claim, or a base model on the run's volume: nothing to fetch
+    for plain in (make_run(), make_run(storage={"size": "1Ti", "modelCache": {"claimName": "models"}},
+                                      student__baseModel="/data/models/base")):
+        text = yaml.safe_dump(finetune.build(plain, kind=kind))
+        assert "model-cache" not in text and model_fetch.FETCH_ENV not in text

@@ -1,7 +1,9 @@
 """Download one Hugging Face model revision into the shared model cache, once across every run.
 
 Runs as an init container of a vLLM server (``python3 -c <this file> MODEL REVISION``), in the
-server's image, which has ``huggingface_hub``. The cache is a ReadWriteMany claim mounted at
+server's image, which has ``huggingface_hub``; the trainer, whose Kubeflow APIs take no init
+container of the operator's own, calls :func:`ensure_requested` itself before it loads its base
+model. The cache is a ReadWriteMany claim mounted at
 ``HF_HOME``; the first pod that needs a model takes a lock (``mkdir``, atomic on every shared
 file system), downloads with ``snapshot_download`` and writes a marker; pods of other runs
 that start meanwhile wait for the marker, and later ones find it and return at once. A lock
@@ -27,6 +29,8 @@ STALE_SECONDS = 600.0
 HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 5.0
 Downloader = Callable[[str, str], None]
+# Set to "1" by the operator on a program's container whose HF_HOME is the shared model cache.
+FETCH_ENV = "RAFT_MODEL_CACHE_FETCH"
 
 
 def _slug(model: str, revision: str) -> str:
@@ -82,6 +86,17 @@ def ensure(model: str, revision: str, cache: str | os.PathLike[str], download: D
             stop.set()
             shutil.rmtree(lock, ignore_errors=True)
     return False
+
+
+def ensure_requested(model: str, revision: str = "main", download: Downloader = _hub_download) -> bool:
+    """In a program: fetch ``model`` into the cache at ``$HF_HOME`` when the operator asked for it.
+
+    Every process of a distributed program may call this; one downloads, the others wait for its
+    marker. Paths (models on the run's volume) are not cached. True when this call downloaded.
+    """
+    if os.environ.get(FETCH_ENV) != "1" or model.startswith("/") or "/" not in model:
+        return False
+    return ensure(model, revision, os.environ["HF_HOME"], download)
 
 
 def main(argv: list[str]) -> int:

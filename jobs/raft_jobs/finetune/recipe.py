@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..common import model_fetch
 from ..common.progress import ProgressReporter
 from ..common.progress_schema import FinetuneReport
 from ..common.run_root import ForeignRunDirectory, claim_root
@@ -95,6 +96,7 @@ class FinetuneRecipe:
         s = self.student
         _check_student(s)
         seed_everything(s.seed)
+        model_fetch.ensure_requested(s.baseModel)  # into the shared model cache, once across runs
         self.tokenizer = load_tokenizer(s.baseModel)
         splits = load_raft_splits(self.config.dataset_dir)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import api
-from . import trainjob
+from . import model_cache, trainjob
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      standard_mounts, standard_volumes, workload_env)
 
@@ -39,7 +39,13 @@ def _replica(run: Run, replicas: int, *, master: bool) -> dict[str, Any]:
         "volumeMounts": standard_mounts(shm=True),
         "securityContext": container_security_context(read_only_root=True),
     }
-    spec = pod_spec(run, [container], standard_volumes(run, shm_size=student["shmSize"]), writes_progress=master)
+    volumes = standard_volumes(run, shm_size=student["shmSize"])
+    cache = model_cache.trainer_cache(run)
+    if cache:
+        volumes.append(cache[0])
+        container["volumeMounts"].append(cache[1])
+        container["env"] = model_cache.with_env(container["env"], cache[2])
+    spec = pod_spec(run, [container], volumes, writes_progress=master)
     return {"replicas": replicas, "restartPolicy": "OnFailure", "template": pod_template(run, "finetune", spec)}
 
 

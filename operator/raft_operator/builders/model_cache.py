@@ -3,7 +3,9 @@
 A vLLM server whose model is a Hugging Face id gets the cache claim at ``/models``: the init
 container ``fetch-model`` (the server's image, ``raft_jobs.common.model_fetch``) downloads the
 model revision into it unless it is there, under a lock shared by every run; the server reads
-it with ``HF_HUB_OFFLINE=1`` through a read-only mount.
+it with ``HF_HUB_OFFLINE=1`` through a read-only mount. The trainer's Kubeflow APIs take no init
+container of the operator's own, so the trainer mounts the cache read-write and fetches its base
+model itself, under the same lock (``model_fetch.ensure_requested``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from typing import Any
+
+from raft_jobs.common.model_fetch import FETCH_ENV
 
 from .common import Run, container_security_context, workload_env
 
@@ -37,9 +41,22 @@ def _source() -> str:
     return Path(spec.origin).read_text(encoding="utf-8")
 
 
-def _set_env(container: dict[str, Any], name: str, value: str) -> None:
-    env = [e for e in container.get("env", []) if e["name"] != name]
-    container["env"] = env + [{"name": name, "value": value}]
+TrainerCache = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]  # volume, mount, env
+
+
+def trainer_cache(run: Run) -> TrainerCache | None:
+    """(volume, mount, env) that let the trainer fetch the base model into the cache, if the run has one."""
+    name = claim(run)
+    if not name or not cacheable(run.spec["student"]["baseModel"]):
+        return None
+    env = [{"name": "HF_HOME", "value": HF_HOME}, {"name": FETCH_ENV, "value": "1"}]
+    return ({"name": VOLUME, "persistentVolumeClaim": {"claimName": name}}, {"name": VOLUME, "mountPath": MOUNT}, env)
+
+
+def with_env(env: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``env`` with the variables of ``extra`` set (replacing same-named ones)."""
+    names = {e["name"] for e in extra}
+    return [e for e in env if e["name"] not in names] + extra
 
 
 def add(run: Run, pod_spec: dict[str, Any], model: str, revision: str | None, image: str) -> None:
@@ -50,14 +67,14 @@ def add(run: Run, pod_spec: dict[str, Any], model: str, revision: str | None, im
     pod_spec["volumes"].append({"name": VOLUME, "persistentVolumeClaim": {"claimName": name}})
     server = pod_spec["containers"][0]
     server["volumeMounts"].append({"name": VOLUME, "mountPath": MOUNT, "readOnly": True})
-    _set_env(server, "HF_HOME", HF_HOME)
-    _set_env(server, "HF_HUB_OFFLINE", "1")
+    server["env"] = with_env(server.get("env", []), [{"name": "HF_HOME", "value": HF_HOME},
+                                                     {"name": "HF_HUB_OFFLINE", "value": "1"}])
     fetch = {
         "name": FETCH_CONTAINER,
         "image": image,
         "command": ["python3", "-c", _source()],
         "args": [model, revision or "main"],
-        "env": [e for e in workload_env(run) if e["name"] != "HF_HOME"] + [{"name": "HF_HOME", "value": HF_HOME}],
+        "env": with_env(workload_env(run), [{"name": "HF_HOME", "value": HF_HOME}]),
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "8Gi"}},
         "volumeMounts": [{"name": VOLUME, "mountPath": MOUNT}, {"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": container_security_context(read_only_root=True),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import api
+from . import model_cache
 from .common import (Manifest, Run, container_security_context, labels, metadata, pod_spec, resources,
                      standard_mounts, standard_volumes, workload_env)
 
@@ -27,11 +28,15 @@ COMMAND = ["torchrun", "-m", "raft_jobs.finetune", "--config", api.RUN_CONFIG_PA
 _PATCHABLE = ("serviceAccountName", "securityContext", "nodeSelector", "tolerations", "imagePullSecrets", "volumes")
 
 
-def _pod_patch(run: Run) -> dict[str, Any]:
+def _pod_patch(run: Run, cache: model_cache.TrainerCache | None) -> dict[str, Any]:
     student = run.spec["student"]
-    spec = pod_spec(run, [], standard_volumes(run, shm_size=student["shmSize"]))
+    volumes, mounts = standard_volumes(run, shm_size=student["shmSize"]), standard_mounts(shm=True)
+    if cache:
+        volumes.append(cache[0])
+        mounts.append(cache[1])
+    spec = pod_spec(run, [], volumes)
     patch = {k: spec[k] for k in _PATCHABLE if k in spec}
-    patch["containers"] = [{"name": NODE, "volumeMounts": standard_mounts(shm=True),
+    patch["containers"] = [{"name": NODE, "volumeMounts": mounts,
                             "securityContext": container_security_context(read_only_root=True)}]
     return patch
 
@@ -39,7 +44,8 @@ def _pod_patch(run: Run) -> dict[str, Any]:
 def trainjob(run: Run, *, suspend: bool) -> Manifest:
     """The TrainJob: ``student.nodes`` nodes of ``student.gpusPerNode`` processes each."""
     student = run.spec["student"]
-    pod_template = {"metadata": {"labels": labels(run, "finetune")}, "spec": _pod_patch(run)}
+    cache = model_cache.trainer_cache(run)
+    pod_template = {"metadata": {"labels": labels(run, "finetune")}, "spec": _pod_patch(run, cache)}
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -50,7 +56,8 @@ def trainjob(run: Run, *, suspend: bool) -> Manifest:
             "trainer": {
                 "image": run.image["trainer"],
                 "command": COMMAND,
-                "env": workload_env(run) + [{"name": "OMP_NUM_THREADS", "value": "1"}],
+                "env": model_cache.with_env(workload_env(run) + [{"name": "OMP_NUM_THREADS", "value": "1"}],
+                                            cache[2] if cache else []),
                 "numNodes": student["nodes"],
                 "numProcPerNode": student["gpusPerNode"],
                 "resourcesPerNode": resources(student.get("resources"), gpus=student["gpusPerNode"]),
