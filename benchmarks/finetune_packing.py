@@ -37,15 +37,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "finetune"))  # the tiny tokenizer / record helpers
+import torch
+import torch.nn.functional as F
 
-import tiny_model  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from raft_jobs.common.runconfig import StudentConfig  # noqa: E402
-from raft_jobs.finetune.data import (  # noqa: E402
+from raft_jobs.common.runconfig import StudentConfig
+from raft_jobs.finetune.data import (
     IGNORE_INDEX,
     MicroBatch,
     collate,
@@ -56,10 +52,13 @@ from raft_jobs.finetune.data import (  # noqa: E402
     tokenize_records,
     utilization,
 )
-from raft_jobs.finetune.distributed import init_distributed, shutdown  # noqa: E402
-from raft_jobs.finetune.metrics import mfu, peak_flops  # noqa: E402
-from raft_jobs.finetune.model import attention_implementation, build_model  # noqa: E402
-from raft_jobs.finetune.recipe import token_loss_sum  # noqa: E402
+from raft_jobs.finetune.distributed import init_distributed, shutdown
+from raft_jobs.finetune.metrics import mfu, peak_flops
+from raft_jobs.finetune.model import attention_implementation, build_model
+from raft_jobs.finetune.recipe import token_loss_sum
+from raft_sim import tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results"
 

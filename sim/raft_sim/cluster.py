@@ -146,7 +146,6 @@ class LocalCluster:
         self.keep_logs = Path(keep_logs) / name if keep_logs else None
         self.state_dir = cache_dir() / "clusters" / name
         self.kubeconfig = self.state_dir / "kubeconfig"
-        self.start_seconds: float | None = None
         self._started = False
         self._lock = threading.Lock()
 
@@ -178,13 +177,11 @@ class LocalCluster:
         with self._lock:
             _LIVE.add(self)
             self._started = True
-        started = time.monotonic()
         result = subprocess.run([str(HACK_DIR / "up.sh")], env=env, capture_output=True, text=True)
         if result.returncode != 0:
             self.stop()
             raise ClusterError(f"hack/cluster/up.sh failed ({result.returncode}):\n{result.stderr[-4000:]}")
         self.kubeconfig = Path(result.stdout.strip().splitlines()[-1])
-        self.start_seconds = time.monotonic() - started
         return self
 
     def stop(self) -> None:

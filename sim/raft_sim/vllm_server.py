@@ -99,11 +99,6 @@ class SimSettings:
         """Completion tokens per second with every slot busy: the server's ceiling."""
         return self.slots / (self.step_base + self.step_per_seq * self.slots)
 
-    def tokens_per_second(self, batch: int) -> float:
-        """Completion tokens per second with ``batch`` sequences running."""
-        batch = max(1, min(batch, self.slots))
-        return batch / (self.step_base + self.step_per_seq * batch)
-
 
 @dataclass
 class SimCounters:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -11,9 +10,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from helm_binary import helm_path, kube_version  # noqa: E402
+from raft_sim.helm import helm_path, kube_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "raft-operator"

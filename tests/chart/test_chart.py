@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from raft_sim.helm import kube_version
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from chartlib import by_kind, one, operator_container  # noqa: E402
-from helm_binary import kube_version  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "raft-operator"

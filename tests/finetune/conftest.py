@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tiny_model, with pytest's importlib mode
-
-import tiny_model  # noqa: E402
+from raft_sim import tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-import tiny_model
+from raft_sim import tiny_model
 
 from raft_jobs.finetune.data import IGNORE_INDEX, SYSTEM_PROMPT, tokenize_records
 from raft_jobs.finetune.data.chat import require_chat_template

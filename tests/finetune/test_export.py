@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import tiny_model
+from raft_sim import tiny_model
 import torch
 
 from raft_jobs.common.runconfig import StudentConfig

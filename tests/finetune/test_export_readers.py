@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import tiny_model
+from raft_sim import tiny_model
 import torch
 
 from raft_jobs.common import model_fingerprint

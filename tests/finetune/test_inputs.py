@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-import tiny_model
+from raft_sim import tiny_model
 import yaml
 
 from raft_jobs.finetune.__main__ import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-import tiny_model
+from raft_sim import tiny_model
 import torch
 
 from raft_jobs.finetune.data import (

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-import tiny_model
+from raft_sim import tiny_model
 import yaml
 
 pytestmark = pytest.mark.slow

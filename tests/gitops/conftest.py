@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -11,9 +10,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chart"))
-
-from helm_binary import helm_path, kube_version  # noqa: E402
+from raft_sim.helm import helm_path, kube_version
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "raft-operator"
 

@@ -285,3 +285,66 @@ def test_eval_image_installs_cpu_torch_at_the_pinned_version_and_no_cuda() -> No
     assert "\"torch==$(sed -n 's/^torch==//p' /etc/raft/constraints.txt)+cpu\"" in install
     assert "startswith('nvidia-')" in install
     assert "TORCH_CPU_INDEX" in [ins["value"].split("=")[0] for ins in final_stage(parse("eval")) if ins["instruction"] == "ARG"]
+
+
+# ---- no simulator code in production images ------------------------------------------------------
+
+SIMULATORS = "sim"  # raft_sim: the SIMULATED stand-ins, a separate distribution (sim/pyproject.toml)
+PRODUCTION_PACKAGES = ("raft_operator", "raft_jobs")  # what the images install
+
+
+def copies(name: str) -> list[tuple[str, str]]:
+    """(source, destination) of every COPY from the build context in images/<name>/Dockerfile."""
+    out = []
+    for ins in parse(name).structure:
+        if ins["instruction"] == "COPY" and "--from" not in ins["value"]:
+            *sources, dest = [w for w in ins["value"].split() if not w.startswith("--")]
+            out += [(s.rstrip("/"), dest) for s in sources]
+    return out
+
+
+def sent_files() -> list[str]:
+    """The tracked files that .dockerignore lets into the build context."""
+    patterns = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return [f for f in tracked if not dockerignore_excludes(f, patterns)]
+
+
+PYTHON_IMAGES = sorted(name for name in IMAGE_NAMES if copies(name))
+
+
+@pytest.mark.parametrize("name", PYTHON_IMAGES)
+def test_build_context_sends_and_copies_no_simulator_code(name: str) -> None:
+    for source, _ in copies(name):
+        assert source != "." and source != SIMULATORS and not source.startswith(f"{SIMULATORS}/"), (
+            f"images/{name}/Dockerfile copies {source}: simulator code must stay out of production images")
+    leaked = [f for f in sent_files() if f.startswith(f"{SIMULATORS}/")]
+    assert not leaked, f".dockerignore sends simulator code to the image builds: {leaked[:3]}"
+
+
+def test_the_image_wheel_holds_the_production_packages_and_no_simulator(tmp_path: Path) -> None:
+    """Build the project's wheel from exactly what the images' wheel stage gets, as it does."""
+    import zipfile
+
+    contexts = {tuple(copies(name)) for name in PYTHON_IMAGES}
+    assert len(contexts) == 1, "the Python images build the same wheel"
+    src = tmp_path / "src"
+    files = sent_files()
+    for source, dest in contexts.pop():
+        for f in files:
+            if f == source:  # a file, into the folder dest/ (the wheel stage's WORKDIR is the root)
+                target = src / dest / Path(f).name if dest.endswith("/") else src / dest
+            elif f.startswith(f"{source}/"):  # a folder's contents, into dest/
+                target = src / dest / f.removeprefix(f"{source}/")
+            else:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / f, target)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(dist), str(src)], check=True, capture_output=True, text=True)
+    (wheel,) = dist.glob("raft_operator-*.whl")
+    top = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
+    assert set(PRODUCTION_PACKAGES) <= top, f"the wheel lacks production packages: {sorted(top)}"
+    assert "raft_sim" not in top, "the production wheel holds the simulators (raft_sim)"

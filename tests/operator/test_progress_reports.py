@@ -17,7 +17,7 @@ from raft_jobs.common.runconfig import ProgressConfig
 from raft_jobs.eval import aggregate
 from raft_operator import progress as reports
 from raft_operator.schema import crd
-from raft_sim.controllers import datagen_progress, eval_progress, finetune_progress
+from raft_sim.controllers.progress import datagen_progress, eval_progress, finetune_progress
 
 from test_reconciler import servers_up, to_eval, to_finetune
 

@@ -60,7 +60,6 @@ from .images import ImageNotAvailable, local_program
 log = logging.getLogger("raft_sim.localrun.kubelet")
 
 NODE_NAME = "local-node"
-SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 HEARTBEAT_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 20.0
 TERMINATION_GRACE_CAP = 15.0

@@ -1,7 +1,7 @@
 """SIMULATED stand-in for the LeaderWorkerSet controller (leaderworkerset.x-k8s.io/v1).
 
-Local test cluster only; runs inside :class:`raft_sim.controllers.SimController` when the
-simulated CRD is served. Like LWS, each of ``spec.replicas`` groups is a leader pod
+Local test cluster only; runs beside the other simulated controllers when the simulated CRD is
+served. Like LWS, each of ``spec.replicas`` groups is a leader pod
 ``<name>-<group>`` and ``size - 1`` worker pods ``<name>-<group>-<index>``, labelled
 ``leaderworkerset.sigs.k8s.io/name``, ``group-index`` and ``worker-index`` and given
 ``LWS_LEADER_ADDRESS``, ``LWS_GROUP_SIZE`` and ``LWS_WORKER_INDEX``. ``status.readyReplicas``
@@ -12,19 +12,13 @@ counts groups whose pods all run; ``Available`` is True once every group is read
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
 
-from .controllers import meta, pod_running
-from .trainjob import set_condition
+from .base import Controller, Obj, meta, pod_running, set_condition
 
-if TYPE_CHECKING:
-    from .controllers import SimController
-
-log = logging.getLogger("raft_sim.leaderworkerset")
+log = logging.getLogger(__name__)
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 PREFIX = "leaderworkerset.sigs.k8s.io/"
-Obj = dict[str, Any]
 
 
 def _pod(template: Obj, lws: Obj, group: int, index: int, size: int) -> Obj:
@@ -38,28 +32,28 @@ def _pod(template: Obj, lws: Obj, group: int, index: int, size: int) -> Obj:
     return {"metadata": template.get("metadata") or {}, "spec": spec}
 
 
-class LeaderWorkerSetController:
-    """Reconciles one LeaderWorkerSet at a time for :class:`SimController`."""
+class LeaderWorkerSetController(Controller):
+    """Creates and deletes LeaderWorkerSets' groups of pods (see the module docstring); only where LWS is served."""
 
-    def __init__(self, sim: "SimController", resource: Any) -> None:
-        self.sim = sim
-        self.lws = resource
+    api_version = API_VERSION
+    kind = "LeaderWorkerSet"
+    optional = True
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         """Create and delete the groups' pods; report ready groups (SIMULATED)."""
-        lws = self.sim._get(self.lws, namespace, name)
+        lws = self.get(namespace, name)
         if lws is None:
             return None
         spec = lws.get("spec") or {}
         tmpl = spec.get("leaderWorkerTemplate") or {}
         replicas, size = int(spec.get("replicas", 1)), int(tmpl.get("size") or 1)
-        pods = self.sim._pods_of(lws)
+        pods = self.api.pods_of(lws)
         by_group: dict[int, list[Obj]] = {}
         for pod in pods:
             group = int((meta(pod).get("labels") or {}).get(PREFIX + "group-index", -1))
             by_group.setdefault(group, []).append(pod)
-        self.sim._delete_pods([p for g, ps in by_group.items() if g >= replicas for p in ps])
-        if self.sim.settings.create_pods:
+        self.api.delete_pods([p for g, ps in by_group.items() if g >= replicas for p in ps])
+        if self.settings.create_pods:
             for group in range(replicas):
                 existing = {meta(p)["name"] for p in by_group.get(group, [])}
                 for index in range(size):
@@ -68,13 +62,12 @@ class LeaderWorkerSetController:
                         continue
                     template = tmpl.get("leaderTemplate") if index == 0 and tmpl.get("leaderTemplate") else tmpl["workerTemplate"]
                     labels = {PREFIX + "name": name, PREFIX + "group-index": str(group),
-                              PREFIX + "worker-index": str(index), PREFIX + "group-size": str(size),
-                              "raftoperator.io/simulated": "true"}
-                    error = self.sim._create_pod(lws, pod_name, _pod(template, lws, group, index, size), labels)
+                              PREFIX + "worker-index": str(index), PREFIX + "group-size": str(size)}
+                    error = self.api.create_pod(lws, pod_name, _pod(template, lws, group, index, size), labels)
                     if error:
                         log.warning("%s/%s: %s", namespace, name, error)
         ready = sum(1 for g in range(replicas)
-                    if len([p for p in by_group.get(g, []) if pod_running(p)]) >= size) if self.sim.settings.create_pods else replicas
+                    if len([p for p in by_group.get(g, []) if pod_running(p)]) >= size) if self.settings.create_pods else replicas
         conditions = [dict(c) for c in (lws.get("status") or {}).get("conditions") or []]
         generation = meta(lws).get("generation")
         all_ready = ready >= replicas
@@ -86,5 +79,5 @@ class LeaderWorkerSetController:
         status = {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": replicas, "conditions": conditions,
                   "hpaPodSelector": f"{PREFIX}name={name},{PREFIX}worker-index=0"}
         if status != {k: (lws.get("status") or {}).get(k) for k in status}:
-            self.sim._patch_status(self.lws, lws, status)
-        return None if all_ready else self.sim.settings.progress_interval
+            self.patch_status(lws, status)
+        return None if all_ready else self.settings.progress_interval

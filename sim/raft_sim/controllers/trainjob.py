@@ -2,7 +2,7 @@
 
 Used by the local test cluster only, when ``hack/cluster/up.sh --trainer`` installed the
 simulated TrainJob and ClusterTrainingRuntime CRDs (``crds/trainer/``); nothing here is Kubeflow
-Trainer and nothing in production imports it. It runs inside :class:`raft_sim.controllers.SimController`
+Trainer and nothing in production imports it. It runs beside the other simulated controllers
 (same queue, failure-injection annotations and progress reports) and moves a TrainJob's status
 the way Trainer v2.3 writes it:
 
@@ -22,40 +22,19 @@ the way Trainer v2.3 writes it:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from .controllers import finetune_progress, meta, pod_finished, pod_running, seconds_since, short_hash, stamp
-
-if TYPE_CHECKING:
-    from .controllers import SimController
-
+from .base import (Controller, Obj, SimApi, is_true, meta, pod_finished, pod_running, seconds_since, set_condition,
+                   short_hash)
+from .progress import finetune_progress
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
 NODE = "node"
 MASTER_PORT = 29400
 COMPLETED = ("AllJobsCompleted", "jobset completed successfully")
 FAILED = ("FailedJobs", "jobset failed due to one or more job failures")
-Obj = dict[str, Any]
-
-
-def set_condition(conditions: list[Obj], type_: str, status: str, reason: str, message: str,
-                  generation: int | None) -> None:
-    """A metav1.Condition: the transition time moves only when the status changes."""
-    current = next((c for c in conditions if c["type"] == type_), None)
-    if current is None:
-        conditions.append(current := {"type": type_, "lastTransitionTime": stamp()})
-    elif current.get("status") != status:
-        current["lastTransitionTime"] = stamp()
-    current.update(status=status, reason=reason, message=message)
-    if generation is not None:
-        current["observedGeneration"] = generation
-
-
-def is_true(conditions: list[Obj], type_: str) -> bool:
-    """Whether the condition ``type_`` has status True."""
-    return any(c["type"] == type_ and c.get("status") == "True" for c in conditions)
 
 
 def jobs_status(**counts: int) -> list[Obj]:
@@ -63,20 +42,23 @@ def jobs_status(**counts: int) -> list[Obj]:
     return [{"name": NODE, **{k: counts.get(k, 0) for k in ("ready", "succeeded", "failed", "active", "suspended")}}]
 
 
-class TrainJobController:
-    """Reconciles one TrainJob at a time for :class:`SimController` (see the module docstring)."""
+class TrainJobController(Controller):
+    """Moves TrainJobs through Trainer's conditions (see the module docstring); only where TrainJob is served."""
 
-    def __init__(self, sim: "SimController", resource: Any) -> None:
-        self.sim = sim
-        self.trainjobs = resource
-        self.runtimes = sim.dyn.resources.get(api_version=API_VERSION, kind="ClusterTrainingRuntime")
+    api_version = API_VERSION
+    kind = "TrainJob"
+    optional = True
+
+    def __init__(self, api: SimApi, resource: Any) -> None:
+        super().__init__(api, resource)
+        self.runtimes = api.resource(API_VERSION, "ClusterTrainingRuntime")
         self.running_since: dict[str, float] = {}  # uid → when every pod ran (monotonic)
 
     def _patch(self, job: Obj, conditions: list[Obj], jobs: list[Obj] | None = None) -> None:
         status: Obj = {"conditions": conditions}
         if jobs is not None:
             status["jobsStatus"] = jobs
-        self.sim._patch_status(self.trainjobs, job, status)
+        self.patch_status(job, status)
 
     def _runtime(self, job: Obj) -> Obj | None:
         ref = (job.get("spec") or {}).get("runtimeRef") or {}
@@ -89,7 +71,7 @@ class TrainJobController:
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         """Move one TrainJob through Trainer's conditions (SIMULATED)."""
-        job = self.sim._get(self.trainjobs, namespace, name)
+        job = self.get(namespace, name)
         if job is None:
             return None
         spec, status = job.get("spec") or {}, job.get("status") or {}
@@ -107,11 +89,11 @@ class TrainJobController:
             self._patch(job, conditions)
             return None
 
-        pods = self.sim._pods_of(job)
+        pods = self.api.pods_of(job)
         if spec.get("suspend"):
             self.running_since.pop(uid, None)
             if pods:
-                self.sim._delete_pods(pods)
+                self.api.delete_pods(pods)
             if not is_true(conditions, "Suspended"):
                 set_condition(conditions, "Suspended", "True", "Suspended", "TrainJob is suspended", generation)
                 self._patch(job, conditions, jobs_status(suspended=1))
@@ -124,7 +106,7 @@ class TrainJobController:
         resumed = next((c for c in conditions if c["type"] == "Suspended"), {}).get("lastTransitionTime")
         deadline = spec.get("activeDeadlineSeconds")
         if deadline and seconds_since(resumed or meta(job).get("creationTimestamp")) > deadline:
-            self.sim._finish_pods(pods, failed=True, message="DeadlineExceeded")
+            self.api.finish_pods(pods, failed=True, message="DeadlineExceeded")
             set_condition(conditions, "Failed", "True", "DeadlineExceeded",
                           "TrainJob exceeded its activeDeadlineSeconds", generation)
             self._patch(job, conditions, jobs_status(failed=1))
@@ -132,33 +114,33 @@ class TrainJobController:
 
         nodes = int((spec.get("trainer") or {}).get("numNodes")
                     or ((runtime.get("spec") or {}).get("mlPolicy") or {}).get("numNodes") or 1)
-        if self.sim.settings.create_pods:
+        if self.settings.create_pods:
             error = self._create_pods(job, runtime, nodes, {meta(p)["name"] for p in pods})
             if error:
                 set_condition(conditions, "Failed", "True", FAILED[0], error, generation)
                 self._patch(job, conditions, jobs_status(failed=1))
                 return None
-            pods = self.sim._pods_of(job)
-        all_running = not self.sim.settings.create_pods or (
+            pods = self.api.pods_of(job)
+        all_running = not self.settings.create_pods or (
             len(pods) >= nodes and all(pod_running(p) for p in pods))
         if not all_running:
             if not status.get("jobsStatus"):
                 self._patch(job, conditions, jobs_status(active=1))
-            return self.sim.settings.progress_interval
+            return self.settings.progress_interval
         if uid not in self.running_since:
             self.running_since[uid] = time.monotonic()
             self._patch(job, conditions, jobs_status(active=1, ready=1))
 
-        inj = self.sim.injection(job, "finetune")
+        inj = self.api.injection(job, "finetune")
         elapsed = time.monotonic() - self.running_since[uid]
-        fraction = min(elapsed / inj.duration, 1.0) if inj.duration else 1.0
-        run = self.sim.run_config(job)
+        fraction = inj.fraction(elapsed)
+        run = self.api.run_config(job)
         if fraction < 1.0:
-            self.sim.report(job, "finetune", finetune_progress(fraction, run))
-            return min(self.sim.settings.progress_interval, max(inj.duration - elapsed, 0.05))
+            self.api.report(job, "finetune", finetune_progress(fraction, run))
+            return inj.next_check(elapsed, self.settings.progress_interval)
         if not inj.fail:
-            self.sim.report(job, "finetune", finetune_progress(1.0, run))
-        self.sim._finish_pods([p for p in pods if not pod_finished(p)], failed=inj.fail, message=inj.message)
+            self.api.report(job, "finetune", finetune_progress(1.0, run))
+        self.api.finish_pods([p for p in pods if not pod_finished(p)], failed=inj.fail, message=inj.message)
         reason, message = FAILED if inj.fail else COMPLETED
         set_condition(conditions, "Failed" if inj.fail else "Complete", "True", reason,
                       f"{message}: {inj.message}" if inj.fail else message, generation)
@@ -180,9 +162,8 @@ class TrainJobController:
                 "jobset.sigs.k8s.io/replicatedjob-name": NODE,
                 "batch.kubernetes.io/job-completion-index": str(index),
                 "trainer.kubeflow.org/trainjob-ancestor-step": "trainer",
-                "raftoperator.io/simulated": "true",
             }
-            error = self.sim._create_pod(job, pod_name, pod, labels, "OnFailure")
+            error = self.api.create_pod(job, pod_name, pod, labels, "OnFailure")
             if error:
                 return error
         return None

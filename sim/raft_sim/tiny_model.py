@@ -1,4 +1,4 @@
-"""Tiny stand-ins for a student model, built in code: no hub download anywhere.
+"""SIMULATED tiny stand-ins for a student model, built in code: no hub download anywhere.
 
 * :func:`build_tokenizer`: a byte-level BPE trained on the fly, wrapped as a
   ``PreTrainedTokenizerFast`` with a Llama-3-like chat template (header tokens, ``<|eot_id|>``).
@@ -6,7 +6,7 @@
   directory, so tests load it with ``from_pretrained`` exactly as production loads a real model.
 * :func:`raft_records` / :func:`write_dataset`: synthetic records in datagen's RAFT format.
 
-Other test suites (eval) may reuse these helpers.
+Shared by the tests (tests/finetune) and the benchmarks (benchmarks/finetune_packing.py).
 """
 
 from __future__ import annotations

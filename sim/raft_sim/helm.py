@@ -1,10 +1,10 @@
-"""Find (or build) the helm binary the chart tests run, at the version hack/cluster pins.
+"""Find (or build) the helm binary the chart and GitOps tests run, at the version hack/cluster pins.
 
 Order: $RAFT_HELM; the helm hack/cluster/build.sh built for the local cluster; a helm this
 module built before; else ``go install helm.sh/helm/v3/cmd/helm@<HELM_VERSION>`` into
 ``${RAFT_CACHE:-~/.cache/raft-operator}/helm/<HELM_VERSION>/bin`` (a few minutes, once).
 
-    python tests/chart/helm_binary.py    # print the path, building helm if needed
+    python -m raft_sim.helm    # print the path, building helm if needed
 """
 
 from __future__ import annotations
@@ -16,25 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VERSIONS_FILE = REPO_ROOT / "hack" / "cluster" / "versions.env"
+from .cluster import bin_dir, cache_dir, pinned_versions
+
 HELM_MODULE = "helm.sh/helm/v3"
-
-
-def pinned_versions() -> dict[str, str]:
-    """KEY=VALUE pairs of hack/cluster/versions.env; the environment overrides each one."""
-    versions: dict[str, str] = {}
-    for line in VERSIONS_FILE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            versions[key.strip()] = os.environ.get(key.strip(), value.strip())
-    return versions
-
-
-def cache_dir() -> Path:
-    """The project's cache folder, outside the repository."""
-    return Path(os.environ.get("RAFT_CACHE", Path.home() / ".cache" / "raft-operator"))
 
 
 def kube_version() -> str:
@@ -52,12 +36,7 @@ def _version_of(helm: Path) -> str | None:
 
 
 def _candidates(helm_version: str) -> list[Path]:
-    cluster_bin = os.environ.get("RAFT_CLUSTER_BIN")
-    versions = pinned_versions()
-    return [
-        Path(cluster_bin) / "helm" if cluster_bin else cache_dir() / "k8s" / versions["K8S_VERSION"] / "bin" / "helm",
-        cache_dir() / "helm" / helm_version / "bin" / "helm",
-    ]
+    return [bin_dir() / "helm", cache_dir() / "helm" / helm_version / "bin" / "helm"]
 
 
 def _build(helm_version: str, target: Path) -> None:

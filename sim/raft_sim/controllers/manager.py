@@ -1,0 +1,188 @@
+"""Runs the SIMULATED controllers in one process: a watch per kind, one deduplicating delay
+queue, one worker thread, level-triggered reconciles driven by the watches and timed requeues;
+and the command line ``python -m raft_sim.controllers``."""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import logging
+import signal
+import threading
+import time
+from typing import Any, Iterator
+
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from .base import Controller, SimApi, SimSettings, meta
+from .evaljob import EvalJobController
+from .leaderworkerset import LeaderWorkerSetController
+from .pytorchjob import PyTorchJobController
+from .rayjob import RayJobController
+from .trainjob import TrainJobController
+from .volumes import ClaimProvisioner, VolumeReclaimer
+
+log = logging.getLogger(__name__)
+
+# Every simulated controller; the optional ones run only where the cluster serves their kind.
+CONTROLLERS: tuple[type[Controller], ...] = (
+    RayJobController, PyTorchJobController, EvalJobController, ClaimProvisioner, VolumeReclaimer,
+    TrainJobController, LeaderWorkerSetController,
+)
+
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class DelayQueue:
+    """A deduplicating queue of keys, each due at a time; ``get`` blocks until one is due."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Key]] = []
+        self._due: dict[Key, float] = {}
+        self._seq = 0
+        self._cv = threading.Condition()
+
+    def add(self, key: Key, delay: float = 0.0) -> None:
+        """Schedule ``key`` in ``delay`` seconds unless it is already due sooner."""
+        due = time.monotonic() + max(delay, 0.0)
+        with self._cv:
+            if key in self._due and self._due[key] <= due:
+                return
+            self._due[key] = due
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, key))
+            self._cv.notify()
+
+    def get(self, stop: threading.Event) -> Key | None:
+        """The next due key, or None once ``stop`` is set."""
+        with self._cv:
+            while not stop.is_set():
+                if self._heap:
+                    due, _, key = self._heap[0]
+                    wait = due - time.monotonic()
+                    if wait <= 0:
+                        heapq.heappop(self._heap)
+                        if self._due.get(key) != due:
+                            continue  # superseded by an earlier schedule
+                        del self._due[key]
+                        return key
+                else:
+                    wait = 0.5
+                self._cv.wait(min(wait, 0.5))
+        return None
+
+
+class ControllerManager:
+    """Every simulated controller the cluster serves a kind for, on one queue and one worker thread."""
+
+    def __init__(self, api_client: ApiClient, settings: SimSettings) -> None:
+        self.dyn = DynamicClient(api_client)
+        self.settings = settings
+        self.queue = DelayQueue()
+        self.stop = threading.Event()
+        api = SimApi(self.dyn, settings)
+        self.controllers: dict[str, Controller] = {}
+        for controller in CONTROLLERS:
+            try:
+                resource = api.resource(controller.api_version, controller.kind)
+            except ResourceNotFoundError:
+                if controller.optional:
+                    continue
+                raise
+            self.controllers[controller.kind] = controller(api, resource)
+            if controller.optional:
+                log.info("SIMULATED %s controller attached", controller.kind)
+
+    def run(self) -> None:
+        """Start the watches and process the queue until :attr:`stop` is set."""
+        for controller in self.controllers.values():
+            threading.Thread(target=self._watch, args=(controller.resource, controller.label_selector),
+                             name=f"watch-{controller.kind}", daemon=True).start()
+        log.info("SIMULATED controllers running (duration %.1fs)", self.settings.duration)
+        while (key := self.queue.get(self.stop)) is not None:
+            kind, namespace, name = key
+            try:
+                requeue = self.controllers[kind].reconcile(namespace, name)
+            except ApiException as exc:
+                log.warning("%s %s/%s: API error %s %s", kind, namespace, name, exc.status, exc.reason)
+                requeue = 1.0
+            except Exception:  # noqa: BLE001 - a bad object must not stop the simulation
+                log.exception("%s %s/%s: reconcile failed", kind, namespace, name)
+                requeue = 2.0
+            if requeue is not None:
+                self.queue.add(key, requeue)
+
+    def _watch(self, resource: Any, selector: str | None) -> None:
+        while not self.stop.is_set():
+            try:
+                listing = resource.get(label_selector=selector)
+                for item in listing.items:
+                    self.queue.add((resource.kind, item.metadata.namespace or "", item.metadata.name))
+                for event in self.dyn.watch(
+                    resource,
+                    label_selector=selector,
+                    resource_version=listing.metadata.resourceVersion,
+                    timeout=60,
+                ):
+                    raw = event["raw_object"]
+                    if event["type"] == "ERROR":
+                        break  # e.g. 410 Gone: list again
+                    self.queue.add((resource.kind, meta(raw).get("namespace", ""), meta(raw)["name"]))
+            except Exception as exc:  # noqa: BLE001 - keep watching through API hiccups
+                if not self.stop.is_set():
+                    log.debug("watch %s restarting: %s", resource.kind, exc)
+                    time.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m raft_sim.controllers``."""
+    parser = argparse.ArgumentParser(prog="python -m raft_sim.controllers",
+                                     description="SIMULATED KubeRay / training-operator controllers (tests, demo)")
+    parser.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster or ~/.kube/config)")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds each stage runs (default 3)")
+    parser.add_argument("--progress-interval", type=float, default=1.0, help="seconds between progress reports")
+    parser.add_argument("--no-pods", action="store_true", help="only move status; create no pods")
+    parser.add_argument("--pv-root", default=SimSettings.pv_root, help="hostPath prefix of simulated volumes")
+    parser.add_argument("--real-workloads", action="store_true",
+                        help="pods really run (raft_sim.localrun.kubelet): follow the workloads, simulate nothing")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    client = kube_config.new_client_from_config(config_file=args.kubeconfig) if args.kubeconfig else None
+    if client is None:
+        try:
+            kube_config.load_incluster_config()
+        except kube_config.ConfigException:
+            kube_config.load_kube_config()
+        client = ApiClient()
+    settings = SimSettings(duration=args.duration, progress_interval=args.progress_interval,
+                           create_pods=not args.no_pods, pv_root=args.pv_root, real_workloads=args.real_workloads)
+    manager = _connect(client, settings)
+    signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: manager.stop.set())
+    manager.run()
+    log.info("SIMULATED controllers stopped")
+    return 0
+
+
+def _connect(client: ApiClient, settings: SimSettings, attempts: int = 60) -> ControllerManager:
+    """Build the manager, waiting for the API server and the simulated CRDs to be served."""
+    for attempt in _retries(attempts):
+        try:
+            return ControllerManager(client, settings)
+        except (ResourceNotFoundError, ApiException, OSError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("waiting for the API server / simulated CRDs: %s", exc)
+    raise RuntimeError("unreachable")
+
+
+def _retries(n: int) -> Iterator[int]:
+    for i in range(n):
+        yield i
+        time.sleep(1.0)
