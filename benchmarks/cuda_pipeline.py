@@ -44,8 +44,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jin
 
 
 def _records(n: int, seed: int) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(ROOT / "tests" / "finetune"))
-    from tiny_model import raft_records
+    from raft_sim.tiny_model import raft_records
 
     return raft_records(n, seed=seed, documents=5, chunk_chars=(700, 1000), answer_sentences=(2, 6))
 
