@@ -1,14 +1,15 @@
-"""Finished runs whose last reconcile changed nothing are skipped until something changes.
+"""Finished and suspended runs whose last reconcile changed nothing are skipped until something changes.
 
-A Succeeded or Failed run keeps its timer (Kopf runs one per RaftRun), but once a pass over it
+A Succeeded, Failed or Suspended run keeps its timer (Kopf runs one per RaftRun), but once a pass over it
 wrote nothing (no child created, patched or deleted, no status change, no Event), the next
 pass with the same inputs would do the same. Its inputs are the run's spec (its
 ``metadata.generation``) and its children as the indexes saw them (each child's
 ``resourceVersion``), so the timer compares that fingerprint and returns at once while it
-is unchanged: a thousand finished runs cost no API requests and no reconcile work. A new
-generation or any change to a child (a deleted ConfigMap, a patched Deployment) makes the
-next tick reconcile again. Runs that are still going are never skipped: their reconcile
-also depends on the clock (start-up timeouts, stuck children).
+is unchanged: a thousand finished or suspended runs cost no API requests and no reconcile
+work. A new generation (resuming is one) or any change to a child (a deleted ConfigMap, a
+patched Deployment) makes the next tick reconcile again. Runs that are still going are never
+skipped: their reconcile also depends on the clock (start-up timeouts, stuck children); a
+suspended run's does not (it only holds its children suspended and its servers at zero).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .observed import Observed
 from .reconciler import Plan
 
 Fingerprint = tuple[Any, ...]
+SETTLING_PHASES = api.TERMINAL_PHASES | {api.SUSPENDED}
 
 
 def fingerprint(generation: int | None, observed: Observed) -> Fingerprint:
@@ -35,7 +37,7 @@ def wrote_nothing(plan: Plan, status_changes: dict[str, Any]) -> bool:
 
 
 class SettledRuns:
-    """Fingerprints of finished runs whose last pass wrote nothing, by run uid."""
+    """Fingerprints of finished or suspended runs whose last pass wrote nothing, by run uid."""
 
     def __init__(self) -> None:
         self._settled: dict[str, Fingerprint] = {}
@@ -48,8 +50,8 @@ class SettledRuns:
         return self._settled.get(uid) == current
 
     def record(self, uid: str, current: Fingerprint, phase: str | None, settled: bool) -> None:
-        """Remember a finished run after a pass that wrote nothing; forget it otherwise."""
-        if settled and phase in api.TERMINAL_PHASES:
+        """Remember a finished or suspended run after a pass that wrote nothing; forget it otherwise."""
+        if settled and phase in SETTLING_PHASES:
             self._settled[uid] = current
         else:
             self._settled.pop(uid, None)

@@ -88,3 +88,19 @@ def test_only_finished_runs_that_wrote_nothing_settle() -> None:
     assert not settled.skip("u", fingerprint(3, changed))
     settled.record("u", inputs, "Failed", settled=False)
     assert not settled.skip("u", inputs) and len(settled) == 0
+    settled.record("u", inputs, "Suspended", settled=True)
+    assert settled.skip("u", inputs), "a suspended run waits for a new generation, not for the clock"
+
+
+def test_a_suspended_run_is_skipped_until_it_is_resumed(cluster: Cluster, passes: list[str]) -> None:
+    c = cluster
+    start_run(c)
+    c.patch("RaftRun", RUN, {"spec": {"suspend": True}})
+    c.wait_phase(RUN, "Suspended")
+    c.settle()
+    assert quiet_passes(c, passes) <= 1, "a suspended run kept being reconciled"
+    since = c.mark()
+    assert quiet_passes(c, passes) == 0
+    assert c.operator_requests(since) == [], "a suspended run cost API requests"
+    c.patch("RaftRun", RUN, {"spec": {"suspend": False}})
+    c.wait_phase(RUN, "ServingTeacher")
