@@ -9,34 +9,11 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from . import adoption, metrics, permissions
+from . import adoption, child_kinds, metrics, permissions
 from .errors import PERMANENT_ON_CREATE, PERMANENT_ON_WRITE, refused
 from .reconciler import Plan, Ref
 
 log = logging.getLogger(__name__)
-
-PLURALS = {
-    "ServiceAccount": "serviceaccounts",
-    "ConfigMap": "configmaps",
-    "PersistentVolumeClaim": "persistentvolumeclaims",
-    "Service": "services",
-    "Role": "roles",
-    "RoleBinding": "rolebindings",
-    "Deployment": "deployments",
-    "Job": "jobs",
-    "RayJob": "rayjobs",
-    "PyTorchJob": "pytorchjobs",
-    "NetworkPolicy": "networkpolicies",
-    "TrainJob": "trainjobs",
-    "LeaderWorkerSet": "leaderworkersets",
-}
-
-
-def collection_path(api_version: str, kind: str, namespace: str) -> str:
-    """/api/v1/namespaces/ns/configmaps, /apis/apps/v1/namespaces/ns/deployments, …"""
-    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{prefix}/namespaces/{namespace}/{PLURALS[kind]}"
-
 
 class Applier:
     """Sends a plan's writes with one API client."""
@@ -73,7 +50,7 @@ class Applier:
         """POST. A name already taken (409) is fine only when that object is this run's child
         (:mod:`raft_operator.adoption`); a refusal no retry changes raises PermanentError."""
         permissions.require(manifest["kind"], permissions.CREATE)
-        path = collection_path(manifest["apiVersion"], manifest["kind"], namespace)
+        path = child_kinds.of(manifest["kind"]).collection_path(namespace)
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         metrics.API_WRITES.labels("create", kind).inc()
         try:
@@ -91,7 +68,7 @@ class Applier:
     def patch(self, namespace: str, ref: Ref, patch: dict[str, Any]) -> None:
         """JSON merge patch."""
         permissions.require(ref.kind, permissions.PATCH)
-        path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
+        path = f"{child_kinds.of(ref.kind).collection_path(namespace)}/{ref.name}"
         metrics.API_WRITES.labels("patch", ref.kind).inc()
         try:
             self._call("PATCH", path, patch, "application/merge-patch+json")
@@ -101,7 +78,7 @@ class Applier:
     def delete(self, namespace: str, ref: Ref) -> None:
         """DELETE with background propagation; an object already gone (404) is fine."""
         permissions.require(ref.kind, permissions.DELETE)
-        path = f"{collection_path(ref.api_version, ref.kind, namespace)}/{ref.name}"
+        path = f"{child_kinds.of(ref.kind).collection_path(namespace)}/{ref.name}"
         metrics.API_WRITES.labels("delete", ref.kind).inc()
         try:
             self._call("DELETE", path, {"propagationPolicy": "Background"})

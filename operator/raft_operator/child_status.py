@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .builders.vllm_server import CHECK_CONTAINER
-from .observed import Summary
+
+if TYPE_CHECKING:  # observed reads the kinds table, which reads this module
+    from .observed import Summary
 
 MODEL_CHECK_FAILED = "ModelConfigMismatch"
 

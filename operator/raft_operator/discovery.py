@@ -13,15 +13,13 @@ from typing import Callable
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from . import child_kinds
+
 log = logging.getLogger(__name__)
 
-# kind → (group, version, plural)
+# kind → (group, version, plural) of the kinds an add-on serves (child_kinds: optional).
 OPTIONAL_APIS: dict[str, tuple[str, str, str]] = {
-    "TrainJob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"),
-    "PyTorchJob": ("kubeflow.org", "v1", "pytorchjobs"),
-    "Workload": ("kueue.x-k8s.io", "v1beta2", "workloads"),
-    "LeaderWorkerSet": ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"),
-}
+    k.kind: (k.group, k.version, k.plural) for k in child_kinds.KINDS.values() if k.optional}
 REFRESH_SECONDS = 300.0
 
 Lister = Callable[[str, str], set[str]]  # (group, version) → plurals served

@@ -15,7 +15,7 @@ import kopf
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
-from . import api, discovery, kueue, metrics, preflight, probes, server_keys
+from . import api, child_kinds, discovery, metrics, preflight, probes, server_keys
 from .apply import Applier, status_patch
 from .backoff import Backoff
 from .builders.common import Run
@@ -57,41 +57,22 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     metrics.serve(SETTINGS.metrics_port)
 
 
-# One index per child kind, keyed by (namespace, run): (index id, Kopf resource, extra filters).
-# Pods of every component: their scheduling or start-up problems surface in conditions.
-CHILD_RESOURCES: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
-    ("serviceaccounts", ("v1", "serviceaccounts"), {}),
-    ("configmaps", ("v1", "configmaps"), {}),
-    ("pvcs", ("v1", "persistentvolumeclaims"), {}),
-    ("services", ("v1", "services"), {}),
-    ("roles", ("rbac.authorization.k8s.io", "v1", "roles"), {}),
-    ("rolebindings", ("rbac.authorization.k8s.io", "v1", "rolebindings"), {}),
-    ("deployments", ("apps", "v1", "deployments"), {}),
-    ("jobs", ("batch", "v1", "jobs"), {}),
-    ("rayjobs", ("ray.io", "v1", "rayjobs"), {}),
-    ("pytorchjobs", ("kubeflow.org", "v1", "pytorchjobs"), {}),
-    ("networkpolicies", ("networking.k8s.io", "v1", "networkpolicies"), {}),
-    ("trainjobs", ("trainer.kubeflow.org", "v1alpha1", "trainjobs"), {}),
-    ("leaderworkersets", ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets"), {}),
-    ("pods", ("v1", "pods"), {}),
-]
-
-
 def index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:
     """Index entry of a child: its summary under the (namespace, run) it belongs to."""
     key = run_key(namespace, dict(labels))
     return {key: summarize(dict(body))} if key else None
 
 
-for _name, _resource, _filters in CHILD_RESOURCES:
-    kopf.index(*_resource, id=f"{INDEX_PREFIX}{_name}", labels=MANAGED, **_filters)(index_child)
+# One index per child kind (child_kinds.INDEXED), keyed by (namespace, run).
+for _kind in child_kinds.INDEXED:
+    kopf.index(_kind.api_version, _kind.plural, id=f"{INDEX_PREFIX}{_kind.index}", labels=MANAGED)(index_child)
 
 # Kueue makes one Workload per queued job, owned by the job and without the job's labels: they are
 # indexed by (namespace, owner name), and looked up by the names of a run's batch children.
-QUEUED_KINDS = frozenset(kueue.FRAMEWORKS)
+QUEUED_KINDS = child_kinds.QUEUED
 
 
-@kopf.index("kueue.x-k8s.io", "v1beta2", "workloads", id="workloads",
+@kopf.index(child_kinds.WORKLOAD.api_version, child_kinds.WORKLOAD.plural, id="workloads",
             when=lambda body, **_: any(o.get("kind") in QUEUED_KINDS for o in body.metadata.get("ownerReferences") or []))
 def workloads(body: kopf.Body, namespace: str | None, **_: Any) -> dict:
     """Index entry of a Kueue Workload: its summary under each (namespace, owner name)."""

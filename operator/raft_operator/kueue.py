@@ -13,15 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from . import child_kinds
 from .observed import Summary
 
 WORKLOAD_WAIT_SECONDS = 120
-FRAMEWORKS = {  # child kind → Kueue integration name
-    "RayJob": "ray.io/rayjob",
-    "PyTorchJob": "kubeflow.org/pytorchjob",
-    "TrainJob": "trainer.kubeflow.org/trainjob",
-    "Job": "batch/job",
-}
 NOT_INSTALLED = ("spec.scheduling.queueName is set but the cluster serves no Kueue Workload API "
                  "(kueue.x-k8s.io): install Kueue or remove queueName")
 
@@ -39,7 +34,8 @@ def unmanaged(child: Summary, workloads: list[Summary], now: dt.datetime) -> str
     waited = (now - created).total_seconds()
     if waited < WORKLOAD_WAIT_SECONDS:
         return None
-    kind, framework = child["kind"], FRAMEWORKS.get(child["kind"], "?")
+    kind = child["kind"]
+    framework = child_kinds.of(kind).kueue_framework
     advice = ("; Kueue 0.19 and later leave it out by default: add it, or use spec.student.trainingApi TrainJob, "
               "which Kueue manages by default" if kind == "PyTorchJob" else "")
     return (f"{kind} {child['name']} is still suspended {int(waited)}s after its creation and Kueue made no Workload "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import api
+from . import api, child_kinds
 
 Summary = dict[str, Any]
 
@@ -24,6 +24,7 @@ def summarize(body: dict[str, Any]) -> Summary:
     """The parts of a child the reconciler reads: identity, the fields it drives, status."""
     meta = body.get("metadata", {})
     spec = body.get("spec") or {}
+    kind = child_kinds.KINDS.get(body.get("kind") or "")
     return {
         "kind": body.get("kind"),
         "name": meta.get("name"),
@@ -33,7 +34,7 @@ def summarize(body: dict[str, Any]) -> Summary:
         "deleting": bool(meta.get("deletionTimestamp")),
         "created": meta.get("creationTimestamp") or "",
         "replicas": spec.get("replicas"),
-        "suspend": spec.get("suspend", (spec.get("runPolicy") or {}).get("suspend")),
+        "suspend": kind.suspended(spec) if kind else None,
         "data": dict(body.get("data") or {}),
         "status": dict(body.get("status") or {}),
     }

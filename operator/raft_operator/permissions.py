@@ -1,9 +1,10 @@
-"""What the operator does to each kind of child: the one source of the chart's RBAC verbs.
+"""What the operator may do to each kind of child, which is what the chart's RBAC grants.
 
 The applier refuses a write that is not listed here (:func:`require`), and a test walks the
 reconciler through every stage, suspension, failure and retention change to check that each
 listed write happens, so the table is neither narrower nor wider than the code. The chart's
-Role is compared with it (tests/chart/rbac_derivation.py).
+Role is compared with it (tests/chart/rbac_derivation.py). The verbs per kind live in
+:mod:`raft_operator.child_kinds`.
 
 Reads by name outside the watches are listed too: every kind the operator creates is read
 back (get) after a 409 to check that the object holding the name is this run's
@@ -13,27 +14,16 @@ back (get) after a 409 to check that the object holding the name is this run's
 
 from __future__ import annotations
 
-CREATE, PATCH, DELETE, GET = "create", "patch", "delete", "get"
+from . import child_kinds
+from .child_kinds import CREATE, DELETE, GET, PATCH
 
-# kind → the writes the operator makes (reads come from the watches: list, watch).
-WRITES: dict[str, frozenset[str]] = {
-    "ServiceAccount": frozenset({CREATE}),
-    "ConfigMap": frozenset({CREATE}),
-    "PersistentVolumeClaim": frozenset({CREATE, PATCH}),  # patch: owner reference follows the retention policy
-    "Service": frozenset({CREATE, DELETE}),  # delete: student servers after eval
-    "Role": frozenset({CREATE}),
-    "RoleBinding": frozenset({CREATE}),
-    "Deployment": frozenset({CREATE, PATCH, DELETE}),  # patch: replicas; delete: student servers
-    "Job": frozenset({CREATE, PATCH}),  # patch: suspend
-    "RayJob": frozenset({CREATE, PATCH}),
-    "PyTorchJob": frozenset({CREATE, PATCH}),
-    "TrainJob": frozenset({CREATE, PATCH}),  # patch: suspend
-    "LeaderWorkerSet": frozenset({CREATE, PATCH}),  # the multi-node teacher; patch: replicas
-    "NetworkPolicy": frozenset({CREATE}),
-    # The run's server key (server_keys.py): created once, read back by name; never listed or watched.
-    "Secret": frozenset({CREATE, GET}),
-}
-UNWATCHED = {"Secret": ("", "secrets")}  # kind → (API group, plural) of what no index watches
+__all__ = ["CREATE", "DELETE", "GET", "PATCH", "WRITES", "UNWATCHED", "verbs", "require"]
+
+# kind → the verbs the operator uses by name (reads come from the watches: list, watch), from
+# the kinds table; a mutable copy so a test can take one verb away.
+WRITES: dict[str, frozenset[str]] = {k.kind: k.writes for k in child_kinds.KINDS.values() if k.writes}
+# kind → (API group, plural) of what the operator writes but no index watches.
+UNWATCHED = {k.kind: (k.group, k.plural) for k in child_kinds.KINDS.values() if k.writes and not k.index}
 
 KUEUE_GROUP = "kueue.x-k8s.io"
 # The preflight's reads (get by name), as (API group, resource): in the run's namespace, and

@@ -16,13 +16,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import api, kueue
+from . import api, child_kinds, kueue
 from . import progress as reports
 from .builders import configmaps, datagen, evaluation, finetune, network_policy, storage, teacher, workload_rbac
 from .builders.network_policy import NetworkPolicyOptions
 from .builders.common import Manifest, Run
-from .child_status import (MODEL_CHECK_FAILED, Outcome, deployment_available, deployment_problems, job_outcome,
-                           pod_problems, pytorchjob_outcome, rayjob_outcome, trainjob_outcome)
+from .child_status import MODEL_CHECK_FAILED, Outcome, deployment_available, deployment_problems, pod_problems
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -30,7 +29,6 @@ STAGES = [api.TEACHER, api.DATAGEN, api.FINETUNE, api.EVAL]
 ProbeResult = tuple[bool, str]  # (ok, detail)
 Probe = Callable[[], ProbeResult]
 # Conditions whose changes are already told by the phase Event.
-SERVER_KINDS = ("Deployment", "LeaderWorkerSet")
 QUIET_CONDITIONS = frozenset({api.READY, api.STALLED, api.SUCCEEDED_CONDITION, api.RECONCILING})
 INPUTS_READY = "InputsReady"  # preflight: every claim, Secret, class and queue the run names exists
 
@@ -153,8 +151,7 @@ class _Reconcile:
             return
         if not suspend and self.run.queue_name:
             return
-        body = {"spec": {"runPolicy": {"suspend": suspend}}} if manifest["kind"] == "PyTorchJob" else {"spec": {"suspend": suspend}}
-        self.plan.patch.append((_ref(manifest), body))
+        self.plan.patch.append((_ref(manifest), child_kinds.of(manifest["kind"]).suspend_patch(suspend)))
 
     def queued(self, kind: str, name: str) -> tuple[Outcome | None, str]:
         """For a Kueue-queued child: (a failure when Kueue will never admit it, what its Workload says)."""
@@ -375,7 +372,7 @@ class _Reconcile:
         if current is None:
             self.condition(api.DATA_GENERATED, False, "Pending", "RayJob created")
             return Outcome()
-        outcome = rayjob_outcome(current)
+        outcome = child_kinds.outcome(current)
         unmanaged, queued = self.queued("RayJob", rayjob["metadata"]["name"])
         if unmanaged:
             return unmanaged
@@ -401,7 +398,7 @@ class _Reconcile:
         if current is None:
             self.condition(api.MODEL_TRAINED, False, "Pending", f"{kind} created")
             return Outcome()
-        outcome = trainjob_outcome(current) if kind == finetune.TRAINJOB else pytorchjob_outcome(current)
+        outcome = child_kinds.outcome(current)
         unmanaged, queued = self.queued(kind, job["metadata"]["name"])
         if unmanaged:
             return unmanaged
@@ -457,7 +454,7 @@ class _Reconcile:
         if current is None:
             self.condition(api.EVALUATED, False, "Pending", "eval Job created")
             return Outcome()
-        outcome = job_outcome(current)
+        outcome = child_kinds.outcome(current)
         unmanaged, _ = self.queued("Job", job["metadata"]["name"])
         if unmanaged:
             return unmanaged
@@ -505,7 +502,7 @@ class _Reconcile:
             self.set_suspend(manifest, True)
         for manifest in teacher.build(self.run, replicas=0) + evaluation.server_manifests(self.run, replicas=0):
             current = self.observed.get(manifest["kind"], manifest["metadata"]["name"])
-            if manifest["kind"] in SERVER_KINDS and current is not None and current.get("replicas"):
+            if manifest["kind"] in child_kinds.SERVERS and current is not None and current.get("replicas"):
                 self.plan.patch.append((_ref(manifest), {"spec": {"replicas": 0}}))
         if self.run.teacher_in_cluster and is_true(self.conditions, api.TEACHER_READY):
             self.condition(api.TEACHER_READY, False, "ScaledDown", "the run is suspended")

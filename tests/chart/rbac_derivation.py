@@ -51,7 +51,7 @@ def operator_permissions() -> set[Permission]:
     from kopf._cogs.structs import references
     from kopf._core.intents import registries
 
-    from raft_operator.apply import PLURALS
+    from raft_operator.child_kinds import KINDS
     from raft_operator.builders import workload_rbac
     from raft_operator.builders.common import Run, owner_reference
     from raft_operator.permissions import PREFLIGHT_READS, UNWATCHED, verbs
@@ -71,7 +71,7 @@ def operator_permissions() -> set[Permission]:
         if "status" in subresources.get((group, plural), set()):
             perms.add((group, f"{plural}/status", "patch"))
 
-    for kind, plural in PLURALS.items():
+    for kind, plural in ((k.kind, k.plural) for k in KINDS.values() if k.writes and k.index):
         groups = watched.get(plural, set())
         assert len(groups) == 1, f"{kind}: the applier writes {plural}, which no single index watches: {groups}"
         (group,) = groups

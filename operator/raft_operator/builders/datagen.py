@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import api
+from .. import api, child_kinds
 from . import server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
@@ -65,8 +65,8 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
     submitter = _ray_pod(run, "ray-job-submitter", [])
     submitter["spec"]["restartPolicy"] = "Never"
     return {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayJob",
+        "apiVersion": child_kinds.RAYJOB.api_version,
+        "kind": child_kinds.RAYJOB.kind,
         "metadata": metadata(run, run.names.datagen, "datagen", queued=True),
         "spec": {
             "entrypoint": ENTRYPOINT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import api
+from .. import api, child_kinds
 from . import server_auth
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
@@ -72,8 +72,8 @@ def job(run: Run, *, suspend: bool = False) -> Manifest:
     }
     spec = pod_spec(run, [container], standard_volumes(run), restart_policy="Never", writes_progress=True)
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
+        "apiVersion": child_kinds.JOB.api_version,
+        "kind": child_kinds.JOB.kind,
         "metadata": metadata(run, run.names.eval, "eval", queued=True),
         "spec": {
             "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import api
+from .. import api, child_kinds
 from . import model_cache, trainjob
 from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
                      standard_mounts, standard_volumes, workload_env)
 
 TTL_SECONDS_AFTER_FINISHED = 3600
-PYTORCHJOB = "PyTorchJob"
-TRAINJOB = trainjob.KIND
+PYTORCHJOB = child_kinds.PYTORCHJOB.kind
+TRAINJOB = child_kinds.TRAINJOB.kind
 KINDS = (TRAINJOB, PYTORCHJOB)  # preferred first
 # The training operator sets MASTER_ADDR/MASTER_PORT and PET_NNODES/PET_NPROC_PER_NODE/PET_NODE_RANK.
 TORCHRUN = (
@@ -63,8 +63,8 @@ def pytorchjob(run: Run, *, suspend: bool) -> Manifest:
         "suspend": suspend,
     }
     return {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "PyTorchJob",
+        "apiVersion": child_kinds.PYTORCHJOB.api_version,
+        "kind": PYTORCHJOB,
         "metadata": metadata(run, run.names.finetune, "finetune", queued=True),
         "spec": {
             "nprocPerNode": str(student["gpusPerNode"]),

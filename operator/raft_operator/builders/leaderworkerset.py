@@ -13,11 +13,10 @@ import copy
 import shlex
 from typing import Any
 
+from .. import child_kinds
 from .common import Manifest, Run, metadata, pod_template
 from .vllm_server import VllmServer, args, deployment
 
-API_VERSION = "leaderworkerset.x-k8s.io/v1"
-KIND = "LeaderWorkerSet"
 WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 RAY_PORT = 6379
 
@@ -48,8 +47,8 @@ def leaderworkerset(run: Run, server: VllmServer, nodes: int) -> Manifest:
         container.pop(probe, None)  # only the leader serves HTTP
     container.pop("ports", None)
     return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
+        "apiVersion": child_kinds.LEADER_WORKER_SET.api_version,
+        "kind": child_kinds.LEADER_WORKER_SET.kind,
         "metadata": metadata(run, server.name, server.component, queued=True),
         "spec": {
             "replicas": server.replicas,

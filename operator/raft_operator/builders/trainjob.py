@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import api
+from .. import api, child_kinds
 from . import model_cache
 from .common import (Manifest, Run, container_security_context, labels, metadata, pod_spec, resources,
                      standard_mounts, standard_volumes, workload_env)
 
-API_VERSION = "trainer.kubeflow.org/v1alpha1"
-KIND = "TrainJob"
 NODE = "node"  # the replicated job and its container in Trainer's torch runtimes
 PATCH_MANAGER = f"{api.GROUP}/operator"
 COMMAND = ["torchrun", "-m", "raft_jobs.finetune", "--config", api.RUN_CONFIG_PATH]
@@ -47,8 +45,8 @@ def trainjob(run: Run, *, suspend: bool) -> Manifest:
     cache = model_cache.trainer_cache(run)
     pod_template = {"metadata": {"labels": labels(run, "finetune")}, "spec": _pod_patch(run, cache)}
     return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
+        "apiVersion": child_kinds.TRAINJOB.api_version,
+        "kind": child_kinds.TRAINJOB.kind,
         "metadata": metadata(run, run.names.finetune, "finetune", queued=True),
         "spec": {
             "runtimeRef": {"name": student["trainingRuntime"], "apiGroup": "trainer.kubeflow.org",
