@@ -15,6 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from .builders.common import Run
 from .permissions import KUEUE_GROUP
+from .run_spec import ImagePullSecret, SecretKeyRef
 
 Reader = Callable[[str], "dict[str, Any] | None"]  # GET a path; None when it does not exist (404)
 # What the preflight reads (RBAC) is listed in raft_operator.permissions.
@@ -36,17 +37,17 @@ def _claim(read: Reader, ns: str, name: str, field: str) -> list[str]:
     return []
 
 
-def _secret(read: Reader, ns: str, ref: dict[str, Any] | None, field: str, *, key: bool = True) -> list[str]:
+def _secret(read: Reader, ns: str, ref: SecretKeyRef | ImagePullSecret | None, field: str) -> list[str]:
+    """The Secret ``ref`` names exists and, for a SecretKeyRef, has its key."""
     if not ref:
         return []
-    secret = _get(read, f"/api/v1/namespaces/{ns}/secrets/{ref['name']}")
+    secret = _get(read, f"/api/v1/namespaces/{ns}/secrets/{ref.name}")
     if secret is None:
-        return [f"Secret {ref['name']} ({field}.name) not found in namespace {ns}: create it or fix {field}.name"]
-    if key and isinstance(secret, dict):
-        wanted = ref.get("key", "api-key")
+        return [f"Secret {ref.name} ({field}.name) not found in namespace {ns}: create it or fix {field}.name"]
+    if isinstance(ref, SecretKeyRef) and isinstance(secret, dict):
         keys = set(secret.get("data") or {}) | set(secret.get("stringData") or {})
-        if wanted not in keys:
-            return [f"Secret {ref['name']} has no key {wanted} ({field}.key): add it or fix {field}.key"]
+        if ref.key not in keys:
+            return [f"Secret {ref.name} has no key {ref.key} ({field}.key): add it or fix {field}.key"]
     return []
 
 
@@ -76,26 +77,26 @@ def missing(run: Run, read: Reader) -> list[str]:
     """What the run names that does not exist, one line each naming the field and the fix."""
     spec, ns = run.spec, run.namespace
     out: list[str] = []
-    volume = spec["corpus"].get("volume")
+    volume = spec.corpus.volume
     if volume:
-        out += _claim(read, ns, volume["claimName"], "spec.corpus.volume.claimName")
-    storage = spec["storage"]
-    if storage.get("existingClaim"):
-        out += _claim(read, ns, storage["existingClaim"], "spec.storage.existingClaim")
-    if storage.get("modelCache"):
-        out += _claim(read, ns, storage["modelCache"]["claimName"], "spec.storage.modelCache.claimName")
-    if storage.get("storageClassName"):
+        out += _claim(read, ns, volume.claim_name, "spec.corpus.volume.claimName")
+    storage = spec.storage
+    if storage.existing_claim:
+        out += _claim(read, ns, storage.existing_claim, "spec.storage.existingClaim")
+    if storage.model_cache:
+        out += _claim(read, ns, storage.model_cache.claim_name, "spec.storage.modelCache.claimName")
+    if storage.storage_class_name:
         out += _cluster_object(read, "/apis/storage.k8s.io/v1/storageclasses", "StorageClass",
-                               storage["storageClassName"], "spec.storage.storageClassName")
-    out += _secret(read, ns, (spec["teacher"].get("external") or {}).get("apiKeySecretRef"),
-                   "spec.teacher.external.apiKeySecretRef")
-    out += _secret(read, ns, (spec["eval"].get("judge") or {}).get("apiKeySecretRef"), "spec.eval.judge.apiKeySecretRef")
-    scheduling = spec["scheduling"]
-    out += _secret(read, ns, scheduling.get("huggingFaceTokenSecretRef"), "spec.scheduling.huggingFaceTokenSecretRef")
-    for i, ref in enumerate(scheduling.get("imagePullSecrets") or []):
-        out += _secret(read, ns, ref, f"spec.scheduling.imagePullSecrets[{i}]", key=False)
-    if scheduling.get("priorityClassName"):
+                               storage.storage_class_name, "spec.storage.storageClassName")
+    external, judge = spec.teacher.external, spec.eval.judge
+    out += _secret(read, ns, external and external.api_key_secret_ref, "spec.teacher.external.apiKeySecretRef")
+    out += _secret(read, ns, judge and judge.api_key_secret_ref, "spec.eval.judge.apiKeySecretRef")
+    scheduling = spec.scheduling
+    out += _secret(read, ns, scheduling.hugging_face_token_secret_ref, "spec.scheduling.huggingFaceTokenSecretRef")
+    for i, ref in enumerate(scheduling.image_pull_secrets or []):
+        out += _secret(read, ns, ref, f"spec.scheduling.imagePullSecrets[{i}]")
+    if scheduling.priority_class_name:
         out += _cluster_object(read, "/apis/scheduling.k8s.io/v1/priorityclasses", "PriorityClass",
-                               scheduling["priorityClassName"], "spec.scheduling.priorityClassName")
-    out += _queue(read, ns, scheduling.get("queueName"))
+                               scheduling.priority_class_name, "spec.scheduling.priorityClassName")
+    out += _queue(read, ns, scheduling.queue_name)
     return out

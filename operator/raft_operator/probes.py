@@ -74,7 +74,7 @@ def teacher_completion(run: Run, settings: Settings, api_key: str | None = None)
     """POST /v1/completions with max_tokens=1 to the teacher Service; (ok, detail)."""
     base = settings.endpoint_url_template.format(service=run.names.teacher, namespace=run.namespace,
                                                  port=api.SERVER_PORT).rstrip("/")
-    model = run.spec["teacher"]["vllm"]["model"]
+    model = run.vllm_teacher.model
     body = json.dumps({"model": model, "prompt": "Hello", "max_tokens": 1, "temperature": 0}).encode()
     headers = {"Content-Type": "application/json"}
     if api_key:

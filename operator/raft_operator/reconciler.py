@@ -95,7 +95,7 @@ class _Reconcile:
         self.served = served
         existing = next((k for k in finetune.KINDS if observed.has(k, self.run.names.finetune)), None)
         self.training_kind, self.training_problem = finetune.choose_kind(
-            self.run.spec["student"]["trainingApi"], served, existing)
+            self.run.spec.student.training_api, served, existing)
         self.now = now
         self.probe = probe
         self.plan = Plan()
@@ -199,7 +199,7 @@ class _Reconcile:
         phase = self.status.get("phase")
         if phase in api.TERMINAL_PHASES:
             self.release_servers()
-        elif self.run.spec.get("suspend"):
+        elif self.run.spec.suspend:
             self.suspend()
         else:
             self.advance()
@@ -231,7 +231,7 @@ class _Reconcile:
         if self.training_problem and stage != api.DONE:  # before the teacher takes GPUs
             self.fail(api.FINETUNE, "TrainingApiNotServed", self.training_problem)
             return
-        multi_node = self.run.teacher_in_cluster and self.run.spec["teacher"]["vllm"]["pipelineParallelSize"] > 1
+        multi_node = self.run.teacher_in_cluster and self.run.vllm_teacher.pipeline_parallel_size > 1
         if multi_node and self.served is not None and "LeaderWorkerSet" not in self.served and stage != api.DONE:
             self.fail(api.TEACHER, "LeaderWorkerSetNotServed", "teacher.vllm.pipelineParallelSize is above 1 but the cluster "
                       "serves no LeaderWorkerSet (leaderworkerset.x-k8s.io/v1): install LeaderWorkerSet")
@@ -272,7 +272,7 @@ class _Reconcile:
         check = next((p for p in problems if p.reason == MODEL_CHECK_FAILED), None)
         if check is not None:  # deterministic: retrying or waiting cannot help
             return Outcome(failed=True, reason=MODEL_CHECK_FAILED, message=check.message)
-        limit = self.run.spec["failurePolicy"]["pendingDeadlineSeconds"]
+        limit = self.run.spec.failure_policy.pending_deadline_seconds
 
         def age(since: str) -> float:
             try:
@@ -303,8 +303,8 @@ class _Reconcile:
     # ---- stages ---------------------------------------------------------------------------
 
     def teacher_needed_in_eval(self) -> bool:
-        ev = self.run.spec["eval"]
-        return self.run.teacher_in_cluster and (not ev.get("judge") or ev["baselines"].get("teacher", True))
+        ev = self.run.spec.eval
+        return self.run.teacher_in_cluster and (ev.judge is None or ev.baselines.teacher)
 
     def serve_teacher(self, stage: str, started: dt.datetime) -> Outcome:
         """Keep the teacher up for ``stage``; succeeded once it answers a one-token completion."""
@@ -323,7 +323,7 @@ class _Reconcile:
         if deployment_available(current):
             ok, detail = self.probe() if self.probe else (False, "no probe configured")
             if ok:
-                self.condition(api.TEACHER_READY, True, "Serving", f"{self.run.spec['teacher']['vllm']['model']} answers completions")
+                self.condition(api.TEACHER_READY, True, "Serving", f"{self.run.vllm_teacher.model} answers completions")
                 return Outcome(succeeded=True)
             reason, message = "ProbeFailed", f"the teacher is available but a one-token completion failed: {detail}"
         else:
@@ -332,7 +332,7 @@ class _Reconcile:
                 return Outcome(failed=True, reason=f"Teacher{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None
             reason, message = problem or ("Loading", f"waiting for {deploy['metadata']['name']} to become available")
-        timeout = self.run.spec["teacher"]["vllm"]["startupTimeoutSeconds"]
+        timeout = self.run.vllm_teacher.startup_timeout_seconds
         waited = (self.now - started).total_seconds()
         if waited > timeout:
             return Outcome(failed=True, reason=f"TeacherNotReady{reason if reason != 'Loading' else ''}",
@@ -439,7 +439,7 @@ class _Reconcile:
                 return Outcome(failed=True, reason=f"StudentServer{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None
             waited = (self.now - started).total_seconds()
-            limit = self.run.spec["failurePolicy"]["evalDeadlineSeconds"]
+            limit = self.run.spec.failure_policy.eval_deadline_seconds
             if waited > limit:
                 reason, message = problem or ("ServersNotReady", "student servers did not become available")
                 return Outcome(failed=True, reason=f"StudentServer{reason}", message=f"after {int(waited)}s: {message}")

@@ -79,7 +79,9 @@ def operator_permissions() -> set[Permission]:
     for kind, (group, plural) in UNWATCHED.items():
         perms |= {(group, plural, verb) for verb in verbs(kind)}
 
-    run = Run(name="run", namespace="ns", uid="uid", spec={})
+    run = Run.from_body({"metadata": {"name": "run", "namespace": "ns", "uid": "uid"}, "spec": {
+        "corpus": {"volume": {"claimName": "docs"}}, "teacher": {"vllm": {"model": "m"}},
+        "student": {"baseModel": "m"}, "storage": {"size": "1Gi"}}})
     owner = owner_reference(run)
     if owner.get("blockOwnerDeletion"):
         group = owner["apiVersion"].split("/")[0]

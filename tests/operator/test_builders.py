@@ -290,8 +290,8 @@ def test_trainjob_runs_torchrun_on_the_torch_runtime_with_the_runs_pod_settings(
     assert trainer["numNodes"] == 4 and trainer["numProcPerNode"] == 8
     assert trainer["command"][:3] == ["torchrun", "-m", "raft_jobs.finetune"], "torchrun reads Trainer's PET_* env"
     assert trainer["resourcesPerNode"]["limits"] == {"memory": "900Gi", "nvidia.com/gpu": 8}
-    assert trainer["image"] == run.image["trainer"] and spec["suspend"] is False
-    assert spec["activeDeadlineSeconds"] == run.spec["failurePolicy"]["finetuneDeadlineSeconds"]
+    assert trainer["image"] == run.image.trainer and spec["suspend"] is False
+    assert spec["activeDeadlineSeconds"] == run.spec.failure_policy.finetune_deadline_seconds
     (patch,) = spec["runtimePatches"]
     (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
     assert patch["manager"] == "raftoperator.io/operator" and node["name"] == "node"

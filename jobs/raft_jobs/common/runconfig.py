@@ -57,7 +57,7 @@ class DatagenConfig:
     refusalProbability: float = 0.05
     # Label of records without their oracle document: "refuse" or "answer" (common.conversation).
     noOracleLabel: str = "refuse"
-    workers: int = 1
+    workers: int = 2
     concurrency: int | None = None  # fixed requests in flight per worker; None adapts (common/concurrency.py)
     maxInFlightPerReplica: int = 1024  # cap of the adaptive limit, all workers together
     temperature: float = 0.7
@@ -86,7 +86,7 @@ class StudentConfig:
     validationEverySteps: int = 200
     seed: int = 42
     nodes: int = 1
-    gpusPerNode: int = 1
+    gpusPerNode: int = 8
 
 
 @dataclass

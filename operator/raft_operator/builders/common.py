@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import api
-from ..schema import apply_defaults
+from ..run_spec import Images, RaftRunSpec, Resources, SecretKeyRef, VllmTeacher, view
 
 Manifest = dict[str, Any]
 
@@ -20,7 +20,7 @@ class Run:
     name: str
     namespace: str
     uid: str
-    spec: dict[str, Any]
+    spec: RaftRunSpec
     generation: int = 1
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -32,7 +32,7 @@ class Run:
             name=meta["name"],
             namespace=meta.get("namespace", "default"),
             uid=meta.get("uid", ""),
-            spec=apply_defaults(body.get("spec", {})),
+            spec=view(body.get("spec", {})),
             generation=int(meta.get("generation") or 1),
             annotations=dict(meta.get("annotations") or {}),
         )
@@ -50,22 +50,29 @@ class Run:
     @property
     def claim_name(self) -> str:
         """The PersistentVolumeClaim every workload mounts."""
-        return self.spec["storage"].get("existingClaim") or self.names.pvc
+        return self.spec.storage.existing_claim or self.names.pvc
 
     @property
-    def image(self) -> dict[str, str]:
+    def image(self) -> Images:
         """Images per workload."""
-        return self.spec["scheduling"]["images"]
+        return self.spec.scheduling.images
 
     @property
     def queue_name(self) -> str | None:
         """Kueue LocalQueue, if any."""
-        return self.spec["scheduling"].get("queueName")
+        return self.spec.scheduling.queue_name
 
     @property
     def teacher_in_cluster(self) -> bool:
         """Whether the teacher is served by the run (vLLM) rather than external."""
-        return "vllm" in self.spec["teacher"]
+        return self.spec.teacher.vllm is not None
+
+    @property
+    def vllm_teacher(self) -> VllmTeacher:
+        """The in-cluster teacher's settings; ValueError for an external teacher."""
+        if self.spec.teacher.vllm is None:
+            raise ValueError(f"RaftRun {self.name} has an external teacher")
+        return self.spec.teacher.vllm
 
 
 def labels(run: Run, component: str) -> dict[str, str]:
@@ -126,15 +133,15 @@ def workload_env(run: Run) -> list[dict[str, Any]]:
         {"name": "RAFT_RUN_CONFIG", "value": api.RUN_CONFIG_PATH},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
-    token_ref = run.spec["scheduling"].get("huggingFaceTokenSecretRef")
+    token_ref = run.spec.scheduling.hugging_face_token_secret_ref
     if token_ref:
         env.append(secret_env("HF_TOKEN", token_ref))
     return env
 
 
-def secret_env(var: str, ref: dict[str, Any]) -> dict[str, Any]:
+def secret_env(var: str, ref: SecretKeyRef) -> dict[str, Any]:
     """An env var filled from a Secret key (the value never passes through the operator)."""
-    return {"name": var, "valueFrom": {"secretKeyRef": {"name": ref["name"], "key": ref.get("key", "api-key")}}}
+    return {"name": var, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
 
 
 def data_volume(run: Run) -> dict[str, Any]:
@@ -184,7 +191,7 @@ def pod_spec(run: Run, containers: list[dict[str, Any]], volumes: list[dict[str,
     Only a pod whose program reports progress (``writes_progress``) gets the ServiceAccount's
     token: the others have no business with the API server.
     """
-    scheduling = run.spec["scheduling"]
+    scheduling = run.spec.scheduling
     spec: dict[str, Any] = {
         "serviceAccountName": run.names.service_account,
         "automountServiceAccountToken": writes_progress,
@@ -200,18 +207,18 @@ def pod_spec(run: Run, containers: list[dict[str, Any]], volumes: list[dict[str,
     }
     if restart_policy:
         spec["restartPolicy"] = restart_policy
-    if scheduling.get("nodeSelector"):
-        spec["nodeSelector"] = dict(scheduling["nodeSelector"])
-    if scheduling.get("tolerations"):
-        spec["tolerations"] = [dict(t) for t in scheduling["tolerations"]]
-    if scheduling.get("priorityClassName"):
-        spec["priorityClassName"] = scheduling["priorityClassName"]
-    if scheduling.get("imagePullSecrets"):
-        spec["imagePullSecrets"] = [{"name": s["name"]} for s in scheduling["imagePullSecrets"]]
+    if scheduling.node_selector:
+        spec["nodeSelector"] = dict(scheduling.node_selector)
+    if scheduling.tolerations:
+        spec["tolerations"] = [t.to_dict() for t in scheduling.tolerations]
+    if scheduling.priority_class_name:
+        spec["priorityClassName"] = scheduling.priority_class_name
+    if scheduling.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s.name} for s in scheduling.image_pull_secrets]
     return spec
 
 
-def resources(spec_resources: dict[str, Any] | None, *, gpus: int = 0) -> dict[str, Any]:
+def resources(spec_resources: Resources | None, *, gpus: int = 0) -> dict[str, Any]:
     """Container resources from the spec, with GPUs as both request and limit."""
     out: dict[str, Any] = {k: dict(v) for k, v in (spec_resources or {}).items() if v}
     if gpus:

@@ -10,6 +10,7 @@ from raft_jobs.common.runconfig import run_config_from_dict, run_config_to_dict
 
 from .. import api
 from . import server_auth
+from ..run_spec import Endpoint
 from .common import Manifest, Run, metadata
 
 TEACHER_API_KEY_ENV = "TEACHER_API_KEY"
@@ -23,27 +24,26 @@ def service_url(run: Run, service: str) -> str:
 
 def teacher_endpoint(run: Run) -> dict[str, Any]:
     """The teacher as the programs see it: base URLs, model name, API-key env var."""
-    teacher = run.spec["teacher"]
-    if "vllm" in teacher:
+    vllm, ext = run.spec.teacher.vllm, run.spec.teacher.external
+    if vllm:
         # The headless Service: the client resolves it to one endpoint per teacher replica.
-        return {"endpoints": [service_url(run, run.names.teacher_replicas)], "model": teacher["vllm"]["model"],
+        return {"endpoints": [service_url(run, run.names.teacher_replicas)], "model": vllm.model,
                 "resolveReplicas": True, "apiKeyEnv": server_auth.CLIENT_ENV}
-    ext = teacher["external"]
-    out: dict[str, Any] = {"endpoints": [ext["url"].rstrip("/")], "model": ext["model"]}
-    if ext.get("apiKeySecretRef"):
-        out["apiKeyEnv"] = TEACHER_API_KEY_ENV
+    assert ext is not None  # the schema requires exactly one of vllm and external
+    return _endpoint(ext, TEACHER_API_KEY_ENV)
+
+
+def _endpoint(endpoint: Endpoint, key_env: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"endpoints": [endpoint.url.rstrip("/")], "model": endpoint.model}
+    if endpoint.api_key_secret_ref:
+        out["apiKeyEnv"] = key_env
     return out
 
 
 def judge_endpoint(run: Run) -> dict[str, Any]:
     """The judge: eval.judge when named, else the teacher."""
-    judge = run.spec["eval"].get("judge")
-    if not judge:
-        return teacher_endpoint(run)
-    out: dict[str, Any] = {"endpoints": [judge["url"].rstrip("/")], "model": judge["model"]}
-    if judge.get("apiKeySecretRef"):
-        out["apiKeyEnv"] = JUDGE_API_KEY_ENV
-    return out
+    judge = run.spec.eval.judge
+    return _endpoint(judge, JUDGE_API_KEY_ENV) if judge else teacher_endpoint(run)
 
 
 def student_served_name(run: Run) -> str:
@@ -55,32 +55,33 @@ def eval_models(run: Run) -> list[dict[str, Any]]:
     """The fine-tuned student and the baselines the spec asks for."""
     models = [{"name": "student", "role": "student", "endpoints": [service_url(run, run.names.serve_student)],
                "model": student_served_name(run), "apiKeyEnv": server_auth.CLIENT_ENV}]
-    baselines = run.spec["eval"]["baselines"]
-    if baselines.get("baseStudent", True):
+    baselines = run.spec.eval.baselines
+    if baselines.base_student:
         models.append({"name": "base", "role": "baseline", "endpoints": [service_url(run, run.names.serve_base)],
-                       "model": run.spec["student"]["baseModel"], "apiKeyEnv": server_auth.CLIENT_ENV})
-    if baselines.get("teacher", True):
+                       "model": run.spec.student.base_model, "apiKeyEnv": server_auth.CLIENT_ENV})
+    if baselines.teacher:
         models.append({"name": "teacher", "role": "baseline", **teacher_endpoint(run)})
     return models
 
 
 def corpus_config(run: Run) -> dict[str, Any]:
     """The corpus as the datagen program reads it (a volume becomes a local path)."""
-    corpus = run.spec["corpus"]
-    if "volume" in corpus:
-        return {"volume": {"path": api.CORPUS_MOUNT, "include": list(corpus["volume"]["include"])}}
-    if "sitemap" in corpus:
-        return {"sitemap": dict(corpus["sitemap"])}
-    return {"huggingface": dict(corpus["huggingface"])}
+    corpus = run.spec.corpus
+    if corpus.volume:
+        return {"volume": {"path": api.CORPUS_MOUNT, "include": list(corpus.volume.include)}}
+    if corpus.sitemap:
+        return {"sitemap": corpus.sitemap.to_dict()}
+    assert corpus.huggingface is not None  # the schema requires exactly one source
+    return {"huggingface": corpus.huggingface.to_dict()}
 
 
 def run_config(run: Run) -> dict[str, Any]:
     """run.yaml for the programs, validated against the programs' own schema."""
     spec = run.spec
-    datagen = {k: v for k, v in spec["datagen"].items() if k != "resources"}
-    student = {k: v for k, v in spec["student"].items()
-               if k not in ("resources", "shmSize", "trainingApi", "trainingRuntime")}  # pod-level, not the program's
-    ev = spec["eval"]
+    datagen = spec.datagen.to_dict(exclude=frozenset({"resources"}))
+    # Pod-level settings, not the program's.
+    student = spec.student.to_dict(exclude=frozenset({"resources", "shmSize", "trainingApi", "trainingRuntime"}))
+    ev = spec.eval
     body = {
         "run": {"name": run.name, "namespace": run.namespace, "uid": run.uid},
         "root": run.root,
@@ -90,17 +91,17 @@ def run_config(run: Run) -> dict[str, Any]:
         "student": student,
         "eval": {
             "judge": judge_endpoint(run),
-            "topK": list(ev["topK"]),
-            "withoutRag": ev["withoutRag"],
-            "primaryMode": ev["primaryMode"],
-            "primaryTopK": ev.get("primaryTopK"),
-            "embeddingModel": ev["embeddingModel"],
-            "evalFile": f"{run.root}/{ev['evalFile'].lstrip('/')}" if ev.get("evalFile") else None,
+            "topK": list(ev.top_k),
+            "withoutRag": ev.without_rag,
+            "primaryMode": ev.primary_mode,
+            "primaryTopK": ev.primary_top_k,
+            "embeddingModel": ev.embedding_model,
+            "evalFile": f"{run.root}/{ev.eval_file.lstrip('/')}" if ev.eval_file else None,
             "models": eval_models(run),
-            "concurrency": ev.get("concurrency"),
-            "maxInFlightPerReplica": ev["maxInFlightPerReplica"],
-            "maxTokens": ev["maxTokens"],
-            "rubric": ev["rubric"],
+            "concurrency": ev.concurrency,
+            "maxInFlightPerReplica": ev.max_in_flight_per_replica,
+            "maxTokens": ev.max_tokens,
+            "rubric": ev.rubric,
         },
         "progress": {"configMap": run.names.progress, "namespace": run.namespace},
     }

@@ -18,21 +18,21 @@ PRE_RUNNING_DEADLINE_SECONDS = 3600  # from start to a running Ray cluster (imag
 
 def _env(run: Run) -> list[dict[str, Any]]:
     env = workload_env(run) + (server_auth.client_env(run) if run.teacher_in_cluster else [])
-    ext = run.spec["teacher"].get("external") or {}
-    if ext.get("apiKeySecretRef"):
-        env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
+    ext = run.spec.teacher.external
+    if ext and ext.api_key_secret_ref:
+        env.append(secret_env(TEACHER_API_KEY_ENV, ext.api_key_secret_ref))
     return env
 
 
 def _corpus_mount(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The corpus claim, read-only at /corpus, when the corpus is a volume."""
-    volume = run.spec["corpus"].get("volume")
+    volume = run.spec.corpus.volume
     if not volume:
         return [], []
     mount: dict[str, Any] = {"name": "corpus", "mountPath": api.CORPUS_MOUNT, "readOnly": True}
-    if volume.get("subPath"):
-        mount["subPath"] = volume["subPath"]
-    claim = {"name": "corpus", "persistentVolumeClaim": {"claimName": volume["claimName"], "readOnly": True}}
+    if volume.sub_path:
+        mount["subPath"] = volume.sub_path
+    claim = {"name": "corpus", "persistentVolumeClaim": {"claimName": volume.claim_name, "readOnly": True}}
     return [mount], [claim]
 
 
@@ -41,10 +41,10 @@ def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]], *, driv
     corpus_mounts, corpus_volumes = _corpus_mount(run)
     container = {
         "name": container_name,
-        "image": run.image["datagen"],
+        "image": run.image.datagen,
         "env": _env(run),
         "ports": ports,
-        "resources": resources(run.spec["datagen"].get("resources")),
+        "resources": resources(run.spec.datagen.resources),
         "volumeMounts": standard_mounts() + corpus_mounts,
         # Ray writes its session files under /tmp (a mounted emptyDir) but also into its install tree.
         "securityContext": container_security_context(read_only_root=False),
@@ -55,8 +55,7 @@ def _ray_pod(run: Run, container_name: str, ports: list[dict[str, Any]], *, driv
 
 def rayjob(run: Run, *, suspend: bool) -> Manifest:
     """The RayJob: one head (no tasks) and ``datagen.workers`` workers."""
-    datagen = run.spec["datagen"]
-    workers = datagen["workers"]
+    workers = run.spec.datagen.workers
     head_ports = [
         {"name": "gcs", "containerPort": 6379},
         {"name": "dashboard", "containerPort": 8265},
@@ -73,10 +72,10 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
             "submissionMode": "K8sJobMode",
             "shutdownAfterJobFinishes": True,
             "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
-            "activeDeadlineSeconds": run.spec["failurePolicy"]["datagenDeadlineSeconds"],
+            "activeDeadlineSeconds": run.spec.failure_policy.datagen_deadline_seconds,
             # KubeRay 1.6+: a Ray cluster that never runs (unschedulable, image pull) fails in bounded time.
             "preRunningDeadlineSeconds": PRE_RUNNING_DEADLINE_SECONDS,
-            "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
+            "backoffLimit": run.spec.failure_policy.backoff_limit,
             "suspend": suspend,
             "submitterPodTemplate": submitter,
             "rayClusterSpec": {

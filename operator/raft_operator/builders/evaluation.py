@@ -12,15 +12,20 @@ from .configmaps import JUDGE_API_KEY_ENV, TEACHER_API_KEY_ENV, student_served_n
 from .vllm_server import VllmServer, deployment, service
 
 COMMAND = ["python", "-m", "raft_jobs.eval", "--config", api.RUN_CONFIG_PATH]
+# The student servers' own settings (the spec has none for them).
+SERVER_GPU_MEMORY_UTILIZATION = 0.9
+SERVER_SHM_SIZE = "16Gi"
+SERVER_STARTUP_TIMEOUT_SECONDS = 1800
 
 
 def _server(run: Run, name: str, model: str, served: str, replicas: int, *, exported: bool = False,
             cached: bool = False) -> VllmServer:
-    gpus = run.spec["eval"]["servingGpus"]
+    gpus = run.spec.eval.serving_gpus
     return VllmServer(
         name=name, component="student-server", model=model, served_model_name=served, replicas=replicas,
-        gpus=gpus, tensor_parallel_size=gpus, max_model_len=run.spec["student"]["contextLength"],
-        image=run.image["vllm"], startup_timeout_seconds=1800, check_export=exported, cache_model=cached,
+        gpus=gpus, tensor_parallel_size=gpus, max_model_len=run.spec.student.context_length,
+        gpu_memory_utilization=SERVER_GPU_MEMORY_UTILIZATION, shm_size=SERVER_SHM_SIZE, image=run.image.vllm,
+        startup_timeout_seconds=SERVER_STARTUP_TIMEOUT_SECONDS, check_export=exported, cache_model=cached,
     )
 
 
@@ -29,9 +34,9 @@ def servers(run: Run, replicas: int = 1) -> list[VllmServer]:
     # Both share the component label: give each its own selector by distinct names below.
     out = [_server(run, run.names.serve_student, f"{run.root}/model", student_served_name(run), replicas,
                    exported=True)]
-    if run.spec["eval"]["baselines"].get("baseStudent", True):
-        out.append(_server(run, run.names.serve_base, run.spec["student"]["baseModel"],
-                           run.spec["student"]["baseModel"], replicas, cached=True))
+    if run.spec.eval.baselines.base_student:
+        base = run.spec.student.base_model
+        out.append(_server(run, run.names.serve_base, base, base, replicas, cached=True))
     return out
 
 
@@ -50,12 +55,11 @@ def server_manifests(run: Run, replicas: int = 1) -> list[Manifest]:
 
 def _env(run: Run) -> list[dict[str, Any]]:
     env = workload_env(run) + [{"name": "HF_HUB_OFFLINE", "value": "0"}] + server_auth.client_env(run)
-    ext = run.spec["teacher"].get("external") or {}
-    if ext.get("apiKeySecretRef"):
-        env.append(secret_env(TEACHER_API_KEY_ENV, ext["apiKeySecretRef"]))
-    judge = run.spec["eval"].get("judge") or {}
-    if judge.get("apiKeySecretRef"):
-        env.append(secret_env(JUDGE_API_KEY_ENV, judge["apiKeySecretRef"]))
+    ext, judge = run.spec.teacher.external, run.spec.eval.judge
+    if ext and ext.api_key_secret_ref:
+        env.append(secret_env(TEACHER_API_KEY_ENV, ext.api_key_secret_ref))
+    if judge and judge.api_key_secret_ref:
+        env.append(secret_env(JUDGE_API_KEY_ENV, judge.api_key_secret_ref))
     return env
 
 
@@ -63,7 +67,7 @@ def job(run: Run, *, suspend: bool = False) -> Manifest:
     """The eval Job."""
     container = {
         "name": "eval",
-        "image": run.image["eval"],
+        "image": run.image.eval,
         "command": COMMAND,
         "env": _env(run),
         "resources": resources(None),
@@ -76,8 +80,8 @@ def job(run: Run, *, suspend: bool = False) -> Manifest:
         "kind": child_kinds.JOB.kind,
         "metadata": metadata(run, run.names.eval, "eval", queued=True),
         "spec": {
-            "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
-            "activeDeadlineSeconds": run.spec["failurePolicy"]["evalDeadlineSeconds"],
+            "backoffLimit": run.spec.failure_policy.backoff_limit,
+            "activeDeadlineSeconds": run.spec.failure_policy.eval_deadline_seconds,
             "suspend": suspend or bool(run.queue_name),
             "template": pod_template(run, "eval", spec),
         },

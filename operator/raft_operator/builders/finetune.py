@@ -28,18 +28,18 @@ TORCHRUN = (
 
 def _replica(run: Run, replicas: int, *, master: bool) -> dict[str, Any]:
     """One replica type; the Master runs rank 0, the one that reports progress."""
-    student = run.spec["student"]
+    student = run.spec.student
     container = {
         "name": "pytorch",  # the training operator finds the container by this name
-        "image": run.image["trainer"],
+        "image": run.image.trainer,
         "command": ["/bin/sh", "-c", TORCHRUN],
         "env": workload_env(run) + [{"name": "OMP_NUM_THREADS", "value": "1"}],
         "ports": [{"name": "pytorchjob-port", "containerPort": 23456}],
-        "resources": resources(student.get("resources"), gpus=student["gpusPerNode"]),
+        "resources": resources(student.resources, gpus=student.gpus_per_node),
         "volumeMounts": standard_mounts(shm=True),
         "securityContext": container_security_context(read_only_root=True),
     }
-    volumes = standard_volumes(run, shm_size=student["shmSize"])
+    volumes = standard_volumes(run, shm_size=student.shm_size)
     cache = model_cache.trainer_cache(run)
     if cache:
         volumes.append(cache[0])
@@ -51,15 +51,15 @@ def _replica(run: Run, replicas: int, *, master: bool) -> dict[str, Any]:
 
 def pytorchjob(run: Run, *, suspend: bool) -> Manifest:
     """The PyTorchJob; a one-node run has a Master only."""
-    student = run.spec["student"]
+    student = run.spec.student
     replica_specs = {"Master": _replica(run, 1, master=True)}
-    if student["nodes"] > 1:
-        replica_specs["Worker"] = _replica(run, student["nodes"] - 1, master=False)
+    if student.nodes > 1:
+        replica_specs["Worker"] = _replica(run, student.nodes - 1, master=False)
     run_policy: dict[str, Any] = {
         "cleanPodPolicy": "All",
         "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
-        "activeDeadlineSeconds": run.spec["failurePolicy"]["finetuneDeadlineSeconds"],
-        "backoffLimit": run.spec["failurePolicy"]["backoffLimit"],
+        "activeDeadlineSeconds": run.spec.failure_policy.finetune_deadline_seconds,
+        "backoffLimit": run.spec.failure_policy.backoff_limit,
         "suspend": suspend,
     }
     return {
@@ -67,7 +67,7 @@ def pytorchjob(run: Run, *, suspend: bool) -> Manifest:
         "kind": PYTORCHJOB,
         "metadata": metadata(run, run.names.finetune, "finetune", queued=True),
         "spec": {
-            "nprocPerNode": str(student["gpusPerNode"]),
+            "nprocPerNode": str(student.gpus_per_node),
             "runPolicy": run_policy,
             "pytorchReplicaSpecs": replica_specs,
         },

@@ -27,7 +27,8 @@ FETCH_MODULE = "raft_jobs.common.model_fetch"
 
 def claim(run: Run) -> str | None:
     """The model-cache claim the run names, if any."""
-    return (run.spec["storage"].get("modelCache") or {}).get("claimName")
+    cache = run.spec.storage.model_cache
+    return cache.claim_name if cache else None
 
 
 def cacheable(model: str) -> bool:
@@ -47,7 +48,7 @@ TrainerCache = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]  # vo
 def trainer_cache(run: Run) -> TrainerCache | None:
     """(volume, mount, env) that let the trainer fetch the base model into the cache, if the run has one."""
     name = claim(run)
-    if not name or not cacheable(run.spec["student"]["baseModel"]):
+    if not name or not cacheable(run.spec.student.base_model):
         return None
     env = [{"name": "HF_HOME", "value": HF_HOME}, {"name": FETCH_ENV, "value": "1"}]
     return ({"name": VOLUME, "persistentVolumeClaim": {"claimName": name}}, {"name": VOLUME, "mountPath": MOUNT}, env)

@@ -55,8 +55,9 @@ def _peer(pod_labels: dict[str, str], namespace: str | None) -> dict[str, Any]:
 
 def _url_ports(run: Run) -> list[int]:
     """Ports of the URLs the run calls outside itself: external teacher, judge, sitemaps."""
-    urls = [(run.spec["teacher"].get("external") or {}).get("url"), (run.spec["eval"].get("judge") or {}).get("url")]
-    urls += list((run.spec["corpus"].get("sitemap") or {}).get("urls") or [])
+    spec = run.spec
+    urls = [endpoint.url for endpoint in (spec.teacher.external, spec.eval.judge) if endpoint]
+    urls += list(spec.corpus.sitemap.urls if spec.corpus.sitemap else [])
     ports = set()
     for url in filter(None, urls):
         parts = urllib.parse.urlsplit(url)

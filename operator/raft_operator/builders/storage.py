@@ -7,7 +7,7 @@ from .common import Manifest, Run, metadata, owner_reference
 
 def owned_by_run(run: Run) -> bool:
     """With retention Delete the claim is owned by the run and garbage-collected with it."""
-    return run.spec["storage"].get("retentionPolicy", "Retain") == "Delete"
+    return run.spec.storage.retention_policy == "Delete"
 
 
 def owner_references(run: Run) -> list[dict]:
@@ -17,14 +17,14 @@ def owner_references(run: Run) -> list[dict]:
 
 def build(run: Run) -> Manifest | None:
     """The claim, or None when the spec names an existing one."""
-    storage = run.spec["storage"]
-    if storage.get("existingClaim"):
+    storage = run.spec.storage
+    if storage.existing_claim:
         return None
     spec = {
         "accessModes": ["ReadWriteMany"],
-        "resources": {"requests": {"storage": str(storage["size"])}},
+        "resources": {"requests": {"storage": str(storage.size)}},
     }
-    if storage.get("storageClassName"):
-        spec["storageClassName"] = storage["storageClassName"]
+    if storage.storage_class_name:
+        spec["storageClassName"] = storage.storage_class_name
     meta = metadata(run, run.names.pvc, "storage", owned=owned_by_run(run))
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}

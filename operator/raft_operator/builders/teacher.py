@@ -9,24 +9,24 @@ from .vllm_server import VllmServer, deployment, headless_service, service
 
 def server(run: Run, replicas: int | None = None) -> VllmServer:
     """The teacher's server settings; ``replicas`` overrides the spec (0 scales it down)."""
-    vllm = run.spec["teacher"]["vllm"]
-    tp = vllm["tensorParallelSize"]
+    vllm = run.vllm_teacher
+    tp = vllm.tensor_parallel_size
     return VllmServer(
         name=run.names.teacher,
         component="teacher",
-        model=vllm["model"],
-        served_model_name=vllm["model"],
-        replicas=vllm["replicas"] if replicas is None else replicas,
-        gpus=vllm.get("gpusPerReplica") or tp,
+        model=vllm.model,
+        served_model_name=vllm.model,
+        replicas=vllm.replicas if replicas is None else replicas,
+        gpus=vllm.gpus_per_replica or tp,
         tensor_parallel_size=tp,
-        max_model_len=vllm["maxModelLen"],
-        gpu_memory_utilization=vllm["gpuMemoryUtilization"],
-        extra_args=list(vllm.get("extraArgs") or []),
-        resources=vllm.get("resources"),
-        shm_size=vllm["shmSize"],
-        image=vllm.get("image") or run.image["vllm"],
-        startup_timeout_seconds=vllm["startupTimeoutSeconds"],
-        revision=vllm.get("revision"),
+        max_model_len=vllm.max_model_len,
+        gpu_memory_utilization=vllm.gpu_memory_utilization,
+        extra_args=list(vllm.extra_args or []),
+        resources=vllm.resources,
+        shm_size=vllm.shm_size,
+        image=vllm.image or run.image.vllm,
+        startup_timeout_seconds=vllm.startup_timeout_seconds,
+        revision=vllm.revision,
         cache_model=True,
     )
 
@@ -36,7 +36,7 @@ def replicas_service(run: Run) -> Manifest | None:
     if not run.teacher_in_cluster:
         return None
     svc = headless_service(run, server(run), run.names.teacher_replicas)
-    return leaderworkerset.leader_selector(svc) if run.spec["teacher"]["vllm"]["pipelineParallelSize"] > 1 else svc
+    return leaderworkerset.leader_selector(svc) if run.vllm_teacher.pipeline_parallel_size > 1 else svc
 
 
 def build(run: Run, replicas: int | None = None) -> list[Manifest]:
@@ -44,7 +44,7 @@ def build(run: Run, replicas: int | None = None) -> list[Manifest]:
     if not run.teacher_in_cluster:
         return []
     s = server(run, replicas)
-    nodes = run.spec["teacher"]["vllm"]["pipelineParallelSize"]
+    nodes = run.vllm_teacher.pipeline_parallel_size
     if nodes > 1:
         return [leaderworkerset.leaderworkerset(run, s, nodes), leaderworkerset.leader_selector(service(run, s))]
     return [deployment(run, s), service(run, s)]

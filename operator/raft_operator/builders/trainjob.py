@@ -27,8 +27,7 @@ _PATCHABLE = ("serviceAccountName", "securityContext", "nodeSelector", "tolerati
 
 
 def _pod_patch(run: Run, cache: model_cache.TrainerCache | None) -> dict[str, Any]:
-    student = run.spec["student"]
-    volumes, mounts = standard_volumes(run, shm_size=student["shmSize"]), standard_mounts(shm=True)
+    volumes, mounts = standard_volumes(run, shm_size=run.spec.student.shm_size), standard_mounts(shm=True)
     if cache:
         volumes.append(cache[0])
         mounts.append(cache[1])
@@ -41,7 +40,7 @@ def _pod_patch(run: Run, cache: model_cache.TrainerCache | None) -> dict[str, An
 
 def trainjob(run: Run, *, suspend: bool) -> Manifest:
     """The TrainJob: ``student.nodes`` nodes of ``student.gpusPerNode`` processes each."""
-    student = run.spec["student"]
+    student = run.spec.student
     cache = model_cache.trainer_cache(run)
     pod_template = {"metadata": {"labels": labels(run, "finetune")}, "spec": _pod_patch(run, cache)}
     return {
@@ -49,16 +48,16 @@ def trainjob(run: Run, *, suspend: bool) -> Manifest:
         "kind": child_kinds.TRAINJOB.kind,
         "metadata": metadata(run, run.names.finetune, "finetune", queued=True),
         "spec": {
-            "runtimeRef": {"name": student["trainingRuntime"], "apiGroup": "trainer.kubeflow.org",
+            "runtimeRef": {"name": student.training_runtime, "apiGroup": "trainer.kubeflow.org",
                            "kind": "ClusterTrainingRuntime"},
             "trainer": {
-                "image": run.image["trainer"],
+                "image": run.image.trainer,
                 "command": COMMAND,
                 "env": model_cache.with_env(workload_env(run) + [{"name": "OMP_NUM_THREADS", "value": "1"}],
                                             cache[2] if cache else []),
-                "numNodes": student["nodes"],
-                "numProcPerNode": student["gpusPerNode"],
-                "resourcesPerNode": resources(student.get("resources"), gpus=student["gpusPerNode"]),
+                "numNodes": student.nodes,
+                "numProcPerNode": student.gpus_per_node,
+                "resourcesPerNode": resources(student.resources, gpus=student.gpus_per_node),
             },
             "runtimePatches": [{
                 "manager": PATCH_MANAGER,
@@ -68,6 +67,6 @@ def trainjob(run: Run, *, suspend: bool) -> Manifest:
                 }]}}},
             }],
             "suspend": suspend,
-            "activeDeadlineSeconds": run.spec["failurePolicy"]["finetuneDeadlineSeconds"],
+            "activeDeadlineSeconds": run.spec.failure_policy.finetune_deadline_seconds,
         },
     }

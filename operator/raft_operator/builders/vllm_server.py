@@ -22,7 +22,7 @@ CHECK_MODULE = "raft_jobs.common.model_fingerprint"
 
 @dataclass
 class VllmServer:
-    """What differs between the vLLM servers of a run."""
+    """What differs between the vLLM servers of a run (the teacher's from its spec, the students' from eval)."""
 
     name: str
     component: str
@@ -31,13 +31,13 @@ class VllmServer:
     replicas: int
     gpus: int
     tensor_parallel_size: int
-    max_model_len: int = 8192
-    gpu_memory_utilization: float = 0.9
+    max_model_len: int
+    gpu_memory_utilization: float
+    shm_size: str
+    image: str
+    startup_timeout_seconds: int
     extra_args: list[str] = field(default_factory=list)
     resources: dict[str, Any] | None = None
-    shm_size: str = "16Gi"
-    image: str = ""
-    startup_timeout_seconds: int = 3600
     check_export: bool = False  # model is a finetune export: check the image reads it as written
     revision: str | None = None
     cache_model: bool = False  # serve it from spec.storage.modelCache when the run names one
