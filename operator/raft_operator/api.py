@@ -8,7 +8,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "RaftRun"
 PLURAL = "raftruns"
 
-MANAGER = "raft-operator"  # app.kubernetes.io/managed-by and the server-side apply field manager
+MANAGER = "raft-operator"  # app.kubernetes.io/managed-by of every child (the applier POSTs and merge-PATCHes)
 RUN_LABEL = f"{GROUP}/run"
 
 # Phases of status.phase, in pipeline order.

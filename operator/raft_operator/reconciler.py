@@ -37,7 +37,6 @@ INPUTS_READY = "InputsReady"  # preflight: every claim, Secret, class and queue 
 class Ref:
     """Identifies a child for a patch or a delete."""
 
-    api_version: str
     kind: str
     name: str
 
@@ -79,7 +78,7 @@ def _parse(ts: str | None) -> dt.datetime | None:
 
 
 def _ref(manifest: Manifest) -> Ref:
-    return Ref(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"])
+    return Ref(manifest["kind"], manifest["metadata"]["name"])
 
 
 class _Reconcile:
@@ -239,13 +238,16 @@ class _Reconcile:
         if self.run.queue_name and self.served is not None and "Workload" not in self.served and stage != api.DONE:
             self.fail(stage, "KueueNotInstalled", kueue.NOT_INSTALLED)
             return
+        run_stage: dict[str, Callable[[], Outcome]] = {
+            api.TEACHER: self.stage_teacher, api.DATAGEN: self.stage_datagen,
+            api.FINETUNE: self.stage_finetune, api.EVAL: self.stage_eval}
         for _ in range(len(STAGES) + 1):  # move through stages that finish in this same pass
             if stage == api.DONE:
                 self.succeed()
                 return
             self.status["stage"] = stage
             self.status["phase"] = api.STAGE_PHASE[stage]
-            outcome = getattr(self, f"stage_{stage}")()
+            outcome = run_stage[stage]()
             if outcome.failed:
                 self.fail(stage, outcome.reason, outcome.message)
                 return

@@ -1,8 +1,10 @@
 """The RaftRun CRD, defined in code: the single source of crds/raftoperator.io_raftruns.yaml.
 
 ``hack/crdgen.py`` renders it to YAML (and docs/api.md); the operator uses it at run time to
-apply the schema's defaults exactly as the API server does (:func:`apply_defaults`), so code
-never repeats a default. Every field has a description; strings and lists carry bounds so the
+apply the schema's defaults exactly as the API server does (:func:`apply_defaults`) before it
+reads the spec through :mod:`raft_operator.run_spec`, which declares no default of its own, so
+the operator never repeats a default. The programs' run-config defaults (for a run.yaml written
+by hand) equal these; tests/operator/test_run_spec.py checks both. Every field has a description; strings and lists carry bounds so the
 API server can estimate the cost of the CEL rules.
 """
 

@@ -74,7 +74,7 @@ def test_the_table_lists_exactly_the_writes_the_code_makes() -> None:
                                             ("Job", "delete"), ("PersistentVolumeClaim", "delete")])
 def test_the_applier_refuses_writes_outside_the_table(kind: str, verb: str) -> None:
     applier = Applier(api_client=object())  # never reached
-    ref = Ref("v1", kind, "x")
+    ref = Ref(kind, "x")
     with pytest.raises(PermissionError, match="permissions.WRITES"):
         {"patch": lambda: applier.patch("ns", ref, {}), "delete": lambda: applier.delete("ns", ref)}[verb]()
 

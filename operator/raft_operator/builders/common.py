@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import api
@@ -22,7 +22,6 @@ class Run:
     uid: str
     spec: RaftRunSpec
     generation: int = 1
-    annotations: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> "Run":
@@ -34,7 +33,6 @@ class Run:
             uid=meta.get("uid", ""),
             spec=view(body.get("spec", {})),
             generation=int(meta.get("generation") or 1),
-            annotations=dict(meta.get("annotations") or {}),
         )
 
     @property

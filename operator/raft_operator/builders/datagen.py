@@ -101,6 +101,6 @@ def rayjob(run: Run, *, suspend: bool) -> Manifest:
     }
 
 
-def build(run: Run, *, suspend: bool = False) -> list[Manifest]:
-    """The RayJob (created suspended when suspended or queued in Kueue, which admits it)."""
-    return [rayjob(run, suspend=suspend or bool(run.queue_name))]
+def build(run: Run) -> list[Manifest]:
+    """The RayJob (created suspended when queued in Kueue, which admits it)."""
+    return [rayjob(run, suspend=bool(run.queue_name))]

@@ -63,7 +63,7 @@ def _env(run: Run) -> list[dict[str, Any]]:
     return env
 
 
-def job(run: Run, *, suspend: bool = False) -> Manifest:
+def job(run: Run) -> Manifest:
     """The eval Job."""
     container = {
         "name": "eval",
@@ -82,7 +82,7 @@ def job(run: Run, *, suspend: bool = False) -> Manifest:
         "spec": {
             "backoffLimit": run.spec.failure_policy.backoff_limit,
             "activeDeadlineSeconds": run.spec.failure_policy.eval_deadline_seconds,
-            "suspend": suspend or bool(run.queue_name),
+            "suspend": bool(run.queue_name),
             "template": pod_template(run, "eval", spec),
         },
     }

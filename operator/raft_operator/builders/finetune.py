@@ -94,7 +94,7 @@ def choose_kind(requested: str, served: frozenset[str] | None, existing: str | N
                       "(Kubeflow Trainer v2) nor PyTorchJob (training operator): install Kubeflow Trainer")
 
 
-def build(run: Run, *, suspend: bool = False, kind: str = PYTORCHJOB) -> list[Manifest]:
-    """The TrainJob or PyTorchJob (created suspended when suspended or queued in Kueue)."""
-    suspend = suspend or bool(run.queue_name)
+def build(run: Run, *, kind: str = PYTORCHJOB) -> list[Manifest]:
+    """The TrainJob or PyTorchJob (created suspended when queued in Kueue)."""
+    suspend = bool(run.queue_name)
     return [trainjob.trainjob(run, suspend=suspend) if kind == TRAINJOB else pytorchjob(run, suspend=suspend)]
