@@ -71,10 +71,12 @@ class ChildKind:
 
 
 _SUSPEND = ("spec", "suspend")
-SERVICE_ACCOUNT = ChildKind("ServiceAccount", "v1", "serviceaccounts", index="serviceaccounts", writes=frozenset({CREATE}))
+SERVICE_ACCOUNT = ChildKind("ServiceAccount", "v1", "serviceaccounts", index="serviceaccounts",
+                            writes=frozenset({CREATE}))
 CONFIG_MAP = ChildKind("ConfigMap", "v1", "configmaps", index="configmaps", writes=frozenset({CREATE}))
 # patch: the claim's owner reference follows the retention policy.
-PVC = ChildKind("PersistentVolumeClaim", "v1", "persistentvolumeclaims", index="pvcs", writes=frozenset({CREATE, PATCH}))
+PVC = ChildKind("PersistentVolumeClaim", "v1", "persistentvolumeclaims", index="pvcs",
+                writes=frozenset({CREATE, PATCH}))
 # delete: the student servers' Services after eval.
 SERVICE = ChildKind("Service", "v1", "services", index="services", writes=frozenset({CREATE, DELETE}))
 ROLE = ChildKind("Role", "rbac.authorization.k8s.io/v1", "roles", index="roles", writes=frozenset({CREATE}))
@@ -89,7 +91,8 @@ RAYJOB = ChildKind("RayJob", "ray.io/v1", "rayjobs", index="rayjobs", writes=fro
                    suspend_path=_SUSPEND, outcome=child_status.rayjob_outcome, kueue_framework="ray.io/rayjob")
 PYTORCHJOB = ChildKind("PyTorchJob", "kubeflow.org/v1", "pytorchjobs", index="pytorchjobs",
                        writes=frozenset({CREATE, PATCH}), suspend_path=("spec", "runPolicy", "suspend"),
-                       outcome=child_status.pytorchjob_outcome, kueue_framework="kubeflow.org/pytorchjob", optional=True)
+                       outcome=child_status.pytorchjob_outcome, kueue_framework="kubeflow.org/pytorchjob",
+                       optional=True)
 NETWORK_POLICY = ChildKind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", index="networkpolicies",
                            writes=frozenset({CREATE}))
 TRAINJOB = ChildKind("TrainJob", "trainer.kubeflow.org/v1alpha1", "trainjobs", index="trainjobs",

@@ -67,17 +67,16 @@ def index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_
 for _kind in child_kinds.INDEXED:
     kopf.index(_kind.api_version, _kind.plural, id=f"{INDEX_PREFIX}{_kind.index}", labels=MANAGED)(index_child)
 
+
 # Kueue makes one Workload per queued job, owned by the job and without the job's labels: they are
 # indexed by (namespace, owner name), and looked up by the names of a run's batch children.
-QUEUED_KINDS = child_kinds.QUEUED
-
-
 @kopf.index(child_kinds.WORKLOAD.api_version, child_kinds.WORKLOAD.plural, id="workloads",
-            when=lambda body, **_: any(o.get("kind") in QUEUED_KINDS for o in body.metadata.get("ownerReferences") or []))
+            when=lambda body, **_: any(o.get("kind") in child_kinds.QUEUED
+                                       for o in body.metadata.get("ownerReferences") or []))
 def workloads(body: kopf.Body, namespace: str | None, **_: Any) -> dict:
     """Index entry of a Kueue Workload: its summary under each (namespace, owner name)."""
     return {(namespace, o["name"]): summarize(dict(body)) for o in body.metadata.get("ownerReferences") or []
-            if o.get("kind") in QUEUED_KINDS}
+            if o.get("kind") in child_kinds.QUEUED}
 
 
 def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
