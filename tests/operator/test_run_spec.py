@@ -70,8 +70,10 @@ def test_every_field_of_the_view_is_the_schemas_with_its_type(path: str, model: 
         sub = node["properties"][key]
         # Optional exactly when the schema neither defaults nor requires it; the view writes no default.
         assert _optional(field.annotation) == ("default" not in sub and key not in required), f"{path}.{key}"
-        assert field.default is (None if _optional(field.annotation) else dataclasses.MISSING) or field.is_required(), \
-            f"{path}.{key}: the view must not repeat a default"
+        if _optional(field.annotation):
+            assert field.default is None, f"{path}.{key}: only absence (None) may be the view's default"
+        else:
+            assert field.is_required(), f"{path}.{key}: the view must not repeat the schema's default"
         inner = _inner(field.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             assert sub["type"] == "object" and "properties" in sub, f"{path}.{key}"
