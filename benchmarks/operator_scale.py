@@ -312,9 +312,13 @@ def namespaces(names: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def apply(cluster: LocalCluster, docs: list[dict[str, Any]]) -> float:
-    """One ``kubectl apply`` of all ``docs``; returns the time it was started (epoch seconds)."""
+    """One ``kubectl apply`` of all ``docs``; returns the time it was started (epoch seconds).
+
+    kubectl sends one request (or two) per object, and the operator starts on the first runs while
+    the rest are still being sent, so on a busy machine a thousand runs take minutes to submit.
+    """
     started = time.time()
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs), timeout=300)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs), timeout=300 + 2 * len(docs))
     return started
 
 
@@ -369,7 +373,7 @@ def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeo
     """Apply ``names`` (namespace, run) in one kubectl apply and follow them to Succeeded."""
     args = bench.args
     print(f"[{label}] {len(names)} run(s): namespaces, then one kubectl apply of the RaftRuns")
-    bench.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(namespaces(ns for ns, _ in names)))
+    apply(bench.cluster, namespaces(ns for ns, _ in names))
     cpu0, t0 = bench.cpu.sample(), time.time()
     started = apply(bench.cluster, [raftrun(n, ns, args.duration) for ns, n in names])
     ok = bench.watcher.wait(names, lambda s: s.get("phase") == "Succeeded", timeout, f"{label} runs to succeed")
@@ -481,7 +485,7 @@ def idle_phases(bench: Bench) -> None:
     args = bench.args
     names = [(f"bench-idle-{i:03d}", f"idle-{i:03d}") for i in range(args.idle_runs)]
     run_ns = [ns for ns, _ in names]
-    bench.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(namespaces(run_ns)))
+    apply(bench.cluster, namespaces(run_ns))
     docs = [raftrun(n, ns, args.duration, datagen_duration=3600) for ns, n in names]
     started = apply(bench.cluster, docs)
     print(f"[idle] {len(names)} runs applied; waiting until every RayJob runs and reports progress")
