@@ -53,7 +53,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.served = discovery.ServedApis()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
-    memo.settled = SettledRuns()  # finished runs skipped until their spec or children change
+    memo.settled = SettledRuns()  # runs skipped until their spec, children or a deadline change
     metrics.serve(SETTINGS.metrics_port)
 
 
@@ -103,8 +103,9 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     """Reconcile one RaftRun: plan from what the indexes saw, apply, patch status, post Events."""
     observed = observe(namespace, name, kwargs)
-    inputs = fingerprint(body.metadata.get("generation"), observed)
-    if memo.settled.skip(uid, inputs):
+    now = dt.datetime.now(dt.timezone.utc)
+    inputs = fingerprint(body.metadata.get("generation"), observed, memo.served.get())
+    if memo.settled.skip(uid, inputs, now):
         return
     old_status = dict(status)
     current = dict(body)
@@ -116,8 +117,6 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
         current = {**current, "status": written[1]}
     if not memo.backoff.ready(uid):
         return  # backing off after an error a retry may fix
-    now = dt.datetime.now(dt.timezone.utc)
-    observed = observe(namespace, name, kwargs)
     plan = None
     with metrics.RECONCILE_SECONDS.time():
         try:
@@ -149,7 +148,8 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
                               generation=body.metadata.get("generation"), now=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
                 plan = None
     changes = status_patch(old_status, new_status)
-    memo.settled.record(uid, inputs, new_status.get("phase"), plan is not None and wrote_nothing(plan, changes))
+    memo.settled.record(uid, inputs, new_status.get("phase"), plan,
+                        plan is None or not wrote_nothing(plan, changes), now)
     for key, value in changes.items():
         patch.status[key] = value
     if changes:

@@ -26,6 +26,14 @@ def _created(child: Summary) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
+def unmanaged_deadline(child: Summary, workloads: list[Summary]) -> dt.datetime | None:
+    """When :func:`unmanaged` may first find ``child`` unmanaged (None: it cannot, as things stand)."""
+    created = _created(child)
+    if not child.get("suspend") or workloads or created is None:
+        return None
+    return created + dt.timedelta(seconds=WORKLOAD_WAIT_SECONDS)
+
+
 def unmanaged(child: Summary, workloads: list[Summary], now: dt.datetime) -> str | None:
     """Why Kueue will never admit ``child`` (suspended, no Workload after the wait), else None."""
     created = _created(child)

@@ -60,6 +60,15 @@ class Plan:
     status: dict[str, Any] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     finished_stages: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds) for metrics
+    # When the clock alone could change this plan (a timeout or deadline that has not passed yet);
+    # None when only the run's spec or children can.
+    recheck_at: dt.datetime | None = None
+    # The plan read something outside the spec and the children (the teacher probe, the preflight).
+    external: bool = False
+
+    def recheck(self, at: dt.datetime) -> None:
+        """The clock reaches a deadline this pass checked at ``at``."""
+        self.recheck_at = at if self.recheck_at is None else min(self.recheck_at, at)
 
 
 def _fraction(label: str, done: Any, total: Any, fallback: str) -> str:
@@ -159,6 +168,9 @@ class _Reconcile:
             return None, ""
         workloads = self.observed.workloads_of(kind, name)
         problem = kueue.unmanaged(current, workloads, self.now)
+        deadline = kueue.unmanaged_deadline(current, workloads)
+        if deadline is not None and not problem:
+            self.plan.recheck(deadline)
         failure = Outcome(failed=True, reason="KueueNotManaging", message=problem) if problem else None
         return failure, kueue.waiting(workloads) or "queued in Kueue"
 
@@ -188,6 +200,7 @@ class _Reconcile:
     def reconcile(self) -> Plan:
         self.status.setdefault("startTime", _ts(self.now))
         if self.missing is not None and self.status.get("phase") not in api.TERMINAL_PHASES:
+            self.plan.external = True  # the preflight read claims, Secrets, classes and queues
             if self.missing:
                 self.wait_for_inputs()
                 self.finish_status()
@@ -286,6 +299,7 @@ class _Reconcile:
         if waited > limit:
             return Outcome(failed=True, reason=f"Pod{oldest.reason}",
                            message=f"{oldest.message} (for {int(waited)}s; failurePolicy.pendingDeadlineSeconds is {limit})")
+        self.plan.recheck(self.now + dt.timedelta(seconds=limit - waited))
         return Outcome(reason=oldest.reason, message=oldest.message)
 
     def batch_stage(self, ctype: str, component: str, outcome: Outcome, manifest: Manifest) -> Outcome:
@@ -323,6 +337,7 @@ class _Reconcile:
         ready = (current["status"].get("readyReplicas") or 0) if current else 0
         self.status["progress"] = f"teacher {ready}/{deploy['spec']['replicas']} ready"
         if deployment_available(current):
+            self.plan.external = True  # the probe's answer is not in the children
             ok, detail = self.probe() if self.probe else (False, "no probe configured")
             if ok:
                 self.condition(api.TEACHER_READY, True, "Serving", f"{self.run.vllm_teacher.model} answers completions")
@@ -339,6 +354,7 @@ class _Reconcile:
         if waited > timeout:
             return Outcome(failed=True, reason=f"TeacherNotReady{reason if reason != 'Loading' else ''}",
                            message=f"teacher not ready after {int(waited)}s (startupTimeoutSeconds {timeout}): {reason}: {message}")
+        self.plan.recheck(started + dt.timedelta(seconds=timeout))
         self.condition(api.TEACHER_READY, False, reason, message, warn=reason != "Loading")
         return Outcome()
 
@@ -445,6 +461,7 @@ class _Reconcile:
             if waited > limit:
                 reason, message = problem or ("ServersNotReady", "student servers did not become available")
                 return Outcome(failed=True, reason=f"StudentServer{reason}", message=f"after {int(waited)}s: {message}")
+            self.plan.recheck(started + dt.timedelta(seconds=limit))
             reason, message = problem or ("Waiting", "waiting for the student servers")
             self.condition(api.EVALUATED, False, reason, message, warn=problem is not None)
             return Outcome()

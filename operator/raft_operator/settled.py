@@ -1,19 +1,24 @@
-"""Finished and suspended runs whose last reconcile changed nothing are skipped until something changes.
+"""Runs whose last reconcile changed nothing are skipped until something changes.
 
-A Succeeded, Failed or Suspended run keeps its timer (Kopf runs one per RaftRun), but once a pass over it
-wrote nothing (no child created, patched or deleted, no status change, no Event), the next
-pass with the same inputs would do the same. Its inputs are the run's spec (its
-``metadata.generation``) and its children as the indexes saw them (each child's
-``resourceVersion``), so the timer compares that fingerprint and returns at once while it
-is unchanged: a thousand finished or suspended runs cost no API requests and no reconcile
-work. A new generation (resuming is one) or any change to a child (a deleted ConfigMap, a
-patched Deployment) makes the next tick reconcile again. Runs that are still going are never
-skipped: their reconcile also depends on the clock (start-up timeouts, stuck children); a
-suspended run's does not (it only holds its children suspended and its servers at zero).
+A run keeps its timer (Kopf runs one per RaftRun), but once a pass over it wrote nothing (no
+child created, patched or deleted, no status change, no Event), the next pass with the same
+inputs would do the same. Its inputs are the run's spec (its ``metadata.generation``), its
+children as the indexes saw them (each child's ``resourceVersion``, the progress ConfigMap's
+included, so every progress report is seen), the optional kinds the cluster serves, and the
+clock. So the timer compares that fingerprint and returns at once while it is unchanged:
+
+- a finished or suspended run depends on nothing else, and a thousand of them cost no API
+  requests and no reconcile work until a new generation (resuming is one) or a changed child;
+- a running run's pass may also depend on the clock (a start-up timeout, a pending-pod or Kueue
+  deadline): the pass says when (``Plan.recheck_at``), and the run is skipped until then, and at
+  most :data:`MAX_QUIET_SECONDS` in any case;
+- a pass that read something outside its inputs (the teacher's readiness probe, the preflight's
+  reads of claims and Secrets) never settles.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from . import api
@@ -22,13 +27,16 @@ from .reconciler import Plan
 
 Fingerprint = tuple[Any, ...]
 SETTLING_PHASES = api.TERMINAL_PHASES | {api.SUSPENDED}
+# A running run that settled is still reconciled this often: a safety net for a clock dependency
+# a pass did not declare, so that no run can wait for ever on a mistake here.
+MAX_QUIET_SECONDS = 300.0
 
 
-def fingerprint(generation: int | None, observed: Observed) -> Fingerprint:
-    """What a finished run's reconcile depends on: its spec generation and its children's versions."""
+def fingerprint(generation: int | None, observed: Observed, served: frozenset[str] | None = None) -> Fingerprint:
+    """What a run's reconcile depends on besides the clock: spec generation, children's versions, served kinds."""
     children = sorted((kind, name, s.get("resourceVersion")) for (kind, name), s in observed.objects.items())
     pods = sorted((p["name"], p.get("resourceVersion")) for p in observed.pods)
-    return (generation, tuple(children), tuple(pods))
+    return (generation, tuple(children), tuple(pods), tuple(sorted(served)) if served is not None else None)
 
 
 def wrote_nothing(plan: Plan, status_changes: dict[str, Any]) -> bool:
@@ -37,24 +45,31 @@ def wrote_nothing(plan: Plan, status_changes: dict[str, Any]) -> bool:
 
 
 class SettledRuns:
-    """Fingerprints of finished or suspended runs whose last pass wrote nothing, by run uid."""
+    """Fingerprints of runs whose last pass wrote nothing, with how long they hold, by run uid."""
 
     def __init__(self) -> None:
-        self._settled: dict[str, Fingerprint] = {}
+        self._settled: dict[str, tuple[Fingerprint, dt.datetime | None]] = {}
 
     def __len__(self) -> int:
         return len(self._settled)
 
-    def skip(self, uid: str, current: Fingerprint) -> bool:
-        """Whether the run settled with exactly these inputs (then there is nothing to do)."""
-        return self._settled.get(uid) == current
+    def skip(self, uid: str, current: Fingerprint, now: dt.datetime) -> bool:
+        """Whether the run settled with exactly these inputs and its recheck time has not come."""
+        entry = self._settled.get(uid)
+        if entry is None or entry[0] != current:
+            return False
+        return entry[1] is None or now < entry[1]
 
-    def record(self, uid: str, current: Fingerprint, phase: str | None, settled: bool) -> None:
-        """Remember a finished or suspended run after a pass that wrote nothing; forget it otherwise."""
-        if settled and phase in SETTLING_PHASES:
-            self._settled[uid] = current
-        else:
+    def record(self, uid: str, current: Fingerprint, phase: str | None, plan: Plan | None, wrote: bool,
+               now: dt.datetime) -> None:
+        """Remember a run after a pass that wrote nothing (until when, for a running run); forget it otherwise."""
+        if plan is None or wrote or plan.external:
             self._settled.pop(uid, None)
+        elif phase in SETTLING_PHASES:
+            self._settled[uid] = (current, None)
+        else:
+            quiet_until = now + dt.timedelta(seconds=MAX_QUIET_SECONDS)
+            self._settled[uid] = (current, min(plan.recheck_at, quiet_until) if plan.recheck_at else quiet_until)
 
     def forget(self, uid: str) -> None:
         """The run is gone."""

@@ -277,3 +277,40 @@ def test_the_run_name_budget_fits_kuberay_and_every_child_name() -> None:
     longest = api.ChildNames("r" * admission.MAX_RUN_NAME)
     assert len(longest.datagen) == 47
     assert max(len(v) for v in vars(longest).values()) <= 63
+
+
+# ---- deadlines a settled run must not sleep through (raft_operator.settled) -------------------
+
+
+def test_every_clock_check_says_when_it_would_fire() -> None:
+    c = FakeCluster(raftrun(failurePolicy={"pendingDeadlineSeconds": 600}))
+    plan = c.step()
+    assert plan.external is False and plan.create, "the first pass creates the teacher"
+    started = c.now
+    plan = c.step()  # the teacher is loading: its startup timeout (default 3600 s) is the deadline
+    assert plan.recheck_at == started + dt.timedelta(seconds=3600) and not plan.external
+    c.deployment_available(TEACHER)
+    assert c.step().external, "the readiness probe reads the teacher itself, outside the run's children"
+
+    c.rayjob(RAYJOB, "Initializing", "")
+    pod(c, "demo-datagen-raycluster-abcde-head", "datagen", unschedulable("0/5 nodes are available.", c.now), c.now)
+    since = c.now
+    c.step()
+    plan = c.step(seconds=100)
+    assert plan.recheck_at == since + dt.timedelta(seconds=600), "the pending-pod deadline"
+    c.objects.pop(("Pod", "demo-datagen-raycluster-abcde-head"))
+    c.rayjob(RAYJOB, "Running", "RUNNING")
+    plan = c.step()
+    assert plan.recheck_at is None and not plan.external, "a healthy running stage waits only on its children"
+
+
+def test_a_queued_child_declares_kueues_admission_deadline() -> None:
+    from raft_operator import kueue
+
+    child = {"kind": "RayJob", "name": "x", "suspend": True, "created": "2026-01-01T00:00:00Z"}
+    deadline = kueue.unmanaged_deadline(child, [])
+    assert deadline == dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=kueue.WORKLOAD_WAIT_SECONDS)
+    assert kueue.unmanaged(child, [], deadline - dt.timedelta(seconds=1)) is None
+    assert kueue.unmanaged(child, [], deadline + dt.timedelta(seconds=1)) is not None
+    assert kueue.unmanaged_deadline(child, [{"kind": "Workload"}]) is None
+    assert kueue.unmanaged_deadline({**child, "suspend": False}, []) is None

@@ -1,4 +1,4 @@
-"""Finished runs cost no reconcile work and no API requests until their spec or children change.
+"""Runs cost no reconcile work and no API requests while their spec, children and deadlines stay as they were.
 
 Against KMock's API server with the real Kopf operator (see test_handlers_kmock.py): the run is
 driven to Succeeded, then the test counts the reconciler's passes while the timer keeps ticking.
@@ -6,6 +6,7 @@ driven to Succeeded, then the test counts the reconciler's passes while the time
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any, Iterator
 
@@ -15,8 +16,8 @@ from kmock_support import Cluster, cluster_with_operator, wait_for
 from raft_operator import handlers
 from raft_operator.observed import Observed
 from raft_operator.reconciler import Plan
-from raft_operator.settled import SettledRuns, fingerprint, wrote_nothing
-from test_handlers_kmock import RUN, run_to_success, start_run
+from raft_operator.settled import MAX_QUIET_SECONDS, SettledRuns, fingerprint, wrote_nothing
+from test_handlers_kmock import RUN, run_to_success, start_run, teacher_up
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,22 +75,56 @@ def test_a_finished_run_is_skipped_until_its_children_or_spec_change(cluster: Cl
     assert c.status(RUN)["phase"] == "Succeeded"
 
 
-def test_only_finished_runs_that_wrote_nothing_settle() -> None:
+def test_which_passes_settle_and_for_how_long() -> None:
     settled = SettledRuns()
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    later = lambda seconds: now + dt.timedelta(seconds=seconds)  # noqa: E731
     observed = Observed.from_summaries([{"kind": "ConfigMap", "name": "a", "resourceVersion": "7"}])
     inputs = fingerprint(3, observed)
     assert wrote_nothing(Plan(), {}) and not wrote_nothing(Plan(), {"phase": "Succeeded"})
-    settled.record("u", inputs, "Running", settled=True)
-    assert not settled.skip("u", inputs), "a running run depends on the clock: never skipped"
-    settled.record("u", inputs, "Failed", settled=True)
-    assert settled.skip("u", inputs)
-    assert not settled.skip("u", fingerprint(4, observed))
+
+    settled.record("u", inputs, "Failed", Plan(), False, now)
+    assert settled.skip("u", inputs, later(10**6)), "a finished run waits for its inputs, not for the clock"
+    assert not settled.skip("u", fingerprint(4, observed), now)
     changed = Observed.from_summaries([{"kind": "ConfigMap", "name": "a", "resourceVersion": "8"}])
-    assert not settled.skip("u", fingerprint(3, changed))
-    settled.record("u", inputs, "Failed", settled=False)
-    assert not settled.skip("u", inputs) and len(settled) == 0
-    settled.record("u", inputs, "Suspended", settled=True)
-    assert settled.skip("u", inputs), "a suspended run waits for a new generation, not for the clock"
+    assert not settled.skip("u", fingerprint(3, changed), now)
+    assert not settled.skip("u", fingerprint(3, observed, frozenset({"TrainJob"})), now)
+    settled.record("u", inputs, "Failed", Plan(), True, now)
+    assert not settled.skip("u", inputs, now) and len(settled) == 0
+    settled.record("u", inputs, "Suspended", Plan(), False, now)
+    assert settled.skip("u", inputs, later(10**6)), "a suspended run waits for a new generation, not for the clock"
+
+    # A running run: skipped until the deadline its pass checked, and never past the safety net.
+    deadline = Plan()
+    deadline.recheck(later(120))
+    deadline.recheck(later(90))
+    settled.record("u", inputs, "GeneratingData", deadline, False, now)
+    assert settled.skip("u", inputs, later(89)) and not settled.skip("u", inputs, later(90))
+    settled.record("u", inputs, "GeneratingData", Plan(), False, now)
+    assert settled.skip("u", inputs, later(MAX_QUIET_SECONDS - 1))
+    assert not settled.skip("u", inputs, later(MAX_QUIET_SECONDS))
+    # A pass that read outside its inputs (the teacher probe, the preflight) never settles.
+    settled.record("u", inputs, "ServingTeacher", Plan(external=True), False, now)
+    assert not settled.skip("u", inputs, now)
+    settled.record("u", inputs, "Failed", None, False, now)  # the pass failed: no plan
+    assert not settled.skip("u", inputs, now)
+
+
+def test_a_running_run_is_skipped_while_nothing_changes(cluster: Cluster, passes: list[str]) -> None:
+    c = cluster
+    start_run(c)
+    teacher_up(c)
+    c.wait_phase(RUN, "GeneratingData")
+    c.settle()
+    assert quiet_passes(c, passes) <= 1, "a running run with nothing new kept being reconciled"
+    since = c.mark()
+    assert quiet_passes(c, passes) == 0
+    assert c.operator_requests(since) == [], "a waiting run cost API requests"
+    # A progress report (the program patches its ConfigMap) is seen at the next tick.
+    before = len(passes)
+    c.progress(RUN, "datagen", {"chunksDone": 3, "chunksTotal": 10, "records": 12})
+    wait_for(lambda: len(passes) > before, what="a pass after a progress report")
+    wait_for(lambda: "datagen" in c.status(RUN), what="the report folded into status")
 
 
 def test_a_suspended_run_is_skipped_until_it_is_resumed(cluster: Cluster, passes: list[str]) -> None:
