@@ -43,10 +43,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=api.GROUP, key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # our Events are explicit; Kopf posts only warnings from logs
     settings.watching.server_timeout = 300
+    settings.execution.max_workers = SETTINGS.reconcile_workers
     try:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
+    client_config = kube_client.Configuration.get_default_copy()
+    client_config.connection_pool_maxsize = SETTINGS.reconcile_workers  # one connection per worker
+    kube_client.Configuration.set_default(client_config)
     memo.applier = Applier()
     memo.core = kube_client.CoreV1Api()
     memo.server_keys = {}  # uid -> the run's server API key (its Secret is read once per operator start)

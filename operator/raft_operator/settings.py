@@ -20,6 +20,9 @@ class Settings:
     """What an operator deployment may tune."""
 
     reconcile_interval: float = 10.0
+    # Reconcile passes that may wait on the API server at once (Kopf runs sync handlers in a thread
+    # pool, by default of only CPUs + 4 threads; a run's first pass makes about ten requests).
+    reconcile_workers: int = 32
     metrics_port: int = 8080
     # How the operator reaches a run's servers for the teacher probe. In the cluster: the Service DNS name.
     endpoint_url_template: str = "http://{service}.{namespace}.svc:{port}"
@@ -28,7 +31,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """Read RAFT_RECONCILE_INTERVAL, RAFT_METRICS_PORT, RAFT_ENDPOINT_URL_TEMPLATE, RAFT_PROBE_TIMEOUT and
+        """Read RAFT_RECONCILE_INTERVAL, RAFT_RECONCILE_WORKERS, RAFT_METRICS_PORT, RAFT_ENDPOINT_URL_TEMPLATE, RAFT_PROBE_TIMEOUT and
         the NetworkPolicy settings RAFT_NETWORK_POLICY (true/false), RAFT_OPERATOR_NAMESPACE,
         RAFT_OPERATOR_POD_LABELS and RAFT_RAY_OPERATOR_POD_LABELS (k=v,…), RAFT_API_SERVER_CIDRS (a,b)."""
         env = os.environ
@@ -43,6 +46,7 @@ class Settings:
         return cls(
             network_policy=network,
             reconcile_interval=float(env.get("RAFT_RECONCILE_INTERVAL", cls.reconcile_interval)),
+            reconcile_workers=int(env.get("RAFT_RECONCILE_WORKERS", cls.reconcile_workers)),
             metrics_port=int(env.get("RAFT_METRICS_PORT", cls.metrics_port)),
             endpoint_url_template=env.get("RAFT_ENDPOINT_URL_TEMPLATE", cls.endpoint_url_template),
             probe_timeout=float(env.get("RAFT_PROBE_TIMEOUT", cls.probe_timeout)),
