@@ -811,6 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         policy = Path(tmp) / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         cluster = LocalCluster(args.cluster_name, gpu_nodes=args.gpu_nodes, sim_duration=args.duration,
+                               sim_workers=max(1, min(16, args.runs // 50)),
                                sim_progress_interval=args.progress_interval, audit_policy=policy,
                                vllm_port=VLLM_PORT, vllm_models=(TEACHER_MODEL,), keep_logs=log_dir)
         operator: OperatorProcess | None = None

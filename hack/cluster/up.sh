@@ -34,6 +34,7 @@ gpus_per_node="${RAFT_GPUS_PER_NODE:-8}"
 sim="${RAFT_CLUSTER_SIM:-1}"
 sim_duration="${RAFT_SIM_DURATION:-3}"
 sim_progress_interval="${RAFT_SIM_PROGRESS_INTERVAL:-1}"
+sim_workers="${RAFT_SIM_WORKERS:-1}"  # objects the simulated controllers reconcile at once
 audit_policy="${RAFT_AUDIT_POLICY:-}"
 admission_plugins="${RAFT_ADMISSION_PLUGINS:-}"
 vllm_port="${RAFT_VLLM_PORT:-}"
@@ -238,7 +239,8 @@ if [[ "$local_node" == 1 ]]; then
 fi
 if [[ "$sim" == 1 ]]; then
   nohup "$python" -m raft_sim.controllers --kubeconfig "$kubeconfig" --duration "$sim_duration" \
-    --progress-interval "$sim_progress_interval" "${sim_args[@]}" >"$state/sim-controllers.log" 2>&1 </dev/null &
+    --progress-interval "$sim_progress_interval" --workers "$sim_workers" "${sim_args[@]}" \
+    >"$state/sim-controllers.log" 2>&1 </dev/null &
   echo $! >"$state/sim-controllers.pid"
 fi
 if [[ -n "$vllm_port" ]]; then

@@ -100,7 +100,8 @@ class LocalCluster:
     ``vllm_port`` also starts the SIMULATED vLLM server (``raft_sim.vllm_server``) on
     127.0.0.1:``vllm_port``, serving ``vllm_models``, when that module exists. ``keep_logs`` (default
     ``$RAFT_CLUSTER_LOGS``) is a folder the component logs are copied to before teardown.
-    ``sim_progress_interval`` is how often the simulated workloads report progress (seconds).
+    ``sim_progress_interval`` is how often the simulated workloads report progress (seconds);
+    ``sim_workers`` how many objects the simulated controllers reconcile at once.
     ``trainer`` also installs the SIMULATED Kubeflow Trainer CRDs (TrainJob, ClusterTrainingRuntime).
     ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
     written to :attr:`audit_log_path`. ``admission_plugins`` are enabled in the API server on top
@@ -119,6 +120,7 @@ class LocalCluster:
         sim: bool = True,
         sim_duration: float = 3.0,
         sim_progress_interval: float = 1.0,
+        sim_workers: int = 1,
         audit_policy: str | os.PathLike[str] | None = None,
         admission_plugins: Sequence[str] = (),
         vllm_port: int | None = None,
@@ -135,6 +137,7 @@ class LocalCluster:
         self.sim = sim
         self.sim_duration = sim_duration
         self.sim_progress_interval = sim_progress_interval
+        self.sim_workers = sim_workers
         self.audit_policy = Path(audit_policy) if audit_policy is not None else None
         self.admission_plugins = list(admission_plugins)
         self.vllm_port = vllm_port
@@ -165,6 +168,7 @@ class LocalCluster:
             "RAFT_CLUSTER_SIM": "1" if self.sim else "0",
             "RAFT_SIM_DURATION": str(self.sim_duration),
             "RAFT_SIM_PROGRESS_INTERVAL": str(self.sim_progress_interval),
+            "RAFT_SIM_WORKERS": str(self.sim_workers),
             "RAFT_AUDIT_POLICY": "" if self.audit_policy is None else str(self.audit_policy),
             "RAFT_ADMISSION_PLUGINS": ",".join(self.admission_plugins),
             "RAFT_VLLM_PORT": "" if self.vllm_port is None else str(self.vllm_port),

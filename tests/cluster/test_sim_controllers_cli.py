@@ -43,15 +43,33 @@ def test_flags_become_the_simulation_settings(monkeypatch: pytest.MonkeyPatch) -
         def run(self) -> None:
             seen["ran"] = True
 
-    def connect(client: Any, settings: SimSettings) -> Stopped:
-        seen["settings"] = settings
+    def connect(client: Any, settings: SimSettings, workers: int) -> Stopped:
+        seen["settings"], seen["workers"] = settings, workers
         return Stopped()
 
     monkeypatch.setattr(manager.kube_config, "new_client_from_config", lambda config_file: object())
     monkeypatch.setattr(manager, "_connect", connect)
     monkeypatch.setattr(manager.signal, "signal", lambda *_: None)
     assert manager.main(["--kubeconfig", "k", "--duration", "7", "--progress-interval", "0.5", "--no-pods",
-                         "--pv-root", "/x", "--real-workloads"]) == 0
-    assert seen["ran"]
+                         "--pv-root", "/x", "--real-workloads", "--workers", "4"]) == 0
+    assert seen["ran"] and seen["workers"] == 4
     assert seen["settings"] == SimSettings(duration=7.0, progress_interval=0.5, create_pods=False, pv_root="/x",
                                            real_workloads=True)
+
+
+def test_the_queue_never_hands_one_object_to_two_workers() -> None:
+    import threading
+
+    from raft_sim.controllers.manager import DelayQueue
+
+    queue, stop, key = DelayQueue(), threading.Event(), ("RayJob", "ns", "a")
+    queue.add(key)
+    assert queue.get(stop) == key
+    queue.add(key)  # a watch event while a worker holds it
+    queue.add(("RayJob", "ns", "b"))
+    assert queue.get(stop) == ("RayJob", "ns", "b"), "the busy key waits"
+    queue.done(key)
+    assert queue.get(stop) == key, "handed out again once its worker is done"
+    queue.done(key)
+    stop.set()
+    assert queue.get(stop) is None

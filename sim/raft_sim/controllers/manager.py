@@ -1,6 +1,8 @@
 """Runs the SIMULATED controllers in one process: a watch per kind, one deduplicating delay
-queue, one worker thread, level-triggered reconciles driven by the watches and timed requeues;
-and the command line ``python -m raft_sim.controllers``."""
+queue, worker threads (one by default, like KubeRay's and the training operator's default
+concurrency; more for large benchmarks, since these simulators read the API server where the
+real ones read a local cache), level-triggered reconciles driven by the watches and timed
+requeues; and the command line ``python -m raft_sim.controllers``."""
 
 from __future__ import annotations
 
@@ -38,11 +40,17 @@ Key = tuple[str, str, str]  # (kind, namespace, name)
 
 
 class DelayQueue:
-    """A deduplicating queue of keys, each due at a time; ``get`` blocks until one is due."""
+    """A deduplicating queue of keys, each due at a time; ``get`` blocks until one is due.
+
+    A key handed out by ``get`` is not handed out again until ``done`` (so two workers never
+    reconcile one object at once); adding it meanwhile schedules it for after ``done``.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Key]] = []
         self._due: dict[Key, float] = {}
+        self._busy: set[Key] = set()
+        self._after_busy: dict[Key, float] = {}
         self._seq = 0
         self._cv = threading.Condition()
 
@@ -50,12 +58,25 @@ class DelayQueue:
         """Schedule ``key`` in ``delay`` seconds unless it is already due sooner."""
         due = time.monotonic() + max(delay, 0.0)
         with self._cv:
-            if key in self._due and self._due[key] <= due:
+            if key in self._busy:
+                self._after_busy[key] = min(due, self._after_busy.get(key, due))
                 return
-            self._due[key] = due
-            self._seq += 1
-            heapq.heappush(self._heap, (due, self._seq, key))
-            self._cv.notify()
+            self._push(key, due)
+
+    def done(self, key: Key) -> None:
+        """A worker finished ``key``: it may be handed out again (when it was added meanwhile)."""
+        with self._cv:
+            self._busy.discard(key)
+            if key in self._after_busy:
+                self._push(key, self._after_busy.pop(key))
+
+    def _push(self, key: Key, due: float) -> None:
+        if key in self._due and self._due[key] <= due:
+            return
+        self._due[key] = due
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, key))
+        self._cv.notify()
 
     def get(self, stop: threading.Event) -> Key | None:
         """The next due key, or None once ``stop`` is set."""
@@ -69,6 +90,7 @@ class DelayQueue:
                         if self._due.get(key) != due:
                             continue  # superseded by an earlier schedule
                         del self._due[key]
+                        self._busy.add(key)
                         return key
                 else:
                     wait = 0.5
@@ -79,9 +101,10 @@ class DelayQueue:
 class ControllerManager:
     """Every simulated controller the cluster serves a kind for, on one queue and one worker thread."""
 
-    def __init__(self, api_client: ApiClient, settings: SimSettings) -> None:
+    def __init__(self, api_client: ApiClient, settings: SimSettings, workers: int = 1) -> None:
         self.dyn = DynamicClient(api_client)
         self.settings = settings
+        self.workers = workers
         self.queue = DelayQueue()
         self.stop = threading.Event()
         api = SimApi(self.dyn, settings)
@@ -102,7 +125,15 @@ class ControllerManager:
         for controller in self.controllers.values():
             threading.Thread(target=self._watch, args=(controller.resource, controller.label_selector),
                              name=f"watch-{controller.kind}", daemon=True).start()
-        log.info("SIMULATED controllers running (duration %.1fs)", self.settings.duration)
+        log.info("SIMULATED controllers running (duration %.1fs, %d workers)", self.settings.duration, self.workers)
+        workers = [threading.Thread(target=self._work, name=f"worker-{i}", daemon=True) for i in range(self.workers - 1)]
+        for worker in workers:
+            worker.start()
+        self._work()
+        for worker in workers:
+            worker.join()
+
+    def _work(self) -> None:
         while (key := self.queue.get(self.stop)) is not None:
             kind, namespace, name = key
             try:
@@ -113,6 +144,7 @@ class ControllerManager:
             except Exception:  # noqa: BLE001 - a bad object must not stop the simulation
                 log.exception("%s %s/%s: reconcile failed", kind, namespace, name)
                 requeue = 2.0
+            self.queue.done(key)
             if requeue is not None:
                 self.queue.add(key, requeue)
 
@@ -149,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pv-root", default=SimSettings.pv_root, help="hostPath prefix of simulated volumes")
     parser.add_argument("--real-workloads", action="store_true",
                         help="pods really run (raft_sim.localrun.kubelet): follow the workloads, simulate nothing")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="objects reconciled at once (default 1, as the real controllers' default)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -162,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         client = ApiClient()
     settings = SimSettings(duration=args.duration, progress_interval=args.progress_interval,
                            create_pods=not args.no_pods, pv_root=args.pv_root, real_workloads=args.real_workloads)
-    manager = _connect(client, settings)
+    manager = _connect(client, settings, workers=args.workers)
     signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
     signal.signal(signal.SIGINT, lambda *_: manager.stop.set())
     manager.run()
@@ -170,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _connect(client: ApiClient, settings: SimSettings, attempts: int = 60) -> ControllerManager:
+def _connect(client: ApiClient, settings: SimSettings, attempts: int = 60, workers: int = 1) -> ControllerManager:
     """Build the manager, waiting for the API server and the simulated CRDs to be served."""
     for attempt in _retries(attempts):
         try:
-            return ControllerManager(client, settings)
+            return ControllerManager(client, settings, workers)
         except (ResourceNotFoundError, ApiException, OSError) as exc:
             if attempt == attempts - 1:
                 raise
