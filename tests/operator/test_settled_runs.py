@@ -42,6 +42,15 @@ def cluster(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, passes: list[str]) -
         yield c
 
 
+def assert_settles(c: Cluster, passes: list[str], what: str) -> None:
+    """After at most one more pass, ``what`` costs no reconcile passes and no API requests."""
+    c.settle()
+    assert quiet_passes(c, passes) <= 1, f"{what} kept being reconciled"
+    since = c.mark()
+    assert quiet_passes(c, passes) == 0
+    assert c.operator_requests(since) == [], f"{what} cost API requests"
+
+
 def quiet_passes(c: Cluster, passes: list[str], intervals: int = 10) -> int:
     """Reconcile passes over ``intervals`` timer intervals with nothing changing."""
     before = len(passes)
@@ -53,11 +62,7 @@ def test_a_finished_run_is_skipped_until_its_children_or_spec_change(cluster: Cl
     c = cluster
     start_run(c)
     run_to_success(c, "teacher")
-    c.settle()
-    assert quiet_passes(c, passes) <= 1, "a finished run kept being reconciled"
-    since = c.mark()
-    assert quiet_passes(c, passes) == 0
-    assert c.operator_requests(since) == [], "a finished run cost API requests"
+    assert_settles(c, passes, "a finished run")
 
     # A child changes (deleted by someone): the next tick reconciles it (an ended run creates
     # nothing again, so the ConfigMap stays gone), then the run settles anew.
@@ -115,11 +120,7 @@ def test_a_running_run_is_skipped_while_nothing_changes(cluster: Cluster, passes
     start_run(c)
     teacher_up(c)
     c.wait_phase(RUN, "GeneratingData")
-    c.settle()
-    assert quiet_passes(c, passes) <= 1, "a running run with nothing new kept being reconciled"
-    since = c.mark()
-    assert quiet_passes(c, passes) == 0
-    assert c.operator_requests(since) == [], "a waiting run cost API requests"
+    assert_settles(c, passes, "a running run with nothing new")
     # A progress report (the program patches its ConfigMap) is seen at the next tick.
     before = len(passes)
     c.progress(RUN, "datagen", {"chunksDone": 3, "chunksTotal": 10, "records": 12})
@@ -132,10 +133,6 @@ def test_a_suspended_run_is_skipped_until_it_is_resumed(cluster: Cluster, passes
     start_run(c)
     c.patch("RaftRun", RUN, {"spec": {"suspend": True}})
     c.wait_phase(RUN, "Suspended")
-    c.settle()
-    assert quiet_passes(c, passes) <= 1, "a suspended run kept being reconciled"
-    since = c.mark()
-    assert quiet_passes(c, passes) == 0
-    assert c.operator_requests(since) == [], "a suspended run cost API requests"
+    assert_settles(c, passes, "a suspended run")
     c.patch("RaftRun", RUN, {"spec": {"suspend": False}})
     c.wait_phase(RUN, "ServingTeacher")
