@@ -33,8 +33,9 @@ async def test_models_health_probe_usage_and_unknown_model() -> None:
 
 
 async def test_throughput_saturates_at_the_advertised_capacity() -> None:
-    settings = SimSettings(models=["m"], slots=8, step_base=0.004, step_per_seq=0.001)
-    assert settings.capacity_tokens_per_second == pytest.approx(8 / 0.012)
+    # Decode steps of 20-60 ms keep the client's and the HTTP layer's own work small beside them.
+    settings = SimSettings(models=["m"], slots=8, step_base=0.02, step_per_seq=0.005)
+    assert settings.capacity_tokens_per_second == pytest.approx(8 / 0.06)
     async with SimulatedVLLMServer(settings) as server:
         client = _client(server)
         message = [{"role": "user", "content": "word " * 10}]
@@ -43,12 +44,16 @@ async def test_throughput_saturates_at_the_advertised_capacity() -> None:
             r = await client.chat.completions.create(model="m", messages=message, max_tokens=20)
             return r.usage.completion_tokens
 
-        start = time.monotonic()
-        tokens = sum(await asyncio.gather(*(one() for _ in range(32))))  # 4 full waves of 8
-        rate = tokens / (time.monotonic() - start)
+        rates = []
+        for _ in range(3):  # the best of up to three: a busy shared core only ever slows a wave down
+            start = time.monotonic()
+            tokens = sum(await asyncio.gather(*(one() for _ in range(32))))  # 4 full waves of 8
+            rates.append(tokens / (time.monotonic() - start))
+            if rates[-1] > 0.8 * settings.capacity_tokens_per_second:
+                break
         assert server.counters.max_batch == 8 and server.counters.max_queue >= 16
-        # The upper bound is the server's promise; the lower one only has to hold on a busy shared CI core.
-        assert 0.5 * settings.capacity_tokens_per_second < rate <= 1.05 * settings.capacity_tokens_per_second
+        assert max(rates) <= 1.05 * settings.capacity_tokens_per_second, "never faster than its capacity"
+        assert max(rates) > 0.8 * settings.capacity_tokens_per_second, rates
         await client.close()
 
 
