@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.Tens
         info = init_distributed()
         try:
             model, _ = build_model(str(base), StudentConfig(baseModel=str(base), precision="fp32"), info)
-            ids = torch.tensor(__import__("reader_probe").TOKEN_IDS)
+            ids = torch.tensor(runpy.run_path(str(PROBE))["TOKEN_IDS"])  # the probe's own tokens
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(0.01 * torch.randn_like(p))
