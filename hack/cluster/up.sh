@@ -115,9 +115,15 @@ options:
 YAML
   # kwokctl copies the policy into its work dir and passes --audit-policy-file/--audit-log-path.
   [[ -z "$audit_policy" ]] || echo "  kubeAuditPolicy: $audit_policy"
+  # One controller manager and one scheduler: no leader election. On a loaded machine a lease
+  # renewal past its 5 s deadline made them exit ("leaderelection lost"), and nothing restarts them.
+  printf 'componentsPatches:\n'
+  for component in kube-controller-manager kube-scheduler; do
+    printf -- '- name: %s\n  extraArgs:\n  - key: leader-elect\n    value: "false"\n' "$component"
+  done
   # More admission plugins on top of the defaults (e.g. OwnerReferencesPermissionEnforcement).
   if [[ -n "$admission_plugins" ]]; then
-    printf 'componentsPatches:\n- name: kube-apiserver\n  extraArgs:\n  - key: enable-admission-plugins\n    value: %s\n' \
+    printf -- '- name: kube-apiserver\n  extraArgs:\n  - key: enable-admission-plugins\n    value: %s\n' \
       "$admission_plugins"
   fi
   echo "---"
