@@ -42,9 +42,9 @@ def _replica(run: Run, replicas: int, *, master: bool) -> dict[str, Any]:
     volumes = standard_volumes(run, shm_size=student.shm_size)
     cache = model_cache.trainer_cache(run)
     if cache:
-        volumes.append(cache[0])
-        container["volumeMounts"].append(cache[1])
-        container["env"] = model_cache.with_env(container["env"], cache[2])
+        volumes.append(cache.volume)
+        container["volumeMounts"].append(cache.mount)
+        container["env"] = model_cache.with_env(container["env"], cache.env)
     spec = pod_spec(run, [container], volumes, writes_progress=master)
     return {"replicas": replicas, "restartPolicy": "OnFailure", "template": pod_template(run, "finetune", spec)}
 

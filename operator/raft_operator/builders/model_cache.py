@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from raft_jobs.common.model_fetch import FETCH_ENV
 
@@ -42,7 +42,12 @@ def _source() -> str:
     return Path(spec.origin).read_text(encoding="utf-8")
 
 
-TrainerCache = tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]  # volume, mount, env
+class TrainerCache(NamedTuple):
+    """What the trainer's pods get to fetch the base model into the cache."""
+
+    volume: dict[str, Any]
+    mount: dict[str, Any]
+    env: list[dict[str, Any]]
 
 
 def trainer_cache(run: Run) -> TrainerCache | None:
@@ -51,7 +56,8 @@ def trainer_cache(run: Run) -> TrainerCache | None:
     if not name or not cacheable(run.spec.student.base_model):
         return None
     env = [{"name": "HF_HOME", "value": HF_HOME}, {"name": FETCH_ENV, "value": "1"}]
-    return ({"name": VOLUME, "persistentVolumeClaim": {"claimName": name}}, {"name": VOLUME, "mountPath": MOUNT}, env)
+    return TrainerCache({"name": VOLUME, "persistentVolumeClaim": {"claimName": name}},
+                        {"name": VOLUME, "mountPath": MOUNT}, env)
 
 
 def with_env(env: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,8 +29,8 @@ _PATCHABLE = ("serviceAccountName", "securityContext", "nodeSelector", "tolerati
 def _pod_patch(run: Run, cache: model_cache.TrainerCache | None) -> dict[str, Any]:
     volumes, mounts = standard_volumes(run, shm_size=run.spec.student.shm_size), standard_mounts(shm=True)
     if cache:
-        volumes.append(cache[0])
-        mounts.append(cache[1])
+        volumes.append(cache.volume)
+        mounts.append(cache.mount)
     spec = pod_spec(run, [], volumes)
     patch = {k: spec[k] for k in _PATCHABLE if k in spec}
     patch["containers"] = [{"name": NODE, "volumeMounts": mounts,
@@ -54,7 +54,7 @@ def trainjob(run: Run, *, suspend: bool) -> Manifest:
                 "image": run.image.trainer,
                 "command": COMMAND,
                 "env": model_cache.with_env(workload_env(run) + [{"name": "OMP_NUM_THREADS", "value": "1"}],
-                                            cache[2] if cache else []),
+                                            cache.env if cache else []),
                 "numNodes": student.nodes,
                 "numProcPerNode": student.gpus_per_node,
                 "resourcesPerNode": resources(student.resources, gpus=student.gpus_per_node),
