@@ -11,7 +11,7 @@ process authenticated as the chart's ServiceAccount (so its API requests are att
 audit log), and measures, all in one run:
 
 1. **baseline**: one RaftRun alone, through the whole pipeline;
-2. **scale**: ``--runs`` RaftRuns in one ``kubectl apply``: time until all of them reach each
+2. **scale**: ``--runs`` RaftRuns created at once: time until all of them reach each
    phase, the operator's CPU seconds and peak RSS, and its API requests per run (audit log,
    filtered by the operator's user, attributed to runs by namespace: one namespace per run);
 3. **idle**: ``--runs`` fresh RaftRuns held in a long data-generation stage (the simulated RayJob
@@ -311,15 +311,74 @@ def namespaces(names: Iterable[str]) -> list[dict[str, Any]]:
     return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]
 
 
-def apply(cluster: LocalCluster, docs: list[dict[str, Any]]) -> float:
-    """One ``kubectl apply`` of all ``docs``; returns the time it was started (epoch seconds).
+SUBMIT_THREADS = 8
 
-    kubectl sends one request (or two) per object, and the operator starts on the first runs while
-    the rest are still being sent, so on a busy machine a thousand runs take minutes to submit.
-    """
+
+def submit(cluster: LocalCluster, docs: list[dict[str, Any]], *, merge: bool = False) -> float:
+    """Create ``docs`` (or merge-patch them, with ``merge``) from a few threads, as a GitOps tool or
+    a script would; returns the time it was started (epoch seconds). An object that already exists
+    is left as it is. (One ``kubectl apply`` of 1,000 runs took 17 minutes on this machine, most
+    of it kubectl's client-side apply competing for the same two cores.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic import DynamicClient
+
+    dyn = DynamicClient(cluster.api_client())
+    resources = {(d["apiVersion"], d["kind"]): dyn.resources.get(api_version=d["apiVersion"], kind=d["kind"])
+                 for d in docs}
+
+    def send(doc: dict[str, Any]) -> None:
+        resource = resources[(doc["apiVersion"], doc["kind"])]
+        namespace = doc["metadata"].get("namespace")
+        for attempt in range(5):
+            try:
+                if merge:
+                    resource.patch(body=doc, name=doc["metadata"]["name"], namespace=namespace,
+                                   content_type="application/merge-patch+json")
+                else:
+                    resource.create(body=doc, namespace=namespace)
+                return
+            except ApiException as exc:
+                if exc.status == 409 and not merge:
+                    return
+                if exc.status not in (429, 500, 503, 504) or attempt == 4:
+                    raise
+                time.sleep(1.0 + attempt)
+
     started = time.time()
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs), timeout=300 + 2 * len(docs))
+    with ThreadPoolExecutor(SUBMIT_THREADS) as pool:
+        list(pool.map(send, docs))
     return started
+
+
+class Timeline:
+    """Every ``every`` seconds: phase counts (from the watcher), CPU seconds of every component so far,
+    the operator's RSS and the load average; what a 1,000-run benchmark shows while it runs."""
+
+    def __init__(self, watcher: "PhaseWatcher", cpu: "CpuMeter", op_pid: int, every: float = 30.0) -> None:
+        self.watcher, self.cpu, self.op_pid, self.every = watcher, cpu, op_pid, every
+        self.rows: list[dict[str, Any]] = []
+        self.stop = threading.Event()
+        self.t0 = time.time()
+        self.thread = threading.Thread(target=self._run, name="timeline", daemon=True)
+
+    def start(self) -> None:
+        """Start sampling in a background thread."""
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            with self.watcher.lock:
+                phases = collections.Counter((s or {}).get("phase") or "none" for s in self.watcher.latest.values())
+            try:
+                rss = round(proc_status_kib(self.op_pid, "VmRSS") / 1024, 1)
+            except OSError:
+                rss = None
+            self.rows.append({"t_s": round(time.time() - self.t0), "phases": dict(phases),
+                              "cpu_s": {k: round(v, 1) for k, v in self.cpu.sample().items()},
+                              "operator_rss_mib": rss, "loadavg_1m": round(os.getloadavg()[0], 2)})
+            print(f"  [{self.rows[-1]['t_s']} s] {dict(phases)}", flush=True)
 
 
 # --------------------------------------------------------------------------- phases of the benchmark
@@ -370,12 +429,13 @@ def per_run_requests(requests: list[Request], run_namespaces: list[str]) -> dict
 
 
 def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeout: float) -> dict[str, Any]:
-    """Apply ``names`` (namespace, run) in one kubectl apply and follow them to Succeeded."""
+    """Create ``names`` (namespace, run) at once and follow them to Succeeded."""
     args = bench.args
-    print(f"[{label}] {len(names)} run(s): namespaces, then one kubectl apply of the RaftRuns")
-    apply(bench.cluster, namespaces(ns for ns, _ in names))
+    print(f"[{label}] {len(names)} run(s): namespaces, then the RaftRuns, created from {SUBMIT_THREADS} threads")
+    submit(bench.cluster, namespaces(ns for ns, _ in names))
     cpu0, t0 = bench.cpu.sample(), time.time()
-    started = apply(bench.cluster, [raftrun(n, ns, args.duration) for ns, n in names])
+    started = submit(bench.cluster, [raftrun(n, ns, args.duration) for ns, n in names])
+    submitted_s = round(time.time() - started, 1)
     ok = bench.watcher.wait(names, lambda s: s.get("phase") == "Succeeded", timeout, f"{label} runs to succeed")
     done_at = time.time()
     # One more tick: writes that follow success (servers deleted, teacher scaled to zero) count too.
@@ -403,6 +463,7 @@ def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeo
         "runs": len(names),
         "completed": ok,
         "wall_s": round(done_at - started, 1),
+        "submitted_s": submitted_s,
         "phases": phases,
         "cpu_s": operator_cpu,
         "operator_cpu_s_per_run": round(operator_cpu.get("operator", 0.0) / len(names), 3),
@@ -485,9 +546,9 @@ def idle_phases(bench: Bench) -> None:
     args = bench.args
     names = [(f"bench-idle-{i:03d}", f"idle-{i:03d}") for i in range(args.idle_runs)]
     run_ns = [ns for ns, _ in names]
-    apply(bench.cluster, namespaces(run_ns))
+    submit(bench.cluster, namespaces(run_ns))
     docs = [raftrun(n, ns, args.duration, datagen_duration=3600) for ns, n in names]
-    started = apply(bench.cluster, docs)
+    started = submit(bench.cluster, docs)
     print(f"[idle] {len(names)} runs applied; waiting until every RayJob runs and reports progress")
     ok = bench.watcher.wait(names, lambda s: s.get("phase") == "GeneratingData" and "datagen" in s,
                             args.timeout, "idle runs to report data generation progress")
@@ -508,8 +569,10 @@ def idle_phases(bench: Bench) -> None:
 
     if args.quiet_window <= 0:
         return
-    print("[quiet] suspending the idle runs (one kubectl apply)")
-    apply(bench.cluster, [raftrun(n, ns, args.duration, datagen_duration=3600, suspend=True) for ns, n in names])
+    print("[quiet] suspending the idle runs (a merge patch of each)")
+    submit(bench.cluster, [{"apiVersion": "raftoperator.io/v1alpha1", "kind": "RaftRun",
+                            "metadata": {"name": n, "namespace": ns}, "spec": {"suspend": True}}
+                           for ns, n in names], merge=True)
     ok = bench.watcher.wait(names, lambda s: s.get("phase") == "Suspended", args.timeout, "runs to suspend")
     if not ok:
         bench.results["quiet"] = {"error": "runs did not suspend"}
@@ -562,6 +625,31 @@ def ratio(a: float | None, b: float | None) -> str | None:
     return f"{a / b:.2f}x" if a is not None and b else None
 
 
+def cpu_by_component(scale: dict[str, Any]) -> list[str]:
+    """Markdown lines: CPU seconds of every process during the scale phase, and their share of a core."""
+    cpu, wall = scale.get("cpu_s") or {}, scale.get("wall_s") or 0
+    if not cpu or not wall:
+        return []
+    rows = [[name, seconds, round(seconds / wall, 2)] for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])]
+    return [f"CPU of every process from submission until the last run succeeded ({wall} s):", "",
+            md_table(["process", "CPU s", "cores (mean)"], rows), ""]
+
+
+def timeline_table(rows: list[dict[str, Any]], limit: int = 40) -> list[str]:
+    """Markdown lines: phase counts, cumulative CPU and operator RSS over the benchmark."""
+    if not rows:
+        return []
+    step = max(1, -(-len(rows) // limit))
+    shown = rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
+    phases = [p for p in ["none", *PHASES, "Failed", "Suspended"] if any(p in r["phases"] for r in shown)]
+    header = ["t (s)", *phases, "operator CPU s", "kube-apiserver CPU s", "operator RSS MiB", "load"]
+    table = [[r["t_s"], *[r["phases"].get(p, 0) for p in phases], r["cpu_s"].get("operator"),
+              r["cpu_s"].get("kube-apiserver"), r["operator_rss_mib"], r["loadavg_1m"]] for r in shown]
+    return ["## Phases over time", "",
+            "RaftRuns by phase (all the operator holds, baseline and idle runs included), cumulative CPU "
+            "seconds since the cluster started, and the operator's RSS:", "", md_table(header, table), ""]
+
+
 def report(results: dict[str, Any]) -> str:
     """The Markdown report (also printed)."""
     base, scale = results.get("baseline") or {}, results.get("scale") or {}
@@ -574,7 +662,7 @@ def report(results: dict[str, Any]) -> str:
                if results["machine"]["uncommitted_changes_in_operator_sim_charts"] else ""),
             f"- settings: reconcile interval {results['settings']['interval']} s, simulated stage duration "
             f"{results['settings']['duration']} s, simulated progress reports every "
-            f"{results['settings']['progress_interval']} s, {results['settings']['gpu_nodes']} fake GPU nodes x 8",
+            f"{results['settings']['progress_interval']} s, {results['settings']['gpu_nodes']} fake GPU nodes x {results['settings'].get('gpus_per_node', 8)}",
             f"- machine load (1 min load average): {results.get('loadavg_start')} at start, "
             f"{scale.get('loadavg_1m_end')} after the scale phase"
             " (other jobs shared this machine; the cluster, simulators and operator all share its cores)",
@@ -582,7 +670,10 @@ def report(results: dict[str, Any]) -> str:
             f"{results.get('operator_rss_after_start_mib')} MiB after start, peak {results.get('operator_peak_rss_mib')} "
             f"MiB (VmHWM) over the whole benchmark ({results.get('runs_alive_during_idle')} RaftRuns held at the end)",
             ""]
-    out += ["## Time from `kubectl apply` until runs reach each phase", ""]
+    out += ["## Time from submission until runs reach each phase", ""]
+    if scale.get("submitted_s") is not None:
+        out += [f"Creating the {n} RaftRuns took {scale['submitted_s']} s ({SUBMIT_THREADS} client threads); "
+                "the operator starts on the first runs while the rest are still being created.", ""]
     rows = []
     for phase in PHASES[1:]:
         b, s = (base.get("phases") or {}).get(phase, {}), (scale.get("phases") or {}).get(phase, {})
@@ -611,6 +702,7 @@ def report(results: dict[str, Any]) -> str:
          scale.get("operator_peak_rss_mib"), None],
     ]
     out += [md_table(["", "1 run", f"{n} runs", "ratio"], rows), ""]
+    out += cpu_by_component(scale)
     verbs = sorted(set(br.get("by_verb_resource_per_run", {})) | set(sr.get("by_verb_resource_per_run", {})))
     rows = [[v, br.get("by_verb_resource_per_run", {}).get(v), sr.get("by_verb_resource_per_run", {}).get(v)]
             for v in verbs]
@@ -656,6 +748,7 @@ def report(results: dict[str, Any]) -> str:
                 + (f", quiet window {quiet.get('shared_requests') or 'none'}" if quiet else "") + ".", ""]
     else:
         out += [f"not measured: {idle.get('error')}", ""]
+    out += timeline_table(results.get("timeline") or [])
     errors = results.get("reconcile_errors") or {}
     if errors:
         out += ["Reconcile errors seen in status (`Ready=False`, reason `ReconcileError`; the next tick retries):", ""]
@@ -684,8 +777,9 @@ METHOD = [
     f"(`{OPERATOR_USER}`), one request per auditID. Each run lives in its own namespace, so requests are "
     "attributed to runs by namespace; cluster-wide ones (watches, the peering keepalive) are counted apart. "
     "Progress reports are the simulators' merge patches of `<run>-progress`, logged by the same policy.",
-    "One namespace per run because the SIMULATED controllers list every pod of a namespace on each step; "
-    "in one shared namespace that is quadratic in the number of runs and would measure the simulator.",
+    "One namespace per run, so that every request the operator makes can be attributed to its run.",
+    "The SIMULATED controllers read pods, owners and run configs from watch caches, as the real controllers "
+    "read their informers; each of their steps costs the API server one GET of the object and its writes.",
     "CPU is user+sys of /proc/PID/stat (threads and waited-for children included); peak RSS is VmHWM. Other "
     "jobs shared the 2 cores during the run (see the load average), which stretches wall times more than CPU times.",
     "Phase 'reached' means first seen (by a watch on RaftRuns) in that phase or a later one, so a phase "
@@ -761,8 +855,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="suspended-runs measurement window, s (default 60; 0 skips it)")
     p.add_argument("--idle-runs", type=int, default=None,
                    help="runs held in the idle and quiet windows (default: --runs)")
-    p.add_argument("--gpu-nodes", type=int, default=40, help="fake 8-GPU nodes (default 40)")
+    p.add_argument("--gpu-nodes", type=int, default=40, help="fake GPU nodes (default 40)")
+    p.add_argument("--gpus-per-node", type=int, default=8,
+                   help="GPUs per fake node (default 8; fewer, larger nodes cost the API server fewer heartbeats)")
     p.add_argument("--timeout", type=float, default=420.0, help="max seconds to wait for a phase (default 420)")
+    p.add_argument("--sample-every", type=float, default=30.0,
+                   help="seconds between timeline samples (phase counts, CPU, RSS; default 30)")
     p.add_argument("--cluster-name", default="raft-bench")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
     p.add_argument("--no-write", action="store_true", help="print only; write no result files")
@@ -774,6 +872,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.idle_runs = args.runs if args.idle_runs is None else args.idle_runs
     return args
 
+
+# Processes of the local cluster whose CPU the benchmark records (kwokctl's pid files).
+CLUSTER_COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 
 # The API server's default Service range holds 253 ClusterIPs; each run has up to 3 Services at once.
 EXTRA_SERVICE_CIDR = {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
@@ -799,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "settings": {"runs": args.runs, "interval": args.interval, "duration": args.duration,
                      "progress_interval": args.progress_interval, "gpu_nodes": args.gpu_nodes,
+                     "gpus_per_node": args.gpus_per_node,
                      "idle_window": args.idle_window, "quiet_window": args.quiet_window,
                      "idle_runs": args.idle_runs},
         "loadavg_start": round(os.getloadavg()[0], 2),
@@ -810,12 +912,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="raft-bench-") as tmp:
         policy = Path(tmp) / "audit-policy.yaml"
         policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-        cluster = LocalCluster(args.cluster_name, gpu_nodes=args.gpu_nodes, sim_duration=args.duration,
+        cluster = LocalCluster(args.cluster_name, gpu_nodes=args.gpu_nodes, gpus_per_node=args.gpus_per_node,
+                               sim_duration=args.duration,
                                sim_workers=max(1, min(16, args.runs // 50)),
                                sim_progress_interval=args.progress_interval, audit_policy=policy,
                                vllm_port=VLLM_PORT, vllm_models=(TEACHER_MODEL,), keep_logs=log_dir)
         operator: OperatorProcess | None = None
         watcher: PhaseWatcher | None = None
+        timeline: Timeline | None = None
         t_start = time.monotonic()
         try:
             print(f"starting cluster {args.cluster_name} ({args.gpu_nodes} GPU nodes, audit log on)")
@@ -832,13 +936,16 @@ def main(argv: list[str] | None = None) -> int:
             watcher = PhaseWatcher(cluster)
             watcher.start()
             state = cluster.state_dir
+            kwok_pids = cache_dir() / "kwok" / "clusters" / cluster.name / "pids"
             cpu = CpuMeter({
                 "operator": operator.process.pid if operator.process else None,
-                "kube-apiserver": pid_from(cache_dir() / "kwok" / "clusters" / cluster.name / "pids"
-                                           / "kube-apiserver.pid"),
+                **{component: pid_from(kwok_pids / f"{component}.pid") for component in CLUSTER_COMPONENTS},
                 "sim-controllers": pid_from(state / "sim-controllers.pid"),
+                "sim-vllm-server": pid_from(state / "vllm-server.pid"),
             })
             bench = Bench(args, cluster, operator, watcher, AuditLog(cluster.audit_log_path), cpu, results)
+            timeline = Timeline(watcher, cpu, bench.op_pid, every=args.sample_every)
+            timeline.start()
             results["setup_s"] = round(time.monotonic() - t_start, 1)
             results["operator_rss_after_start_mib"] = round(proc_status_kib(bench.op_pid, "VmRSS") / 1024, 1)
             results["baseline"] = pipeline_phase(bench, "baseline", [("bench-base", "base")], args.timeout)
@@ -852,6 +959,9 @@ def main(argv: list[str] | None = None) -> int:
             results["operator_log"] = log_summary(operator.logs())
         finally:
             results["total_s"] = round(time.monotonic() - t_start, 1)
+            if timeline is not None:
+                timeline.stop.set()
+                results["timeline"] = timeline.rows
             if watcher is not None:
                 watcher.stop.set()
                 results["reconcile_errors"] = dict(watcher.reconcile_errors.most_common(10))

@@ -11,8 +11,10 @@ it. One module per simulated controller, each a :class:`~raft_sim.controllers.ba
 * :mod:`~raft_sim.controllers.evaljob`: the eval program's part in an eval Job's pods;
 * :mod:`~raft_sim.controllers.volumes`: the hostPath provisioner of the local StorageClass.
 
-:mod:`~raft_sim.controllers.manager` runs them all in one process (one worker thread,
-level-triggered reconciles driven by watches and timed requeues).
+:mod:`~raft_sim.controllers.manager` runs them all in one process (one worker thread by default,
+level-triggered reconciles driven by watches and timed requeues); they read pods, owners and run
+configs from watch caches (:mod:`~raft_sim.controllers.cache`), as the real controllers read
+their informers.
 
 While a stage runs, the controllers also play the workload program's part of the progress
 channel: they patch key ``datagen`` / ``finetune`` / ``eval`` of ConfigMap ``<run>-progress``

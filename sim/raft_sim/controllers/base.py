@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,6 +17,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 from raft_jobs.common.progress_schema import Report, encode_report
+
+from .cache import WatchCache, owner_uids
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +182,11 @@ class Injection:
 
 
 class SimApi:
-    """The cluster operations the simulated controllers share: pods, failure injection, progress."""
+    """The cluster operations the simulated controllers share: pods, failure injection, progress.
+
+    Pods, owners and run configs are read from watch caches once :meth:`start_caches` ran (the
+    manager does), as the real controllers read their informers; before that, from the API server.
+    """
 
     def __init__(self, dyn: DynamicClient, settings: SimSettings) -> None:
         self.dyn = dyn
@@ -188,6 +195,24 @@ class SimApi:
         self.services = self.resource("v1", "Service")
         self.jobs = self.resource("batch/v1", "Job")
         self.configmaps = self.resource("v1", "ConfigMap")
+        self.pod_cache: WatchCache | None = None
+        self.config_cache: WatchCache | None = None
+        self._owner_caches: dict[tuple[str, str], WatchCache | None] = {}
+        self._stop: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    def start_caches(self, stop: threading.Event, on_pod_event: Any = None) -> None:
+        """Follow pods (indexed by owner uid) and the runs' config ConfigMaps in local caches."""
+        self._stop = stop
+        self.pod_cache = WatchCache(self.dyn, self.pods, index=owner_uids, on_event=on_pod_event)
+        self.config_cache = WatchCache(self.dyn, self.configmaps,
+                                       label_selector=f"app.kubernetes.io/component=config,{RUN_LABEL}")
+        for cache in (self.pod_cache, self.config_cache):
+            cache.start(stop)
+
+    @staticmethod
+    def _ready(cache: WatchCache | None) -> bool:
+        return cache is not None and cache.synced.is_set()
 
     def resource(self, api_version: str, kind: str) -> Any:
         """The dynamic client's resource of ``kind`` (ResourceNotFoundError when not served)."""
@@ -223,6 +248,8 @@ class SimApi:
     def pods_of(self, obj: Obj) -> list[Obj]:
         """The pods ``obj`` owns."""
         m = meta(obj)
+        if self._ready(self.pod_cache):
+            return [p for p in self.pod_cache.indexed(m["uid"]) if meta(p).get("namespace") == m["namespace"]]
         pods = self.pods.get(namespace=m["namespace"]).to_dict()["items"]
         return [p for p in pods if any(r.get("uid") == m["uid"] for r in meta(p).get("ownerReferences") or [])]
 
@@ -324,12 +351,31 @@ class SimApi:
         return Injection(fail=bool(stages & {stage, "all"}), message=message, duration=max(seconds, 0.0))
 
     def _owner(self, ref: Obj, namespace: str) -> Obj | None:
+        cache = self._owner_cache(ref.get("apiVersion", ""), ref.get("kind", ""))
+        if self._ready(cache) and (owner := cache.get(namespace, ref.get("name", ""))) is not None:
+            return owner
         try:
             resource = self.resource(ref["apiVersion"], ref["kind"])
             owner = resource.get(name=ref["name"], namespace=namespace if resource.namespaced else None)
             return owner.to_dict()
         except (NotFoundError, ResourceNotFoundError, ApiException, KeyError):
             return None
+
+    def _owner_cache(self, api_version: str, kind: str) -> WatchCache | None:
+        """A cache of an owner kind, started on first use (owner kinds such as RaftRun may be
+        installed after the controllers start); None before :meth:`start_caches` or when not served."""
+        if self._stop is None:
+            return None
+        with self._lock:
+            if (api_version, kind) not in self._owner_caches:
+                try:
+                    cache: WatchCache | None = WatchCache(self.dyn, self.resource(api_version, kind))
+                except (ResourceNotFoundError, ApiException, ValueError):
+                    cache = None
+                self._owner_caches[(api_version, kind)] = cache
+                if cache is not None:
+                    cache.start(self._stop)
+            return self._owner_caches[(api_version, kind)]
 
     @staticmethod
     def run_name(obj: Obj) -> str | None:
@@ -360,7 +406,9 @@ class SimApi:
         run = self.run_name(obj)
         if not run:
             return {}
-        cm = self.get(self.configmaps, meta(obj)["namespace"], f"{run}-config")
+        cm = self.config_cache.get(meta(obj)["namespace"], f"{run}-config") if self._ready(self.config_cache) else None
+        if cm is None:
+            cm = self.get(self.configmaps, meta(obj)["namespace"], f"{run}-config")
         try:
             return yaml.safe_load(((cm or {}).get("data") or {}).get("run.yaml") or "") or {}
         except yaml.YAMLError:

@@ -9,7 +9,7 @@ workloads the program runs and this controller does nothing.
 
 from __future__ import annotations
 
-from .base import Conditions, Controller, meta, pod_running, seconds_since
+from .base import Conditions, Controller, pod_running, seconds_since
 from .progress import eval_progress
 
 
@@ -28,10 +28,7 @@ class EvalJobController(Controller):
         conditions = Conditions((job.get("status") or {}).get("conditions"))
         if self.settings.real_workloads or conditions.true("Complete") or conditions.true("Failed"):
             return None
-        uid = meta(job)["uid"]
-        pods = [p for p in self.api.pods.get(namespace=namespace,
-                                             label_selector=f"batch.kubernetes.io/controller-uid={uid}").to_dict()["items"]
-                if pod_running(p)]
+        pods = [p for p in self.api.pods_of(job) if pod_running(p)]
         if not pods:
             return self.settings.progress_interval
         inj = self.api.injection(job, "eval")

@@ -1,8 +1,8 @@
-"""Runs the SIMULATED controllers in one process: a watch per kind, one deduplicating delay
-queue, worker threads (one by default, like KubeRay's and the training operator's default
-concurrency; more for large benchmarks, since these simulators read the API server where the
-real ones read a local cache), level-triggered reconciles driven by the watches and timed
-requeues; and the command line ``python -m raft_sim.controllers``."""
+"""Runs the SIMULATED controllers in one process: a watch cache per kind (:mod:`.cache`), one
+deduplicating delay queue, worker threads (one by default, like KubeRay's and the training
+operator's default concurrency; more for large benchmarks), level-triggered reconciles driven by
+the watches (an object's own changes and its pods' changes, as the real controllers watch the pods
+they own) and timed requeues; and the command line ``python -m raft_sim.controllers``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from typing import Iterator
 
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
@@ -20,7 +20,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from .base import Controller, SimApi, SimSettings, meta
+from .base import Controller, Obj, SimApi, SimSettings, meta
+from .cache import WatchCache
 from .evaljob import EvalJobController
 from .leaderworkerset import LeaderWorkerSetController
 from .pytorchjob import PyTorchJobController
@@ -107,8 +108,9 @@ class ControllerManager:
         self.workers = workers
         self.queue = DelayQueue()
         self.stop = threading.Event()
-        api = SimApi(self.dyn, settings)
+        self.api = api = SimApi(self.dyn, settings)
         self.controllers: dict[str, Controller] = {}
+        self.caches: dict[str, WatchCache] = {}
         for controller in CONTROLLERS:
             try:
                 resource = api.resource(controller.api_version, controller.kind)
@@ -117,14 +119,17 @@ class ControllerManager:
                     continue
                 raise
             self.controllers[controller.kind] = controller(api, resource)
+            self.caches[controller.kind] = WatchCache(
+                self.dyn, resource, label_selector=controller.label_selector,
+                on_event=lambda obj, kind=controller.kind: self._queue(kind, obj))
             if controller.optional:
                 log.info("SIMULATED %s controller attached", controller.kind)
 
     def run(self) -> None:
         """Start the watches and process the queue until :attr:`stop` is set."""
-        for controller in self.controllers.values():
-            threading.Thread(target=self._watch, args=(controller.resource, controller.label_selector),
-                             name=f"watch-{controller.kind}", daemon=True).start()
+        for cache in self.caches.values():
+            cache.start(self.stop)
+        self.api.start_caches(self.stop, on_pod_event=self._queue_owners)
         log.info("SIMULATED controllers running (duration %.1fs, %d workers)", self.settings.duration, self.workers)
         workers = [threading.Thread(target=self._work, name=f"worker-{i}", daemon=True) for i in range(self.workers - 1)]
         for worker in workers:
@@ -148,26 +153,16 @@ class ControllerManager:
             if requeue is not None:
                 self.queue.add(key, requeue)
 
-    def _watch(self, resource: Any, selector: str | None) -> None:
-        while not self.stop.is_set():
-            try:
-                listing = resource.get(label_selector=selector)
-                for item in listing.items:
-                    self.queue.add((resource.kind, item.metadata.namespace or "", item.metadata.name))
-                for event in self.dyn.watch(
-                    resource,
-                    label_selector=selector,
-                    resource_version=listing.metadata.resourceVersion,
-                    timeout=60,
-                ):
-                    raw = event["raw_object"]
-                    if event["type"] == "ERROR":
-                        break  # e.g. 410 Gone: list again
-                    self.queue.add((resource.kind, meta(raw).get("namespace", ""), meta(raw)["name"]))
-            except Exception as exc:  # noqa: BLE001 - keep watching through API hiccups
-                if not self.stop.is_set():
-                    log.debug("watch %s restarting: %s", resource.kind, exc)
-                    time.sleep(1.0)
+    def _queue(self, kind: str, obj: Obj) -> None:
+        self.queue.add((kind, meta(obj).get("namespace", ""), meta(obj)["name"]))
+
+    def _queue_owners(self, pod: Obj) -> None:
+        """A pod changed: queue the objects of our kinds that own it (those our watches follow)."""
+        namespace = meta(pod).get("namespace", "")
+        for ref in meta(pod).get("ownerReferences") or []:
+            cache = self.caches.get(ref.get("kind", ""))
+            if cache is not None and cache.get(namespace, ref.get("name", "")) is not None:
+                self.queue.add((ref["kind"], namespace, ref["name"]))
 
 
 def main(argv: list[str] | None = None) -> int:
