@@ -352,6 +352,25 @@ def submit(cluster: LocalCluster, docs: list[dict[str, Any]], *, merge: bool = F
     return started
 
 
+def apiserver_requests(cluster: LocalCluster) -> collections.Counter[str]:
+    """Requests the API server has served so far, by all clients ("VERB resource[/subresource]",
+    watches left out), from its ``apiserver_request_total`` metric."""
+    import re
+
+    text = cluster.kubectl("get", "--raw", "/metrics", timeout=120).stdout
+    counts: collections.Counter[str] = collections.Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
+        if labels.get("verb") == "WATCH":
+            continue
+        key = f"{labels.get('verb')} {labels.get('resource')}" + (
+            f"/{labels['subresource']}" if labels.get("subresource") else "")
+        counts[key] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
 class Timeline:
     """Every ``every`` seconds: phase counts (from the watcher), CPU seconds of every component so far,
     the operator's RSS and the load average; what a 1,000-run benchmark shows while it runs."""
@@ -433,6 +452,7 @@ def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeo
     args = bench.args
     print(f"[{label}] {len(names)} run(s): namespaces, then the RaftRuns, created from {SUBMIT_THREADS} threads")
     submit(bench.cluster, namespaces(ns for ns, _ in names))
+    served0 = apiserver_requests(bench.cluster)
     cpu0, t0 = bench.cpu.sample(), time.time()
     started = submit(bench.cluster, [raftrun(n, ns, args.duration) for ns, n in names])
     submitted_s = round(time.time() - started, 1)
@@ -441,6 +461,8 @@ def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeo
     # One more tick: writes that follow success (servers deleted, teacher scaled to zero) count too.
     time.sleep(args.interval + 2)
     cpu1, t1 = bench.cpu.sample(), time.time()
+    served = apiserver_requests(bench.cluster)
+    served.subtract(served0)
     requests = bench.audit.between(t0, t1)
     run_ns = {ns for ns, _ in names}
     progress = [r for r in bench.audit.between(t0, t1, user=None) if r.user != OPERATOR_USER
@@ -470,6 +492,9 @@ def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeo
         "operator_peak_rss_mib": round(proc_status_kib(bench.op_pid, "VmHWM") / 1024, 1),
         "requests": per_run_requests(requests, [ns for ns, _ in names]),
         "progress_reports_per_run": round(len(progress) / len(names), 2),
+        # Every client (controller manager, scheduler, kwok, simulators, operator), non-watch requests.
+        "all_clients_requests_per_run": round(sum(served.values()) / len(names), 1),
+        "all_clients_top_per_run": {k: round(v / len(names), 2) for k, v in served.most_common(15)},
         "status_field_changes_per_run": status_changes(bench.watcher, names),
         "failed": {f"{ns}/{n}": bench.watcher.status_of((ns, n)).get("message")
                    for ns, n in names if bench.watcher.phase_of((ns, n)) == "Failed"},
@@ -694,6 +719,9 @@ def report(results: dict[str, Any]) -> str:
          scale.get("progress_reports_per_run"), None],
         ["cluster-wide operator requests in the phase (watches, peering)", br.get("shared_total"),
          sr.get("shared_total"), None],
+        ["API requests per run by all clients (apiserver_request_total, watches left out)",
+         base.get("all_clients_requests_per_run"), scale.get("all_clients_requests_per_run"),
+         ratio(scale.get("all_clients_requests_per_run"), base.get("all_clients_requests_per_run"))],
         ["kube-apiserver CPU s in the phase (all clients)", (base.get("cpu_s") or {}).get("kube-apiserver"),
          (scale.get("cpu_s") or {}).get("kube-apiserver"), None],
         ["simulated controllers CPU s in the phase", (base.get("cpu_s") or {}).get("sim-controllers"),
@@ -703,6 +731,11 @@ def report(results: dict[str, Any]) -> str:
     ]
     out += [md_table(["", "1 run", f"{n} runs", "ratio"], rows), ""]
     out += cpu_by_component(scale)
+    top = scale.get("all_clients_top_per_run") or {}
+    if top:
+        out += ["The API server's busiest requests per run, all clients (the operator's own are below):", "",
+                md_table(["verb resource", f"{n} runs (per run)", "1 run"],
+                         [[k, v, (base.get("all_clients_top_per_run") or {}).get(k)] for k, v in top.items()]), ""]
     verbs = sorted(set(br.get("by_verb_resource_per_run", {})) | set(sr.get("by_verb_resource_per_run", {})))
     rows = [[v, br.get("by_verb_resource_per_run", {}).get(v), sr.get("by_verb_resource_per_run", {}).get(v)]
             for v in verbs]
