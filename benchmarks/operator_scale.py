@@ -867,8 +867,9 @@ def findings(results: dict[str, Any]) -> list[str]:
         out.append(f"Suspended runs: {quiet['requests_per_run_per_min']} requests/run/min ({verdict}); operator "
                    f"CPU {quiet['operator_cpu_ms_per_run_tick']} ms per run per tick "
                    f"({quiet['operator_cpu_s_per_min']} CPU s/min for {quiet['runs_alive']} runs, finished ones "
-                   "included). Settled runs (finished or suspended, nothing changed since the last pass) skip the "
-                   "reconcile pass; what remains is Kopf's timer wake-up per run.")
+                   "included). Finished and suspended runs with nothing left to release are at rest "
+                   "(Reconciling=False): Kopf stops their timers, so what remains is the operator's fixed cost "
+                   "(watch streams, peering keepalive, metrics), not a cost per run.")
     return out
 
 

@@ -24,7 +24,7 @@ from .errors import PermanentError, describe
 from .observed import Observed, run_key, summarize
 from .reconciler import Plan, fail_run, needs_preflight, reconcile
 from .settings import Settings
-from .settled import SettledRuns, fingerprint, wrote_nothing
+from .settled import SettledRuns, fingerprint, needs_timer, wrote_nothing
 
 SETTINGS = Settings.from_env()
 MANAGED = {"app.kubernetes.io/managed-by": api.MANAGER, api.RUN_LABEL: kopf.PRESENT}
@@ -102,7 +102,7 @@ def release(namespace: str, name: str, plan: Plan, memo: kopf.Memo) -> None:
         log.warning("releasing %s/%s: %s", namespace, name, describe(exc))
 
 
-@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.reconcile_interval)
+@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.reconcile_interval, when=needs_timer)
 def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: kopf.Status,
                   patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     """Reconcile one RaftRun: plan from what the indexes saw, apply, patch status, post Events."""
@@ -169,8 +169,11 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def forget_run(type: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
-    """Children go with the run by garbage collection; the metrics forget it here."""
+def forget_run(type: str | None, uid: str, status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+    """Children go with the run by garbage collection; the metrics forget it here. The phase
+    metric follows every run, also those at rest, whose timer does not run."""
+    if type != "DELETED":
+        metrics.record_phase(uid, status.get("phase"))
     if type == "DELETED":
         metrics.record_phase(uid, None)
         memo.written_status.pop(uid, None)

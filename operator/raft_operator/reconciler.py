@@ -554,11 +554,19 @@ class _Reconcile:
                          f"reconciled: phase {phase}, stage {self.status.get('stage', api.TEACHER)}")
         self.condition(api.READY, not failed and not waiting, "InputsMissing" if waiting else ready_reason,
                        ready_message or "")
-        # kstatus (Flux, kubectl wait --for=status) reads Reconciling and Stalled, not Ready.
+        # kstatus (Flux, kubectl wait --for=status) reads Reconciling and Stalled, not Ready. An ended
+        # or suspended run still reconciles while this pass releases its servers; once a pass has
+        # nothing left to do, Reconciling=False says the run is at rest and its timer stops
+        # (settled.at_rest).
+        releasing = phase in (api.FAILED, api.SUSPENDED, api.SUCCEEDED) and bool(
+            self.plan.create or self.plan.patch or self.plan.delete)
         working = phase not in (api.FAILED, api.SUSPENDED, api.SUCCEEDED)
-        self.condition(api.RECONCILING, working, phase if working else ready_reason,
-                       f"stage {self.status.get('stage', api.TEACHER)}: {self.status.get('progress', '')}".rstrip(": ")
-                       if working else (self.status.get("message") or f"phase {phase}"))
+        if releasing:
+            self.condition(api.RECONCILING, True, "Releasing", f"phase {phase}: releasing the run's servers")
+        else:
+            self.condition(api.RECONCILING, working, phase if working else ready_reason,
+                           f"stage {self.status.get('stage', api.TEACHER)}: {self.status.get('progress', '')}".rstrip(": ")
+                           if working else (self.status.get("message") or f"phase {phase}"))
         if self.old_phase != phase:
             kind = "Warning" if failed else "Normal"
             self.plan.events.append(Event(kind, phase, f"phase {self.old_phase or 'None'} → {phase}"

@@ -466,7 +466,7 @@ def status() -> Schema:
         "startTime": {"type": "string", "format": "date-time", "description": "When the run started."},
         "completionTime": {"type": "string", "format": "date-time", "description": "When the run succeeded or failed."},
         "conditions": {
-            **array("Conditions: Ready (reconciled without error, not failed), Succeeded (pipeline finished), Stalled (failed; needs a person), Reconciling (a stage runs), and one per stage.", condition(), max_items=16, list_type="map"),
+            **array("Conditions: Ready (reconciled without error, not failed), Succeeded (pipeline finished), Stalled (failed; needs a person), Reconciling (a stage runs, or an ended run releases its servers), and one per stage.", condition(), max_items=16, list_type="map"),
             "x-kubernetes-list-map-keys": ["type"],
         },
         "stages": obj("Per-stage timing and children.", {s: stage for s in STAGES}),

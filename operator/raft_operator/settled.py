@@ -1,4 +1,11 @@
-"""Runs whose last reconcile changed nothing are skipped until something changes.
+"""Runs whose last reconcile changed nothing are skipped until something changes, and runs at
+rest have no timer at all.
+
+A finished or suspended run whose last pass had nothing left to release says so in its status
+(``Reconciling=False`` at its current generation); :func:`needs_timer` is the timer's filter, so
+Kopf stops that run's timer when the status says so and starts it again when the spec changes
+(a new generation: resuming, or any edit). A thousand finished runs then cost no API requests, no
+reconcile work and no timer wake-ups, also after the operator restarts.
 
 A run keeps its timer (Kopf runs one per RaftRun), but once a pass over it wrote nothing (no
 child created, patched or deleted, no status change, no Event), the next pass with the same
@@ -19,7 +26,7 @@ clock. So the timer compares that fingerprint and returns at once while it is un
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Mapping
 
 from . import api
 from .observed import Observed
@@ -30,6 +37,23 @@ SETTLING_PHASES = api.TERMINAL_PHASES | {api.SUSPENDED}
 # A running run that settled is still reconciled this often: a safety net for a clock dependency
 # a pass did not declare, so that no run can wait for ever on a mistake here.
 MAX_QUIET_SECONDS = 300.0
+
+
+def at_rest(body: Mapping[str, Any]) -> bool:
+    """Whether a run is finished or suspended and its last pass, at its current generation, had
+    nothing left to do (``Reconciling=False``)."""
+    status = body.get("status") or {}
+    if status.get("phase") not in SETTLING_PHASES:
+        return False
+    if status.get("observedGeneration") != (body.get("metadata") or {}).get("generation"):
+        return False
+    reconciling = next((c for c in status.get("conditions") or [] if c.get("type") == api.RECONCILING), None)
+    return reconciling is not None and reconciling.get("status") == "False"
+
+
+def needs_timer(body: Mapping[str, Any], **_: Any) -> bool:
+    """The reconcile timer's filter: every run that is not :func:`at_rest`."""
+    return not at_rest(body)
 
 
 def fingerprint(generation: int | None, observed: Observed, served: frozenset[str] | None = None) -> Fingerprint:

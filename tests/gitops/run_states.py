@@ -12,6 +12,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
 from harness import FakeCluster, raftrun  # noqa: E402
+from raft_operator.settled import at_rest  # noqa: E402
 
 TEACHER, RAYJOB, PTJOB, EVALJOB = "demo-teacher", "demo-datagen", "demo-finetune", "demo-eval"
 SERVERS = ["demo-serve-student", "demo-serve-base"]
@@ -68,6 +69,13 @@ def _failed(stage: str) -> FakeCluster:
         c.job(EVALJOB, "Failed", message="Job has reached the specified backoff limit", reason="BackoffLimitExceeded")
         c.step()
     assert c.phase == "Failed"
+    return _rested(c)
+
+
+def _rested(c: FakeCluster) -> FakeCluster:
+    """One more pass: an ended or suspended run has released its servers and is at rest."""
+    c.step()
+    assert at_rest(c.run), c.run["status"]["conditions"]
     return c
 
 
@@ -122,7 +130,7 @@ def run_states() -> dict[str, dict[str, Any]]:
     suspended.run["spec"]["suspend"] = True
     suspended.step()
     assert suspended.phase == "Suspended"
-    states["suspended"] = copy.deepcopy(suspended.run)
+    states["suspended"] = copy.deepcopy(_rested(suspended).run)
 
     _servers_up(c)
     c.progress("eval", json.dumps({"results": [{"model": "student", "mode": "rag", "topK": 5, "judgeScore": 0.8}],
@@ -130,7 +138,7 @@ def run_states() -> dict[str, dict[str, Any]]:
     c.job(EVALJOB, "Complete")
     c.step()
     assert c.phase == "Succeeded"
-    states["succeeded"] = copy.deepcopy(c.run)
+    states["succeeded"] = copy.deepcopy(_rested(c).run)
 
     for stage in FAILED_STAGES:
         states[f"failed-in-{stage}"] = copy.deepcopy(_failed(stage).run)

@@ -18,6 +18,7 @@ import kmock
 import pytest
 
 from raft_operator import api
+from raft_operator.settled import at_rest
 
 from kmock_support import Cluster, cluster_with_operator, wait_for
 
@@ -179,7 +180,9 @@ def test_pipeline_runs_end_to_end_through_kopf_and_the_api(cluster: Cluster) -> 
         c.wait_gone("Deployment", name)
         c.wait_gone("Service", name)
     c.wait_child("Deployment", TEACHER, lambda d: d["spec"]["replicas"] == 0)
-    status = wait_for(lambda: (s := c.status(RUN)).get("score") and s, what="score in status")
+    # The pass after success finds nothing left to release: the run is at rest and its timer stops.
+    status = wait_for(lambda: (s := c.status(RUN)).get("score") and at_rest(c.get("RaftRun", RUN)) and s,
+                      what="score in status, the run at rest")
     assert status["score"] == "judge 0.80 (+25% vs base)"
     assert status["results"]["reportPath"] == f"/data/runs/{RUN}/eval/report.html"
     assert {cond["type"]: cond["status"] for cond in status["conditions"]} == {

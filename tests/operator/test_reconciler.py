@@ -8,6 +8,7 @@ import json
 import pytest
 
 from harness import FakeCluster, raftrun
+from raft_operator.settled import at_rest
 
 TEACHER, RAYJOB, PTJOB, EVALJOB = "demo-teacher", "demo-datagen", "demo-finetune", "demo-eval"
 SERVERS = ["demo-serve-student", "demo-serve-base"]
@@ -421,11 +422,19 @@ def test_reconciling_is_true_while_a_stage_runs_for_kstatus() -> None:
     assert c.condition("Reconciling")["reason"] == "FineTuning"
     c.run["spec"]["suspend"] = True
     c.step()
+    rec = c.condition("Reconciling")  # the pass that suspends the PyTorchJob still writes
+    assert rec["status"] == "True" and rec["reason"] == "Releasing" and c.phase == "Suspended"
+    assert not at_rest(c.run)
+    c.step()
     assert c.condition("Reconciling")["status"] == "False" and c.condition("Reconciling")["reason"] == "Suspended"
+    assert at_rest(c.run), "nothing left to do: the timer may stop"
     c.run["spec"]["suspend"] = False
+    c.run["metadata"]["generation"] += 1
+    assert not at_rest(c.run), "a new generation needs a pass"
     c.step()
     assert c.condition("Reconciling")["status"] == "True"
     c.pytorchjob(PTJOB, "Failed", message="boom")
+    c.step()
     c.step()
     rec = c.condition("Reconciling")
     assert rec["status"] == "False" and rec["reason"] == "Failed" and "boom" in rec["message"]

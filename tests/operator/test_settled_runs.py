@@ -16,7 +16,7 @@ from kmock_support import Cluster, cluster_with_operator, wait_for
 from raft_operator import handlers
 from raft_operator.observed import Observed
 from raft_operator.reconciler import Plan
-from raft_operator.settled import MAX_QUIET_SECONDS, SettledRuns, fingerprint, wrote_nothing
+from raft_operator.settled import MAX_QUIET_SECONDS, SettledRuns, at_rest, fingerprint, wrote_nothing
 from test_handlers_kmock import RUN, run_to_success, start_run, teacher_up
 
 pytestmark = pytest.mark.timeout(60)
@@ -58,25 +58,27 @@ def quiet_passes(c: Cluster, passes: list[str], intervals: int = 10) -> int:
     return len(passes) - before
 
 
-def test_a_finished_run_is_skipped_until_its_children_or_spec_change(cluster: Cluster, passes: list[str]) -> None:
+def test_a_finished_run_rests_without_a_timer_until_its_spec_changes(cluster: Cluster, passes: list[str]) -> None:
     c = cluster
     start_run(c)
     run_to_success(c, "teacher")
     assert_settles(c, passes, "a finished run")
-
-    # A child changes (deleted by someone): the next tick reconciles it (an ended run creates
-    # nothing again, so the ConfigMap stays gone), then the run settles anew.
-    before = len(passes)
-    c.http("DELETE", c.path("ConfigMap", f"{RUN}-config"))
-    wait_for(lambda: len(passes) > before, what="a pass after a child changed")
+    wait_for(lambda: at_rest(c.get("RaftRun", RUN)), what="the finished run at rest (Reconciling=False)")
     c.settle()
-    assert quiet_passes(c, passes) <= 1
+    assert quiet_passes(c, passes) == 0, "a run at rest has no timer"
 
-    # A new spec generation: reconciled once more, observedGeneration follows.
+    # A child changes (deleted by someone): an ended run creates nothing again and has no timer,
+    # so nothing happens at all.
+    c.http("DELETE", c.path("ConfigMap", f"{RUN}-config"))
+    assert quiet_passes(c, passes) == 0
+
+    # A new spec generation starts the timer again: reconciled, observedGeneration follows, and
+    # the run rests again.
     generation = c.patch("RaftRun", RUN, {"spec": {"suspend": True}})["metadata"]["generation"]
     wait_for(lambda: c.status(RUN).get("observedGeneration") == generation, what="observedGeneration")
+    wait_for(lambda: at_rest(c.get("RaftRun", RUN)), what="the run at rest again")
     c.settle()
-    assert quiet_passes(c, passes) <= 1
+    assert quiet_passes(c, passes) == 0
     assert c.status(RUN)["phase"] == "Succeeded"
 
 
