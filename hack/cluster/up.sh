@@ -196,14 +196,25 @@ reclaimPolicy: Delete
 volumeBindingMode: Immediate
 YAML
 
+# kubectl wait fails at once, instead of waiting, while a new object has no status yet
+# (".status.conditions accessor error"): try again for a while.
+wait_for_condition() {
+  local _
+  for _ in $(seq 30); do
+    k wait "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  k wait "$@" >&2
+}
+
 k apply -f "$cluster_repo/sim/raft_sim/crds/" >&2
-k wait --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org \
-  crd/leaderworkersets.leaderworkerset.x-k8s.io >&2
+wait_for_condition --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org \
+  crd/leaderworkersets.leaderworkerset.x-k8s.io
 if [[ "$trainer" == 1 ]]; then
   k apply -f "$cluster_repo/sim/raft_sim/crds/trainer/trainer.kubeflow.org_trainjobs.yaml" \
     -f "$cluster_repo/sim/raft_sim/crds/trainer/trainer.kubeflow.org_clustertrainingruntimes.yaml" >&2
-  k wait --for=condition=Established --timeout=60s crd/trainjobs.trainer.kubeflow.org \
-    crd/clustertrainingruntimes.trainer.kubeflow.org >&2
+  wait_for_condition --for=condition=Established --timeout=60s crd/trainjobs.trainer.kubeflow.org \
+    crd/clustertrainingruntimes.trainer.kubeflow.org
   k apply -f "$cluster_repo/sim/raft_sim/crds/trainer/torch-distributed.yaml" >&2
 fi
 # The admission policy applies once the API server has loaded it: wait until it denies.
