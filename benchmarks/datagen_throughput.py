@@ -62,7 +62,7 @@ MIN_CHARS = 300_000
 REQUESTS_PER_SECOND = 60.0  # all replicas together at capacity: what 2 shared cores keep up with
 EVAL_REQUESTS_PER_SECOND = 45.0  # eval's client does more per request (scores, partial answers file)
 DATAGEN_TOKENS_PER_REQUEST = 80  # mean completion length of the simulated teacher's questions and answers
-EVAL_TOKENS_PER_REQUEST = 10  # mean of a no-retrieval answer (about 20) and a one-token verdict
+EVAL_TOKENS_PER_REQUEST = 42  # mean of an answer in the RAFT format (about 85 tokens) and a one-token verdict
 BASELINE = {"workers": 2, "concurrency": 32}
 RESULTS = Path(__file__).parent / "results"
 
@@ -231,7 +231,7 @@ def run_eval_measured(root: Path, dataset: Path, urls: list[str], questions: int
     config = run_config_from_dict({
         "root": str(root),
         "teacher": {"endpoints": urls, "model": TEACHER},
-        "eval": {"judge": {"endpoints": urls, "model": TEACHER}, "topK": [], "withoutRag": True,
+        "eval": {"judge": {"endpoints": urls, "model": TEACHER}, "topK": [], "withoutRag": True, "primaryMode": "none",
                  "evalFile": str(eval_file),
                  "models": [{"name": "student", "role": "student", "endpoints": urls, "model": STUDENT}]},
     })
