@@ -8,7 +8,8 @@ that the first wave of question requests can fill every slot. In the same run, a
 with the previous defaults (2 workers × 32 requests in flight, fixed) generates from the same
 text, stopped after ``--baseline-seconds``. Then the eval program answers and judges held-out
 questions with its defaults, both against one set of servers, as when the teacher is both a
-baseline under test and the judge (its servers' steps suit eval's short answers).
+baseline under test and the judge (its servers' steps suit eval's requests: answers in the RAFT
+format, about 85 tokens, each followed by a one-token verdict).
 
 Each simulated replica is a separate process with continuous batching: a decode step takes
 ``step_base + step_per_seq × batch`` with ``step_per_seq = step_base / slots`` (a full batch
@@ -21,9 +22,18 @@ and slot occupancy (time-averaged running sequences / slots), each over
 * the sustained part: until the client sent its last request (what follows is the drain of
   the last wave, the same for any client, and a shrinking share of longer runs).
 
-    python benchmarks/datagen_throughput.py --slots 64
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 1 2
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 4
+The drain (*tail*) lasts about one request's time at full batch: by Little's law, the slots
+of all replicas over the request rate at capacity (datagen 80-token requests at 60/s: 64 × N /
+60 s for 64-slot replicas; eval's 85-token answers at half the 45/s: 256 × 4 × 2 / 45 = 45 s
+for four 256-slot replicas). The corpus (``--chunks-per-slot``) and the eval questions
+(``--eval-questions-per-slot``) grow with the slots so that the tail stays a small share of
+the run, up to what fits in 5 minutes on 2 shared cores; the table gives the tail's seconds.
+
+    python benchmarks/datagen_throughput.py --slots 64 --replicas 1 2
+    python benchmarks/datagen_throughput.py --slots 64 --replicas 4
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 1
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 2
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --eval-questions 600 2000
 
 (each under 5 minutes on 2 shared cores).
 
@@ -252,7 +262,7 @@ def main() -> None:
                         help="datagen requests/s of all replicas at capacity (lower it when the client cannot keep up)")
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long the baseline runs")
     parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
-    parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 1300], metavar=("MIN", "MAX"),
+    parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 2600], metavar=("MIN", "MAX"),
                         help="bounds on the held-out questions eval answers and judges")
     parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the Markdown of an earlier result")
     args = parser.parse_args()
@@ -347,13 +357,14 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         row["vsBaseline"] = round(row["sustained"]["occupancy"] / base["sustained"]["occupancy"], 2) if base else None
     header = ("| program | settings | replicas | requests | capacity tok/s | completion tok/s (whole) "
               "| of capacity (whole) | slot occupancy (whole) | slot occupancy (sustained) "
-              "| × baseline (occupancy, sustained) |")
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| tail (s) | × baseline (occupancy, sustained) |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         w, s = r["whole"], r["sustained"]
         lines.append(f"| {r['program']} | {r['settings']} | {r['replicas']} | {r['requests']} | "
                      f"{r['capacityTokensPerSecond']:.0f} | {w['tokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | "
-                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {r['vsBaseline'] or '–'} |")
+                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {w['seconds'] - s['seconds']:.1f} | "
+                     f"{r['vsBaseline'] or '–'} |")
     table = "\n".join(lines)
     print("\n" + table)
     environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
@@ -375,9 +386,10 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         "defaults (2 workers, adaptive in-flight limit) on the local executor; the baseline, on the same servers "
         "and text, uses the previous defaults (2 workers × 32 requests in flight, fixed) and is stopped after "
         "15 s; eval answers and judges held-out questions (no retrieval) with its defaults, on servers whose "
-        "steps suit its short answers (its *requests* column counts answer requests; each is followed by a "
+        "steps suit its requests (answers in the RAFT format, about 85 tokens; its *requests* column counts answer requests; each is followed by a one-token "
         "judge request). *Whole*: first request to last response; *sustained*: until the last request (eval: "
-        "answer request) was sent; after it, the last wave drains. Completion tokens are counted when a request "
+        "answer request) was sent; after it, the last wave drains (*tail*: about one request's time at full batch, "
+        "the same for any client). Completion tokens are counted when a request "
         "finishes, so they are exact over the whole span only; slot occupancy (time-averaged running sequences "
         "/ slots, from the servers' decode steps) is exact over any span. Servers run as separate processes on the same "
         f"{os.cpu_count()}-CPU machine as the clients, shared with other work (1-minute load average "
