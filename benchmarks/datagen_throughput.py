@@ -73,6 +73,7 @@ REQUESTS_PER_SECOND = 60.0  # all replicas together at capacity: what 2 shared c
 EVAL_REQUESTS_PER_SECOND = 45.0  # eval's client does more per request (scores, partial answers file)
 DATAGEN_TOKENS_PER_REQUEST = 80  # mean completion length of the simulated teacher's questions and answers
 EVAL_TOKENS_PER_REQUEST = 42  # mean of an answer in the RAFT format (about 85 tokens) and a one-token verdict
+CHUNKS_PER_SLOT = 1.2  # default corpus size: chunks per slot of all replicas (5 requests each)
 BASELINE = {"workers": 2, "concurrency": 32}
 RESULTS = Path(__file__).parent / "results"
 
@@ -256,7 +257,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slots", type=int, default=64, help="sequence slots per replica (vLLM max_num_seqs)")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--chunks-per-slot", type=float, default=1.2,
+    parser.add_argument("--chunks-per-slot", type=float, default=CHUNKS_PER_SLOT,
                         help="corpus size: chunks per slot of all replicas (at least 300 K characters)")
     parser.add_argument("--requests-per-second", type=float, default=REQUESTS_PER_SECOND,
                         help="datagen requests/s of all replicas at capacity (lower it when the client cannot keep up)")
@@ -374,6 +375,7 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
     stem = RESULTS / f"datagen_throughput_{slots}{suffix}"
     command = "python benchmarks/datagen_throughput.py " + " ".join(argv)
     rate = float(argv[argv.index("--requests-per-second") + 1]) if "--requests-per-second" in argv else REQUESTS_PER_SECOND
+    per_slot = float(argv[argv.index("--chunks-per-slot") + 1]) if "--chunks-per-slot" in argv else CHUNKS_PER_SLOT
     stem.with_suffix(".json").write_text(json.dumps(
         {"rows": rows, "slots": slots, "replicas": replicas, "requestsPerSecondAtCapacity": REQUESTS_PER_SECOND, "corpusChars": corpus_chars,
          "environment": environment, "command": command, "wallSeconds": round(wall, 1)}, indent=2) + "\n")
@@ -382,7 +384,7 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         f"Simulated replicas of {slots} slots each; a decode step takes b × (1 + batch/{slots}) ms with b chosen "
         f"so that all replicas together complete about {rate:.0f} datagen or "
         f"{EVAL_REQUESTS_PER_SECOND:.0f} eval requests/s at capacity (b per row in the JSON). Corpus: text of Debian's python3-doc HTML, at least 300 K characters and about "
-        f"{slots} × replicas × 1.2 chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
+        f"{slots} × replicas × {per_slot:g} chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
         "defaults (2 workers, adaptive in-flight limit) on the local executor; the baseline, on the same servers "
         "and text, uses the previous defaults (2 workers × 32 requests in flight, fixed) and is stopped after "
         "15 s; eval answers and judges held-out questions (no retrieval) with its defaults, on servers whose "
