@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -265,6 +266,10 @@ def main() -> None:
     parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
     parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 2600], metavar=("MIN", "MAX"),
                         help="bounds on the held-out questions eval answers and judges")
+    parser.add_argument("--dataset", type=Path, metavar="DIR",
+                        help="keep the datagen's train.jsonl here (or, with --eval-only, take eval's questions from it)")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="only eval, on questions from --dataset (results: datagen_throughput_<slots>_r<N>_eval)")
     parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the Markdown of an earlier result")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -277,23 +282,23 @@ def main() -> None:
     slots = args.slots
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
+    if args.eval_only and not (args.dataset and (args.dataset / "train.jsonl").is_file()):
+        raise SystemExit("--eval-only needs --dataset DIR holding a train.jsonl from an earlier datagen")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         chars_needed = max(MIN_CHARS, int(args.chunks_per_slot * slots * max(args.replicas) * 1000))
-        corpus_root, corpus_chars = corpus_texts(tmp_path / "corpus-all", chars_needed)
-        files = sorted(corpus_root.iterdir())
+        corpus_chars = 0
         for replicas in args.replicas:
-            # Steps scale with the replica count so that the request rate at capacity stays the same.
-            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, args.requests_per_second) as (urls, server):
-                corpus = _subset(files, tmp_path / f"corpus-{replicas}",
-                                 max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
-                out = tmp_path / f"adaptive-{replicas}"
-                result = run_datagen_measured(datagen_config(out, corpus[0], urls, {}), urls, slots, server["capacity"])
-                _row(rows, "datagen", "defaults (adaptive)", replicas, server, corpusChars=corpus[1], **result)
-                result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
-                                         urls, slots, server["capacity"], args.baseline_seconds)
-                _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
-            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])
+            if args.eval_only:
+                out = tmp_path / "eval-only"
+                (out / "dataset").mkdir(parents=True, exist_ok=True)
+                shutil.copy(args.dataset / "train.jsonl", out / "dataset" / "train.jsonl")
+            else:
+                if not corpus_chars:
+                    corpus_root, corpus_chars = corpus_texts(tmp_path / "corpus-all", chars_needed)
+                    files = sorted(corpus_root.iterdir())
+                out = _datagen_rows(rows, args, files, tmp_path, slots, replicas)
+                _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])
             if max(args.eval_questions) == 0:
                 continue
             with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
@@ -303,6 +308,25 @@ def main() -> None:
                                            server["capacity"])
                 _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)
             _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])  # per replica count
+
+
+def _datagen_rows(rows: list[dict[str, Any]], args: argparse.Namespace, files: list[Path], tmp_path: Path,
+                  slots: int, replicas: int) -> Path:
+    """The adaptive datagen and the baseline on ``replicas`` servers; returns the adaptive run's root."""
+    # Steps scale with the replica count so that the request rate at capacity stays the same.
+    with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, args.requests_per_second) as (urls, server):
+        corpus = _subset(files, tmp_path / f"corpus-{replicas}",
+                         max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
+        out = tmp_path / f"adaptive-{replicas}"
+        result = run_datagen_measured(datagen_config(out, corpus[0], urls, {}), urls, slots, server["capacity"])
+        _row(rows, "datagen", "defaults (adaptive)", replicas, server, corpusChars=corpus[1], **result)
+        result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
+                                 urls, slots, server["capacity"], args.baseline_seconds)
+        _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
+    if args.dataset:
+        args.dataset.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "dataset" / "train.jsonl", args.dataset / "train.jsonl")
+    return out
 
 
 @contextlib.contextmanager
@@ -372,6 +396,7 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
                    "loadAverage1m": round(os.getloadavg()[0], 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if replicas == [1, 2, 4] else "_r" + "-".join(map(str, replicas))
+    suffix += "_eval" if "--eval-only" in argv else ""
     stem = RESULTS / f"datagen_throughput_{slots}{suffix}"
     command = "python benchmarks/datagen_throughput.py " + " ".join(argv)
     rate = float(argv[argv.index("--requests-per-second") + 1]) if "--requests-per-second" in argv else REQUESTS_PER_SECOND
