@@ -30,12 +30,15 @@ for four 256-slot replicas). The corpus (``--chunks-per-slot``) and the eval que
 the run, up to what fits in 5 minutes on 2 shared cores; the table gives the tail's seconds.
 
     python benchmarks/datagen_throughput.py --slots 64 --replicas 1 2
-    python benchmarks/datagen_throughput.py --slots 64 --replicas 4
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 1
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 2
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --eval-questions 600 2000
+    python benchmarks/datagen_throughput.py --slots 64 --replicas 4 --chunks-per-slot 2 --eval-questions-per-slot 8
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 1 --chunks-per-slot 3 --eval-questions-per-slot 8
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 2 --chunks-per-slot 1.6 --eval-questions 600 2000
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --chunks-per-slot 2 --eval-questions 0 0
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --eval-only --dataset DIR \
+        --eval-questions-per-slot 4 --eval-questions 600 4096
 
-(each under 5 minutes on 2 shared cores).
+(each under 5 minutes on 2 shared cores; the last needs a ``train.jsonl`` of at least 4,096
+records in DIR, e.g. kept by a datagen run with ``--dataset DIR``).
 
 Prints a table and writes ``benchmarks/results/datagen_throughput_<slots>[_r<replicas>].{json,md}``.
 """
