@@ -35,9 +35,9 @@ the run, up to what fits in 5 minutes on 2 shared cores; the table gives the tai
     python benchmarks/datagen_throughput.py --slots 256 --replicas 2 --chunks-per-slot 1.6 --eval-questions 600 2000
     python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --chunks-per-slot 2 --eval-questions 0 0
     python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --eval-only --dataset DIR \
-        --eval-questions-per-slot 4 --eval-questions 600 4096
+        --eval-questions-per-slot 4.5 --eval-questions 600 4608
 
-(each under 5 minutes on 2 shared cores; the last needs a ``train.jsonl`` of at least 4,096
+(each under 5 minutes on 2 shared cores; the last needs a ``train.jsonl`` of at least 4,608
 records in DIR, e.g. kept by a datagen run with ``--dataset DIR``).
 
 Prints a table and writes ``benchmarks/results/datagen_throughput_<slots>[_r<replicas>].{json,md}``.
