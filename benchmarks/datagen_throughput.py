@@ -8,7 +8,8 @@ that the first wave of question requests can fill every slot. In the same run, a
 with the previous defaults (2 workers × 32 requests in flight, fixed) generates from the same
 text, stopped after ``--baseline-seconds``. Then the eval program answers and judges held-out
 questions with its defaults, both against one set of servers, as when the teacher is both a
-baseline under test and the judge (its servers' steps suit eval's short answers).
+baseline under test and the judge (its servers' steps suit eval's requests: answers in the RAFT
+format, about 85 tokens, each followed by a one-token verdict).
 
 Each simulated replica is a separate process with continuous batching: a decode step takes
 ``step_base + step_per_seq × batch`` with ``step_per_seq = step_base / slots`` (a full batch
@@ -21,11 +22,23 @@ and slot occupancy (time-averaged running sequences / slots), each over
 * the sustained part: until the client sent its last request (what follows is the drain of
   the last wave, the same for any client, and a shrinking share of longer runs).
 
-    python benchmarks/datagen_throughput.py --slots 64
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 1 2
-    python benchmarks/datagen_throughput.py --slots 256 --replicas 4
+The drain (*tail*) lasts about one request's time at full batch: by Little's law, the slots
+of all replicas over the request rate at capacity (datagen 80-token requests at 60/s: 64 × N /
+60 s for 64-slot replicas; eval's 85-token answers at half the 45/s: 256 × 4 × 2 / 45 = 45 s
+for four 256-slot replicas). The corpus (``--chunks-per-slot``) and the eval questions
+(``--eval-questions-per-slot``) grow with the slots so that the tail stays a small share of
+the run, up to what fits in 5 minutes on 2 shared cores; the table gives the tail's seconds.
 
-(each under 5 minutes on 2 shared cores).
+    python benchmarks/datagen_throughput.py --slots 64 --replicas 1 2
+    python benchmarks/datagen_throughput.py --slots 64 --replicas 4 --chunks-per-slot 2 --eval-questions-per-slot 8
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 1 --chunks-per-slot 3 --eval-questions-per-slot 8
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 2 --chunks-per-slot 1.6 --eval-questions 600 2000
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --chunks-per-slot 2 --eval-questions 0 0
+    python benchmarks/datagen_throughput.py --slots 256 --replicas 4 --eval-only --dataset DIR \
+        --eval-questions-per-slot 4.5 --eval-questions 600 4608
+
+(each under 5 minutes on 2 shared cores; the last needs a ``train.jsonl`` of at least 4,608
+records in DIR, e.g. kept by a datagen run with ``--dataset DIR``).
 
 Prints a table and writes ``benchmarks/results/datagen_throughput_<slots>[_r<replicas>].{json,md}``.
 """
@@ -39,6 +52,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,7 +76,8 @@ MIN_CHARS = 300_000
 REQUESTS_PER_SECOND = 60.0  # all replicas together at capacity: what 2 shared cores keep up with
 EVAL_REQUESTS_PER_SECOND = 45.0  # eval's client does more per request (scores, partial answers file)
 DATAGEN_TOKENS_PER_REQUEST = 80  # mean completion length of the simulated teacher's questions and answers
-EVAL_TOKENS_PER_REQUEST = 10  # mean of a no-retrieval answer (about 20) and a one-token verdict
+EVAL_TOKENS_PER_REQUEST = 42  # mean of an answer in the RAFT format (about 85 tokens) and a one-token verdict
+CHUNKS_PER_SLOT = 1.2  # default corpus size: chunks per slot of all replicas (5 requests each)
 BASELINE = {"workers": 2, "concurrency": 32}
 RESULTS = Path(__file__).parent / "results"
 
@@ -231,7 +246,7 @@ def run_eval_measured(root: Path, dataset: Path, urls: list[str], questions: int
     config = run_config_from_dict({
         "root": str(root),
         "teacher": {"endpoints": urls, "model": TEACHER},
-        "eval": {"judge": {"endpoints": urls, "model": TEACHER}, "topK": [], "withoutRag": True,
+        "eval": {"judge": {"endpoints": urls, "model": TEACHER}, "topK": [], "withoutRag": True, "primaryMode": "none",
                  "evalFile": str(eval_file),
                  "models": [{"name": "student", "role": "student", "endpoints": urls, "model": STUDENT}]},
     })
@@ -246,14 +261,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slots", type=int, default=64, help="sequence slots per replica (vLLM max_num_seqs)")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--chunks-per-slot", type=float, default=1.2,
+    parser.add_argument("--chunks-per-slot", type=float, default=CHUNKS_PER_SLOT,
                         help="corpus size: chunks per slot of all replicas (at least 300 K characters)")
     parser.add_argument("--requests-per-second", type=float, default=REQUESTS_PER_SECOND,
                         help="datagen requests/s of all replicas at capacity (lower it when the client cannot keep up)")
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long the baseline runs")
     parser.add_argument("--eval-questions-per-slot", type=float, default=5.0)
-    parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 1300], metavar=("MIN", "MAX"),
+    parser.add_argument("--eval-questions", type=int, nargs=2, default=[600, 2600], metavar=("MIN", "MAX"),
                         help="bounds on the held-out questions eval answers and judges")
+    parser.add_argument("--dataset", type=Path, metavar="DIR",
+                        help="keep the datagen's train.jsonl here (or, with --eval-only, take eval's questions from it)")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="only eval, on questions from --dataset (results: datagen_throughput_<slots>_r<N>_eval)")
     parser.add_argument("--render", type=Path, metavar="JSON", help="rewrite the Markdown of an earlier result")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -266,23 +285,23 @@ def main() -> None:
     slots = args.slots
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
+    if args.eval_only and not (args.dataset and (args.dataset / "train.jsonl").is_file()):
+        raise SystemExit("--eval-only needs --dataset DIR holding a train.jsonl from an earlier datagen")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         chars_needed = max(MIN_CHARS, int(args.chunks_per_slot * slots * max(args.replicas) * 1000))
-        corpus_root, corpus_chars = corpus_texts(tmp_path / "corpus-all", chars_needed)
-        files = sorted(corpus_root.iterdir())
+        corpus_chars = 0
         for replicas in args.replicas:
-            # Steps scale with the replica count so that the request rate at capacity stays the same.
-            with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, args.requests_per_second) as (urls, server):
-                corpus = _subset(files, tmp_path / f"corpus-{replicas}",
-                                 max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
-                out = tmp_path / f"adaptive-{replicas}"
-                result = run_datagen_measured(datagen_config(out, corpus[0], urls, {}), urls, slots, server["capacity"])
-                _row(rows, "datagen", "defaults (adaptive)", replicas, server, corpusChars=corpus[1], **result)
-                result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
-                                         urls, slots, server["capacity"], args.baseline_seconds)
-                _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
-            _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])
+            if args.eval_only:
+                out = tmp_path / "eval-only"
+                (out / "dataset").mkdir(parents=True, exist_ok=True)
+                shutil.copy(args.dataset / "train.jsonl", out / "dataset" / "train.jsonl")
+            else:
+                if not corpus_chars:
+                    corpus_root, corpus_chars = corpus_texts(tmp_path / "corpus-all", chars_needed)
+                    files = sorted(corpus_root.iterdir())
+                out = _datagen_rows(rows, args, files, tmp_path, slots, replicas)
+                _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])
             if max(args.eval_questions) == 0:
                 continue
             with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
@@ -292,6 +311,25 @@ def main() -> None:
                                            server["capacity"])
                 _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)
             _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])  # per replica count
+
+
+def _datagen_rows(rows: list[dict[str, Any]], args: argparse.Namespace, files: list[Path], tmp_path: Path,
+                  slots: int, replicas: int) -> Path:
+    """The adaptive datagen and the baseline on ``replicas`` servers; returns the adaptive run's root."""
+    # Steps scale with the replica count so that the request rate at capacity stays the same.
+    with serving(replicas, slots, DATAGEN_TOKENS_PER_REQUEST, args.requests_per_second) as (urls, server):
+        corpus = _subset(files, tmp_path / f"corpus-{replicas}",
+                         max(MIN_CHARS, int(args.chunks_per_slot * slots * replicas * 1000)))
+        out = tmp_path / f"adaptive-{replicas}"
+        result = run_datagen_measured(datagen_config(out, corpus[0], urls, {}), urls, slots, server["capacity"])
+        _row(rows, "datagen", "defaults (adaptive)", replicas, server, corpusChars=corpus[1], **result)
+        result = run_datagen_for(datagen_config(tmp_path / f"base-{replicas}", corpus[0], urls, BASELINE),
+                                 urls, slots, server["capacity"], args.baseline_seconds)
+        _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
+    if args.dataset:
+        args.dataset.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "dataset" / "train.jsonl", args.dataset / "train.jsonl")
+    return out
 
 
 @contextlib.contextmanager
@@ -347,22 +385,25 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         row["vsBaseline"] = round(row["sustained"]["occupancy"] / base["sustained"]["occupancy"], 2) if base else None
     header = ("| program | settings | replicas | requests | capacity tok/s | completion tok/s (whole) "
               "| of capacity (whole) | slot occupancy (whole) | slot occupancy (sustained) "
-              "| × baseline (occupancy, sustained) |")
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| tail (s) | × baseline (occupancy, sustained) |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         w, s = r["whole"], r["sustained"]
         lines.append(f"| {r['program']} | {r['settings']} | {r['replicas']} | {r['requests']} | "
                      f"{r['capacityTokensPerSecond']:.0f} | {w['tokensPerSecond']:.0f} | {w['ofCapacity']:.3f} | "
-                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {r['vsBaseline'] or '–'} |")
+                     f"{w['occupancy']:.3f} | {s['occupancy']:.3f} | {w['seconds'] - s['seconds']:.1f} | "
+                     f"{r['vsBaseline'] or '–'} |")
     table = "\n".join(lines)
     print("\n" + table)
     environment = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                    "loadAverage1m": round(os.getloadavg()[0], 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = "" if replicas == [1, 2, 4] else "_r" + "-".join(map(str, replicas))
+    suffix += "_eval" if "--eval-only" in argv else ""
     stem = RESULTS / f"datagen_throughput_{slots}{suffix}"
     command = "python benchmarks/datagen_throughput.py " + " ".join(argv)
     rate = float(argv[argv.index("--requests-per-second") + 1]) if "--requests-per-second" in argv else REQUESTS_PER_SECOND
+    per_slot = float(argv[argv.index("--chunks-per-slot") + 1]) if "--chunks-per-slot" in argv else CHUNKS_PER_SLOT
     stem.with_suffix(".json").write_text(json.dumps(
         {"rows": rows, "slots": slots, "replicas": replicas, "requestsPerSecondAtCapacity": REQUESTS_PER_SECOND, "corpusChars": corpus_chars,
          "environment": environment, "command": command, "wallSeconds": round(wall, 1)}, indent=2) + "\n")
@@ -371,13 +412,14 @@ def _write(rows: list[dict[str, Any]], slots: int, corpus_chars: int, wall: floa
         f"Simulated replicas of {slots} slots each; a decode step takes b × (1 + batch/{slots}) ms with b chosen "
         f"so that all replicas together complete about {rate:.0f} datagen or "
         f"{EVAL_REQUESTS_PER_SECOND:.0f} eval requests/s at capacity (b per row in the JSON). Corpus: text of Debian's python3-doc HTML, at least 300 K characters and about "
-        f"{slots} × replicas × 1.2 chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
+        f"{slots} × replicas × {per_slot:g} chunks ({corpus_chars} characters converted). datagen runs with the RaftRun "
         "defaults (2 workers, adaptive in-flight limit) on the local executor; the baseline, on the same servers "
         "and text, uses the previous defaults (2 workers × 32 requests in flight, fixed) and is stopped after "
         "15 s; eval answers and judges held-out questions (no retrieval) with its defaults, on servers whose "
-        "steps suit its short answers (its *requests* column counts answer requests; each is followed by a "
+        "steps suit its requests (answers in the RAFT format, about 85 tokens; its *requests* column counts answer requests; each is followed by a one-token "
         "judge request). *Whole*: first request to last response; *sustained*: until the last request (eval: "
-        "answer request) was sent; after it, the last wave drains. Completion tokens are counted when a request "
+        "answer request) was sent; after it, the last wave drains (*tail*: about one request's time at full batch, "
+        "the same for any client). Completion tokens are counted when a request "
         "finishes, so they are exact over the whole span only; slot occupancy (time-averaged running sequences "
         "/ slots, from the servers' decode steps) is exact over any span. Servers run as separate processes on the same "
         f"{os.cpu_count()}-CPU machine as the clients, shared with other work (1-minute load average "

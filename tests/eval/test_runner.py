@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,32 @@ async def test_failed_requests_are_recorded_not_fatal(tmp_path: Path) -> None:
     assert failed.error and failed.verdict == "NO" and failed.answer == ""
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "failed requests" in report and "| student | student | no RAG |" in report
+
+
+async def test_scorers_load_off_the_event_loop_before_the_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rouge-score imports NLTK and SciPy (seconds of CPU); loaded on the first scored answer, it
+    # froze the event loop with every request in flight, and the servers idled meanwhile.
+    monkeypatch.setattr(runner.metrics, "_rouge_scorer", None)
+    load = runner.metrics.load_scorers
+    loaded_in: list[threading.Thread] = []
+
+    def spy() -> None:
+        loaded_in.append(threading.current_thread())
+        load()
+
+    monkeypatch.setattr(runner.metrics, "load_scorers", spy)
+    ready_at_first_request: list[bool] = []
+
+    class Observing(FakeClient):
+        async def chat(self, messages: list[dict[str, str]], **kwargs: Any) -> str:
+            ready_at_first_request.append(runner.metrics._rouge_scorer is not None)
+            return await super().chat(messages, **kwargs)
+
+    await runner.evaluate(_config(tmp_path), lambda n, e, c: Observing(n, e, c, {}), Recorder())
+    assert ready_at_first_request and all(ready_at_first_request)
+    assert loaded_in and loaded_in[0] is not threading.main_thread()
 
 
 async def test_system_role_fallback(tmp_path: Path) -> None:

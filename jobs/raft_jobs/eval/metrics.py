@@ -65,13 +65,25 @@ def token_f1(prediction: str, reference: str) -> float:
 _rouge_scorer = None
 
 
-def rouge_scores(prediction: str, reference: str) -> dict[str, float]:
-    """ROUGE-1/2/L F-measures (``rouge-score``, Porter stemming) of one pair."""
+def load_scorers() -> None:
+    """Import and build the ROUGE scorer now (idempotent).
+
+    ``rouge-score`` pulls in NLTK and SciPy: seconds of CPU. Done lazily on the first scored
+    answer, that import would block the event loop while hundreds of requests are in flight,
+    leaving the servers idle; :func:`raft_jobs.eval.runner.evaluate` calls this (in a thread)
+    before the first request instead.
+    """
     global _rouge_scorer
     if _rouge_scorer is None:
         from rouge_score import rouge_scorer
 
         _rouge_scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+
+def rouge_scores(prediction: str, reference: str) -> dict[str, float]:
+    """ROUGE-1/2/L F-measures (``rouge-score``, Porter stemming) of one pair."""
+    load_scorers()
+    assert _rouge_scorer is not None
     scores = _rouge_scorer.score(reference, prediction)
     return {name: score.fmeasure for name, score in scores.items()}
 

@@ -349,7 +349,12 @@ async def evaluate(
     run.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         # Endpoints first: a server that is down should fail the Job before minutes of embedding.
-        await _wait_ready([*clients.values(), judge], ev.readyTimeoutSeconds)
+        # The scorers load meanwhile, off the event loop that will carry the requests.
+        scorers = asyncio.create_task(asyncio.to_thread(metrics.load_scorers))
+        try:
+            await _wait_ready([*clients.values(), judge], ev.readyTimeoutSeconds)
+        finally:
+            await scorers
         contexts: dict[str, list[Chunk]] = {}
         index_kind = ""
         chunks: list[Chunk] = []
