@@ -27,6 +27,8 @@ def test_components_are_the_pinned_builds(cluster: LocalCluster) -> None:
         pid = int((pids / f"{component}.pid").read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         assert b"--leader-elect=false" in cmdline, component
+        if component == "kube-controller-manager":  # not held to 20 requests/s (operator_scale, 1,000 runs)
+            assert b"--kube-api-qps=200" in cmdline and b"--kube-api-burst=400" in cmdline
     leases = {item["metadata"]["name"] for item in cluster.kubectl_json("get", "lease", "-n", "kube-system")["items"]}
     assert not {"kube-controller-manager", "kube-scheduler"} & leases
     helm = subprocess.run([str(bin_dir() / "helm"), "version", "--template", "{{.Version}}"],
