@@ -301,7 +301,7 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def raftrun(name: str, namespace: str, duration: float, datagen_duration: float | None = None,
-            suspend: bool = False) -> dict[str, Any]:
+            suspend: bool = False, pending_deadline: int | None = None) -> dict[str, Any]:
     """A RaftRun small enough that 100 fit on the fake nodes: TP=1 teacher, 1 worker, 1x1 GPU student."""
     annotations = {"sim.raftoperator.io/duration-seconds": str(duration)}
     if datagen_duration is not None:
@@ -315,6 +315,8 @@ def raftrun(name: str, namespace: str, duration: float, datagen_duration: float 
     }
     if suspend:
         spec["suspend"] = True
+    if pending_deadline is not None:
+        spec["failurePolicy"] = {"pendingDeadlineSeconds": pending_deadline}
     return {"apiVersion": "raftoperator.io/v1alpha1", "kind": "RaftRun",
             "metadata": {"name": name, "namespace": namespace, "annotations": annotations}, "spec": spec}
 
@@ -467,7 +469,8 @@ def pipeline_phase(bench: Bench, label: str, names: list[tuple[str, str]], timeo
     submit(bench.cluster, namespaces(ns for ns, _ in names))
     served0 = apiserver_requests(bench.cluster)
     cpu0, t0 = bench.cpu.sample(), time.time()
-    started = submit(bench.cluster, [raftrun(n, ns, args.duration) for ns, n in names])
+    started = submit(bench.cluster, [raftrun(n, ns, args.duration, pending_deadline=args.pending_deadline)
+                                     for ns, n in names])
     submitted_s = round(time.time() - started, 1)
     ok = bench.watcher.wait(names, lambda s: s.get("phase") == "Succeeded", timeout, f"{label} runs to succeed")
     done_at = time.time()
@@ -585,7 +588,8 @@ def idle_phases(bench: Bench) -> None:
     names = [(f"bench-idle-{i:03d}", f"idle-{i:03d}") for i in range(args.idle_runs)]
     run_ns = [ns for ns, _ in names]
     submit(bench.cluster, namespaces(run_ns))
-    docs = [raftrun(n, ns, args.duration, datagen_duration=3600) for ns, n in names]
+    docs = [raftrun(n, ns, args.duration, datagen_duration=3600, pending_deadline=args.pending_deadline)
+            for ns, n in names]
     started = submit(bench.cluster, docs)
     print(f"[idle] {len(names)} runs applied; waiting until every RayJob runs and reports progress")
     ok = bench.watcher.wait(names, lambda s: s.get("phase") == "GeneratingData" and "datagen" in s,
@@ -906,6 +910,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gpus-per-node", type=int, default=8,
                    help="GPUs per fake node (default 8; fewer, larger nodes cost the API server fewer heartbeats)")
     p.add_argument("--timeout", type=float, default=420.0, help="max seconds to wait for a phase (default 420)")
+    p.add_argument("--pending-deadline", type=int, default=None, metavar="SECONDS",
+                   help="the runs' failurePolicy.pendingDeadlineSeconds (default: the RaftRun default, 1800). On 2 "
+                        "cores the local cluster's controller manager binds about one volume per second or less, "
+                        "so with 1,000 runs the last teacher pods wait for their claim longer than 1800 s")
     p.add_argument("--sample-every", type=float, default=30.0,
                    help="seconds between timeline samples (phase counts, CPU, RSS; default 30)")
     p.add_argument("--cluster-name", default="raft-bench")
@@ -949,7 +957,7 @@ def main(argv: list[str] | None = None) -> int:
                      "progress_interval": args.progress_interval, "gpu_nodes": args.gpu_nodes,
                      "gpus_per_node": args.gpus_per_node,
                      "idle_window": args.idle_window, "quiet_window": args.quiet_window,
-                     "idle_runs": args.idle_runs},
+                     "idle_runs": args.idle_runs, "pending_deadline": args.pending_deadline},
         "loadavg_start": round(os.getloadavg()[0], 2),
         "notes": [],
     }
