@@ -165,7 +165,7 @@ def test_delete_mid_run_removes_children_and_follows_retention(runs, retention) 
     name = f"gone-{retention.lower()}"
     runs.create(name, {"storage.retentionPolicy": retention}, annotations={"sim.raftoperator.io/duration-seconds": "30"})
     runs.wait_phase(name, "GeneratingData")
-    runs.cluster.kubectl("delete", "raftrun", name, "-n", runs.namespace, "--wait=true", timeout=60)
+    runs.cluster.kubectl("delete", "raftrun", name, "-n", runs.namespace, "--wait=true", timeout=180)
 
     def gone() -> bool:
         left = [(kind, o["metadata"]["name"]) for kind in ("deployments", "services", "rayjobs", "configmaps",
