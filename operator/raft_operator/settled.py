@@ -29,6 +29,7 @@ import datetime as dt
 from typing import Any, Mapping
 
 from . import api
+from .conditions import get_condition
 from .observed import Observed
 from .reconciler import Plan
 
@@ -47,7 +48,7 @@ def at_rest(body: Mapping[str, Any]) -> bool:
         return False
     if status.get("observedGeneration") != (body.get("metadata") or {}).get("generation"):
         return False
-    reconciling = next((c for c in status.get("conditions") or [] if c.get("type") == api.RECONCILING), None)
+    reconciling = get_condition(status.get("conditions") or [], api.RECONCILING)
     return reconciling is not None and reconciling.get("status") == "False"
 
 
