@@ -79,6 +79,15 @@ class Runs:
             raise TimeoutError(f"{exc}; status={json.dumps(self.status(name))[:2000]}\n"
                                f"operator log:\n{self.operator.log_tail()}") from None
 
+    def wait_at_rest(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        """Wait until the run's Reconciling condition is False: an ended run may spend one pass
+        Reconciling=True (reason Releasing) after its phase is written."""
+        def rested():
+            status = self.status(name)
+            reconciling = next((c for c in status.get("conditions", []) if c["type"] == "Reconciling"), {})
+            return status if reconciling.get("status") == "False" else None
+        return self.cluster.wait_for(rested, timeout=timeout, interval=0.5, message=f"{name} did not come to rest")
+
     def children(self, kind: str, name: str) -> list[dict[str, Any]]:
         return self.cluster.kubectl_json("get", kind, "-n", self.namespace, "-l", f"raftoperator.io/run={name}")["items"]
 

@@ -36,4 +36,5 @@ def test_auto_picks_trainjob_when_trainer_is_installed(runs) -> None:
     trained = runs.condition("tj", "ModelTrained")
     assert trained["status"] == "True" and trained["reason"] == "TrainJobSucceeded"
     assert runs.status("tj")["training"]["totalSteps"] > 0, "progress reported from the TrainJob's pods"
-    assert runs.condition("tj", "Reconciling")["status"] == "False"
+    rested = runs.wait_at_rest("tj")
+    assert rested["phase"] == "Succeeded"
