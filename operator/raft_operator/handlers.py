@@ -28,6 +28,7 @@ from .settled import SettledRuns, fingerprint, needs_timer, wrote_nothing
 
 SETTINGS = Settings.from_env()
 MANAGED = {"app.kubernetes.io/managed-by": api.MANAGER, api.RUN_LABEL: kopf.PRESENT}
+CHILD_SELECTOR = f"app.kubernetes.io/managed-by={api.MANAGER},{api.RUN_LABEL}"  # MANAGED, as the API server reads it
 INDEX_PREFIX = "children_"
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING  # our Events are explicit; Kopf posts only warnings from logs
     settings.watching.server_timeout = 300
     settings.execution.max_workers = SETTINGS.reconcile_workers
+    select_children_on_the_server(settings)
     try:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
@@ -59,6 +61,17 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
     memo.settled = SettledRuns()  # runs skipped until their spec, children or a deadline change
     metrics.serve(SETTINGS.metrics_port)
+
+
+def select_children_on_the_server(settings: kopf.OperatorSettings) -> None:
+    """Watch the child kinds through a server-side label selector.
+
+    Kopf filters ``labels=`` on the client: without this, the API server streams every Pod,
+    ConfigMap and ServiceAccount of the cluster to the operator, and Kopf keeps a worker and a
+    memory per object. With 1,000 runs applied at once, that flood set the operator's peak RSS.
+    """
+    for kind in child_kinds.INDEXED:
+        settings.watching.label_selectors[(kind.api_version, kind.plural)] = CHILD_SELECTOR
 
 
 def index_child(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> dict | None:

@@ -18,21 +18,19 @@ _lock = threading.Lock()
 
 
 def record_phase(uid: str, phase: str | None) -> None:
-    """Remember the phase of run ``uid`` (None when it is gone) and refresh the gauge."""
+    """Remember the phase of run ``uid`` (None when it is gone) and move its count in the gauge.
+
+    Called on every RaftRun event, so it does O(1) work: only the old and the new phase change.
+    """
     with _lock:
-        if phase is None:
-            _phases.pop(uid, None)
-        else:
+        old = _phases.pop(uid, None) if phase is None else _phases.get(uid)
+        if old == phase:
+            return
+        if phase is not None:
             _phases[uid] = phase
-        counts: dict[str, int] = {}
-        for p in _phases.values():
-            counts[p] = counts.get(p, 0) + 1
-        for p in set(counts) | {labels[0] for labels in _known_labels()}:
-            RUNS_BY_PHASE.labels(p).set(counts.get(p, 0))
-
-
-def _known_labels() -> list[tuple[str, ...]]:
-    return [tuple(s.labels.values()) for m in RUNS_BY_PHASE.collect() for s in m.samples]
+            RUNS_BY_PHASE.labels(phase).inc()
+        if old is not None:
+            RUNS_BY_PHASE.labels(old).dec()
 
 
 def serve(port: int) -> None:

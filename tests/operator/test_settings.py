@@ -6,7 +6,7 @@ import kopf
 import pytest
 from kubernetes import client as kube_client
 
-from raft_operator import handlers, metrics
+from raft_operator import api, child_kinds, handlers, metrics
 from raft_operator.settings import Settings
 
 
@@ -28,5 +28,28 @@ def test_startup_sizes_kopfs_thread_pool_and_the_connection_pool(monkeypatch: py
         handlers.configure(settings=settings, memo=kopf.Memo())
         assert settings.execution.max_workers == 40
         assert kube_client.Configuration.get_default_copy().connection_pool_maxsize == 40
+        assert settings.watching.label_selectors, "children are selected on the server"
     finally:
         kube_client.Configuration.set_default(before)
+
+
+def _resource(api_version: str, plural: str) -> kopf.Resource:
+    group, _, version = api_version.rpartition("/")
+    return kopf.Resource(group=group, version=version, plural=plural)
+
+
+def test_the_api_server_streams_only_the_operators_children() -> None:
+    # Kopf's labels= filter runs on the client: without a server-side selector every Pod and
+    # ConfigMap of the cluster reaches the operator, and Kopf keeps a worker and memory for each.
+    settings = kopf.OperatorSettings()
+    handlers.select_children_on_the_server(settings)
+    for kind in child_kinds.INDEXED:
+        (selector,) = settings.watching.label_selectors.collect(_resource(kind.api_version, kind.plural))
+        assert selector == handlers.CHILD_SELECTOR
+    assert not settings.watching.label_selectors.collect(_resource(f"{api.GROUP}/{api.VERSION}", api.PLURAL))
+    assert not settings.watching.label_selectors.collect(_resource(child_kinds.WORKLOAD.api_version,
+                                                                    child_kinds.WORKLOAD.plural)), \
+        "Kueue Workloads carry no run labels"
+    # The selector is the index's own filter, as the API server reads it.
+    required = dict(term.partition("=")[::2] for term in handlers.CHILD_SELECTOR.split(","))
+    assert required == {k: ("" if v is kopf.PRESENT else v) for k, v in handlers.MANAGED.items()}
