@@ -181,8 +181,8 @@ def test_pipeline_runs_end_to_end_through_kopf_and_the_api(cluster: Cluster) -> 
         c.wait_gone("Service", name)
     c.wait_child("Deployment", TEACHER, lambda d: d["spec"]["replicas"] == 0)
     # The pass after success finds nothing left to release: the run is at rest and its timer stops.
-    status = wait_for(lambda: (s := c.status(RUN)).get("score") and at_rest(c.get("RaftRun", RUN)) and s,
-                      what="score in status, the run at rest")
+    status = wait_for(lambda: (r := c.get("RaftRun", RUN))["status"].get("score") and at_rest(r) and r["status"],
+                      what="score in status, the run at rest")  # one read: status and rest of the same version
     assert status["score"] == "judge 0.80 (+25% vs base)"
     assert status["results"]["reportPath"] == f"/data/runs/{RUN}/eval/report.html"
     assert {cond["type"]: cond["status"] for cond in status["conditions"]} == {
