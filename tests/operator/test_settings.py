@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import kopf
 import pytest
 from kubernetes import client as kube_client
@@ -53,3 +55,15 @@ def test_the_api_server_streams_only_the_operators_children() -> None:
     # The selector is the index's own filter, as the API server reads it.
     required = dict(term.partition("=")[::2] for term in handlers.CHILD_SELECTOR.split(","))
     assert required == {k: ("" if v is kopf.PRESENT else v) for k, v in handlers.MANAGED.items()}
+
+
+def test_only_the_reconcile_pass_runs_in_kopfs_thread_pool() -> None:
+    # Kopf runs a sync handler in its thread pool. Were the indexers sync, each child event would
+    # wait there (body and all) behind the reconcile passes: with 300 runs applied at once that
+    # queue raised the operator's peak RSS and delayed every run's view of its children.
+    registry = kopf.get_default_registry()
+    per_event = [*registry._indexing.get_all_handlers(), *registry._watching.get_all_handlers()]
+    assert {h.id for h in per_event} >= {f"{handlers.INDEX_PREFIX}{k.index}" for k in child_kinds.INDEXED}
+    assert all(inspect.iscoroutinefunction(h.fn) for h in per_event), \
+        [h.id for h in per_event if not inspect.iscoroutinefunction(h.fn)]
+    assert [h.id for h in registry._spawning.get_all_handlers()] == ["reconcile_run"]
