@@ -3,6 +3,7 @@ and check that what it renders is what the operator reads (command line, env, po
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -128,6 +129,17 @@ def test_deployment_is_hardened_and_probed(render, values: str) -> None:
     assert pod["serviceAccountName"] == one(docs, "ServiceAccount")["metadata"]["name"]
     assert one(docs, "ServiceAccount")["automountServiceAccountToken"] is False
     assert pod["automountServiceAccountToken"] is True, "only the operator pod mounts the token"
+
+
+def test_the_default_memory_limit_holds_the_measured_peak_of_a_thousand_runs(render) -> None:
+    # The limit once was 512Mi, below what the operator needs for 1,000 runs applied at once.
+    measured = json.loads((REPO_ROOT / "benchmarks" / "results" / "operator_scale_1000.json").read_text())
+    assert measured["settings"]["runs"] == 1000 and measured["scale"]["completed"]
+    peak_mib = measured["operator_peak_rss_mib"]
+    limit = operator_container(render())["resources"]["limits"]["memory"]
+    units = {"Mi": 1, "Gi": 1024}
+    limit_mib = float(limit[:-2]) * units[limit[-2:]]
+    assert limit_mib >= 1.25 * peak_mib, (limit, peak_mib)
 
 
 @pytest.mark.parametrize("sets, enabled", [((), True), (("networkPolicy.enabled=false",), False)])
