@@ -42,7 +42,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=api.GROUP, key="last-handled-configuration")
-    settings.posting.level = logging.WARNING  # our Events are explicit; Kopf posts only warnings from logs
+    # Our Events are explicit (kopf.event). Log lines are not posted as Events, so Kopf's logged
+    # retries of throttled requests add no Event writes to a throttled API server.
+    settings.posting.loggers = False
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = SETTINGS.reconcile_workers
     select_children_on_the_server(settings)

@@ -31,6 +31,8 @@ def test_startup_sizes_kopfs_thread_pool_and_the_connection_pool(monkeypatch: py
         assert settings.execution.max_workers == 40
         assert kube_client.Configuration.get_default_copy().connection_pool_maxsize == 40
         assert settings.watching.label_selectors, "children are selected on the server"
+        # Kopf logs each retry of a throttled request; posted as Events they would add writes.
+        assert settings.posting.loggers is False
     finally:
         kube_client.Configuration.set_default(before)
 
