@@ -28,7 +28,8 @@ from .settled import SettledRuns, fingerprint, needs_timer, wrote_nothing
 
 SETTINGS = Settings.from_env()
 MANAGED = {"app.kubernetes.io/managed-by": api.MANAGER, api.RUN_LABEL: kopf.PRESENT}
-CHILD_SELECTOR = f"app.kubernetes.io/managed-by={api.MANAGER},{api.RUN_LABEL}"  # MANAGED, as the API server reads it
+# MANAGED as the API server reads it: "key=value" for a value, the bare key for "present".
+CHILD_SELECTOR = ",".join(k if v is kopf.PRESENT else f"{k}={v}" for k, v in MANAGED.items())
 INDEX_PREFIX = "children_"
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ async def forget_run(type: str | None, uid: str, status: kopf.Status, memo: kopf
     metric follows every run, also those at rest, whose timer does not run."""
     if type != "DELETED":
         metrics.record_phase(uid, status.get("phase"))
-    if type == "DELETED":
+    else:
         metrics.record_phase(uid, None)
         memo.written_status.pop(uid, None)
         memo.backoff.succeeded(uid)
