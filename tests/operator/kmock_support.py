@@ -47,6 +47,9 @@ NAMESPACE = "team"
 TEST_AGENT = "raft-operator-tests"  # User-Agent of the test's own requests, to tell them from the operator's
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 VERBS = {"get", "list", "watch", "create", "patch", "update", "delete"}
+# How long a test waits for something the operator should do. Waits end as soon as it is done, so this
+# only matters on a loaded CI machine, where a first pass has been seen to take over 10 s.
+WAIT_TIMEOUT = 60.0
 
 
 def _info(kind: str, *subresources: str, namespaced: bool = True) -> kmock.ResourceInfo:
@@ -324,7 +327,7 @@ class OperatorThread:
 # ---- what a test sees -----------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10, what: str = "condition",
+def wait_for(predicate: Callable[[], Any], timeout: float = WAIT_TIMEOUT, what: str = "condition",
              describe: Callable[[], Any] | None = None) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail with ``describe()`` after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -418,7 +421,7 @@ class Cluster:
     def condition(self, name: str, ctype: str) -> dict[str, Any]:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == ctype), {})
 
-    def wait_phase(self, name: str, phase: str, timeout: float = 10) -> dict[str, Any]:
+    def wait_phase(self, name: str, phase: str, timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
         """Wait until status.phase is ``phase``; the status then."""
         def check() -> dict[str, Any] | None:
             status = self.status(name)
@@ -426,14 +429,14 @@ class Cluster:
         return wait_for(check, timeout, f"phase {phase} of {name}", lambda: self.status(name))
 
     def wait_child(self, kind: str, name: str, predicate: Callable[[dict[str, Any]], Any] = bool,
-                   timeout: float = 10) -> dict[str, Any]:
+                   timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
         """Wait until child ``kind/name`` exists and satisfies ``predicate``; the object then."""
         def check() -> dict[str, Any] | None:
             obj = self.get(kind, name)
             return obj if obj is not None and predicate(obj) else None
         return wait_for(check, timeout, f"{kind}/{name}", lambda: self.get(kind, name))
 
-    def wait_gone(self, kind: str, name: str, timeout: float = 10) -> None:
+    def wait_gone(self, kind: str, name: str, timeout: float = WAIT_TIMEOUT) -> None:
         wait_for(lambda: self.get(kind, name) is None, timeout, f"{kind}/{name} deleted")
 
     # ---- the children's controllers
@@ -510,7 +513,7 @@ class Cluster:
         time.sleep(intervals * self.interval)
         assert self.writes(since) == [], f"an idle run made writes: {self.writes(since)}"
 
-    def settle(self, intervals: int = 3, timeout: float = 10) -> None:
+    def settle(self, intervals: int = 3, timeout: float = WAIT_TIMEOUT) -> None:
         """Wait until the operator has sent no write for ``intervals`` reconcile intervals (its status
         patches and Events have landed); a run that never goes quiet fails here."""
         deadline = time.monotonic() + timeout
