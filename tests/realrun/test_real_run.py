@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from raft_jobs.finetune.export import EXPORT_RECORD, weights_sha256
 from raft_sim.cluster import REPO_ROOT, skip_reason
 from raft_sim.localrun.stack import RealStack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# About 2 minutes on an idle 2-core machine; a loaded CI machine has been seen to take over 13.
+RUN_TIMEOUT = 1320
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT + 300)]
 
 RUN = "ci"
 MANIFEST = {
@@ -63,11 +66,23 @@ def finished(tmp_path_factory):
                 stack.operator.start()
                 killed.append(status.get("progress") or "")
 
-        status = stack.watch(RUN, timeout=780, during=kill_once)
+        started = time.monotonic()
+        timeline: list[str] = []
+
+        def note(status: dict) -> None:
+            timeline.append(f"{time.monotonic() - started:6.0f}s {status.get('phase')}: {status.get('progress')}")
+
+        try:
+            status = stack.watch(RUN, timeout=RUN_TIMEOUT, on_change=note, during=kill_once)
+        except TimeoutError as exc:
+            pytest.fail(f"{exc}\ntimeline:\n" + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
         logs = "\n".join(p.read_text(errors="replace") for p in sorted(stack.operator.log_dir.glob("operator-*.log")))
         if status.get("phase") != "Succeeded":
-            pytest.fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}\n{stack.pod_logs()[-8000:]}")
-        yield {"stack": stack, "root": data / "runs" / RUN, "status": status, "killed": killed, "logs": logs}
+            pytest.fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}\ntimeline:\n"
+                        + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
+        pods = json.loads(stack.cluster.kubectl("get", "pods", "-n", stack.namespace, "-o", "json").stdout)["items"]
+        yield {"stack": stack, "root": data / "runs" / RUN, "status": status, "killed": killed, "logs": logs,
+               "pods": pods}
 
 
 def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finished):
@@ -78,6 +93,14 @@ def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finish
     assert not duplicates, f"children created twice: {duplicates}"
     kinds = {kind for kind, _ in created}
     assert {"Deployment", "RayJob", "PyTorchJob", "Job"} <= kinds
+
+
+def test_the_teacher_and_ray_pods_are_gone_when_the_run_ends(finished):
+    """The teacher is scaled to zero when fine-tuning starts and the Ray cluster goes soon after its
+    job: by the end of the run the local kubelet has stopped their processes and removed the pods."""
+    left = [p["metadata"]["name"] for p in finished["pods"]
+            if p["metadata"]["name"].startswith((f"{RUN}-teacher", f"{RUN}-datagen-raycluster"))]
+    assert not left, f"pods not removed: {left}"
 
 
 def test_status_carries_the_real_numbers(finished):

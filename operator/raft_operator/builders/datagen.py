@@ -12,7 +12,9 @@ from .configmaps import TEACHER_API_KEY_ENV
 
 RAY_VERSION = "2.60.0"  # must match the Ray the datagen image installs (images/datagen/Dockerfile)
 ENTRYPOINT = f"python -m raft_jobs.datagen --config {api.RUN_CONFIG_PATH}"
-TTL_SECONDS_AFTER_FINISHED = 3600
+# The Ray cluster's pods go soon after the job ends: the data is on the volume and the job's output in
+# the submitter's log; the delay only lets a log shipper read the Ray pods' last lines.
+TTL_SECONDS_AFTER_FINISHED = 30
 PRE_RUNNING_DEADLINE_SECONDS = 3600  # from start to a running Ray cluster (image pulls included)
 
 

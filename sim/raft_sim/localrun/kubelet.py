@@ -275,8 +275,10 @@ class LocalKubelet:
                 with self.lock:
                     self.pods.pop(uid, None)
             try:
-                self.core.delete_namespaced_pod(meta["name"], meta["namespace"], grace_period_seconds=0,
-                                                body=k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid)))
+                # The grace period goes in the body: the API server reads DeleteOptions from the body when
+                # there is one, and a query parameter beside it is ignored (the pod would stay Terminating).
+                self.core.delete_namespaced_pod(meta["name"], meta["namespace"], body=k8s.V1DeleteOptions(
+                    grace_period_seconds=0, preconditions=k8s.V1Preconditions(uid=uid)))
             except ApiException as exc:
                 if exc.status not in (404, 409):
                     raise
