@@ -68,7 +68,7 @@ class Runs:
     def condition(self, name: str, ctype: str) -> dict[str, Any]:
         return next((c for c in self.status(name).get("conditions", []) if c["type"] == ctype), {})
 
-    def wait_phase(self, name: str, *phases: str, timeout: float = 90) -> dict[str, Any]:
+    def wait_phase(self, name: str, *phases: str, timeout: float = 180) -> dict[str, Any]:
         def reached():
             status = self.status(name)
             return status if status.get("phase") in phases else None
@@ -79,7 +79,7 @@ class Runs:
             raise TimeoutError(f"{exc}; status={json.dumps(self.status(name))[:2000]}\n"
                                f"operator log:\n{self.operator.log_tail()}") from None
 
-    def wait_at_rest(self, name: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_at_rest(self, name: str, timeout: float = 120) -> dict[str, Any]:
         """Wait until the run's Reconciling condition is False: an ended run may spend one pass
         Reconciling=True (reason Releasing) after its phase is written."""
         def rested():
@@ -95,7 +95,7 @@ class Runs:
         return self.cluster.kubectl_json("get", "events", "-n", self.namespace,
                                          "--field-selector", f"involvedObject.name={name},involvedObject.kind=RaftRun")["items"]
 
-    def until(self, predicate: Callable[[], Any], timeout: float = 60, message: str = "condition") -> Any:
+    def until(self, predicate: Callable[[], Any], timeout: float = 120, message: str = "condition") -> Any:
         return self.cluster.wait_for(predicate, timeout=timeout, interval=0.5, message=message)
 
 

@@ -248,7 +248,7 @@ def test_bad_manifests_are_rejected_or_fail_fast_and_a_good_run_still_succeeds(r
         assert ready["status"] == "False" and "HTTP response headers" not in ready["message"]
 
     for name, _, expected in PENDING:
-        status = runs.until(lambda n=name: (s := runs.status(n)).get("conditions") and s, timeout=60,
+        status = runs.until(lambda n=name: (s := runs.status(n)).get("conditions") and s, timeout=120,
                             message=f"{name} has a status")
         cond = next(c for c in status["conditions"] if c["type"] == "InputsReady")
         assert status["phase"] == "Pending" and cond["status"] == "False", f"{name}: {status}"
@@ -257,15 +257,15 @@ def test_bad_manifests_are_rejected_or_fail_fast_and_a_good_run_still_succeeds(r
             assert runs.children(kind, name) == [], f"{name}: created {kind} while inputs are missing"
 
     # The valid run beside them all succeeds.
-    runs.wait_phase("good", "Succeeded", timeout=240)
+    runs.wait_phase("good", "Succeeded", timeout=480)
 
     # A missing input that appears lets its run go on.
     cluster.apply(corpus_claim("docs-typo", ns))
-    runs.wait_phase("no-corpus-claim", "ServingTeacher", "GeneratingData", "FineTuning", timeout=60)
+    runs.wait_phase("no-corpus-claim", "ServingTeacher", "GeneratingData", "FineTuning", timeout=120)
 
     # No failed run holds GPUs.
     for name, (namespace, _) in created.items():
-        runs.until(lambda n=name, s=namespace: not gpu_pods(cluster, s, n), timeout=60,
+        runs.until(lambda n=name, s=namespace: not gpu_pods(cluster, s, n), timeout=120,
                    message=f"{name}'s GPU pods released")
         for deploy in cluster.kubectl_json("get", "deployments", "-n", namespace, "-l",
                                            f"raftoperator.io/run={name}")["items"]:

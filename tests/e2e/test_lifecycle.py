@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 ORDER = ["ServingTeacher", "GeneratingData", "FineTuning", "Evaluating", "Succeeded"]
 
 
-def phases_until_done(runs, name: str, timeout: float = 150, on_phase=None) -> list[str]:
+def phases_until_done(runs, name: str, timeout: float = 300, on_phase=None) -> list[str]:
     """Poll the run, recording each new phase, until it succeeds or fails."""
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -86,7 +86,7 @@ def test_run_walks_every_stage_to_succeeded(runs) -> None:
 
 def test_kopf_bookkeeping_stays_bounded(runs) -> None:
     runs.create("books")
-    runs.wait_phase("books", "Succeeded", timeout=150)
+    runs.wait_phase("books", "Succeeded", timeout=300)
     meta = runs.get("books")["metadata"]
     ours = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith("raftoperator.io/") or "kopf" in k}
     assert ours == {}, f"no Kopf annotations left on a healthy run: {ours}"
@@ -103,7 +103,7 @@ def test_restart_in_the_middle_of_each_stage_creates_no_duplicates(runs) -> None
             restarted.append(phase)
 
     runs.create("restart", annotations={"sim.raftoperator.io/duration-seconds": "6"})
-    seen = phases_until_done(runs, "restart", timeout=240, on_phase=restart)
+    seen = phases_until_done(runs, "restart", timeout=480, on_phase=restart)
     assert seen[-1] == "Succeeded", seen
     assert {"GeneratingData", "FineTuning", "Evaluating"} <= set(restarted), restarted
     assert apiserver_counter(runs.cluster, "POST", "409") == posts_conflicted, "a restarted operator re-sent creates"
@@ -120,7 +120,7 @@ def test_restart_in_the_middle_of_each_stage_creates_no_duplicates(runs) -> None
 def test_failure_of_a_stage_fails_the_run_with_the_childs_reason(runs, stage, reason_part, message_part) -> None:
     name = f"fail-{stage}"
     runs.create(name, {"failurePolicy.backoffLimit": 1}, annotations={"sim.raftoperator.io/fail": stage})
-    status = runs.wait_phase(name, "Failed", timeout=150)
+    status = runs.wait_phase(name, "Failed", timeout=300)
     assert status["stage"] == stage
     stage_condition = {"datagen": "DataGenerated", "finetune": "ModelTrained", "eval": "Evaluated"}[stage]
     cond = runs.condition(name, stage_condition)
@@ -139,9 +139,9 @@ def test_teacher_that_never_becomes_ready_fails_with_the_scheduling_reason(runs)
     runs.create("no-gpu", {"scheduling.nodeSelector": {"gpu-pool": "does-not-exist"},
                            "teacher.vllm.startupTimeoutSeconds": 30})
     cond = runs.until(lambda: (c := runs.condition("no-gpu", "TeacherReady")) and c.get("reason") == "Unschedulable" and c,
-                      timeout=60, message="unschedulable teacher surfaced")
+                      timeout=120, message="unschedulable teacher surfaced")
     assert "node" in cond["message"]
-    status = runs.wait_phase("no-gpu", "Failed", timeout=90)
+    status = runs.wait_phase("no-gpu", "Failed", timeout=180)
     assert "Unschedulable" in status["message"] and status["stage"] == "teacher"
 
 
@@ -157,7 +157,7 @@ def test_suspend_and_resume(runs) -> None:
                ["spec"]["replicas"] == 0, message="teacher scaled to zero")
     assert runs.condition("pause", "Ready")["reason"] == "Suspended"
     runs.cluster.kubectl("patch", "raftrun", "pause", "-n", runs.namespace, "--type=merge", "-p", '{"spec":{"suspend":false}}')
-    runs.wait_phase("pause", "Succeeded", timeout=180)
+    runs.wait_phase("pause", "Succeeded", timeout=360)
 
 
 @pytest.mark.parametrize("retention", ["Delete", "Retain"])
@@ -172,13 +172,13 @@ def test_delete_mid_run_removes_children_and_follows_retention(runs, retention) 
                                                             "serviceaccounts", "roles", "rolebindings")
                 for o in runs.children(kind, name)]
         return not left
-    runs.until(gone, timeout=60, message="garbage collector removed every child")
+    runs.until(gone, timeout=120, message="garbage collector removed every child")
     pvc = runs.cluster.kubectl("get", "pvc", f"{name}-data", "-n", runs.namespace, "-o", "name", check=False)
     if retention == "Delete":
         runs.until(lambda: runs.cluster.kubectl("get", "pvc", f"{name}-data", "-n", runs.namespace, "-o", "json",
                                                 check=False).returncode != 0
                    or runs.cluster.kubectl_json("get", "pvc", f"{name}-data", "-n", runs.namespace)["metadata"]
-                   .get("deletionTimestamp"), timeout=60, message="claim deleted with the run")
+                   .get("deletionTimestamp"), timeout=120, message="claim deleted with the run")
     else:
         assert pvc.returncode == 0, "a retained claim outlives its run"
 
@@ -190,7 +190,7 @@ def test_gitops_reapply_shows_no_drift(runs, tmp_path: Path) -> None:
     manifest = tmp_path / "gitops.yaml"
     manifest.write_text(yaml.safe_dump(body))
     runs.cluster.kubectl("apply", "--server-side", "--field-manager=gitops", "--force-conflicts", "-f", str(manifest))
-    runs.wait_phase("gitops", "FineTuning", "Evaluating", "Succeeded", timeout=120)
+    runs.wait_phase("gitops", "FineTuning", "Evaluating", "Succeeded", timeout=240)
     before = runs.get("gitops")
     dry = runs.cluster.kubectl("apply", "--server-side", "--field-manager=gitops", "--dry-run=server", "-o", "json",
                                "-f", str(manifest))

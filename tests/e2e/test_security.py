@@ -65,7 +65,7 @@ def test_every_pod_the_operator_creates_is_admitted_under_restricted(installed) 
 def test_a_run_succeeds_in_a_restricted_namespace(runs) -> None:
     runs.cluster.kubectl("label", "namespace", runs.namespace, *[f"{k}={v}" for k, v in RESTRICTED.items()])
     runs.create("strict")
-    runs.wait_phase("strict", "Succeeded", timeout=150)
+    runs.wait_phase("strict", "Succeeded", timeout=300)
     policy = runs.cluster.kubectl_json("get", "networkpolicy", "strict-network", "-n", runs.namespace)
     assert policy["spec"]["podSelector"] == {"matchLabels": {"raftoperator.io/run": "strict"}}
     secret = runs.cluster.kubectl_json("get", "secret", "strict-server-key", "-n", runs.namespace)
@@ -110,5 +110,5 @@ def test_owner_references_need_update_on_raftruns_finalizers(runs) -> None:
         assert result.returncode != 0, "created without update on raftruns/finalizers"
         return result.stderr if "blockOwnerDeletion" in result.stderr else None
 
-    message = runs.until(refused_for_owner_reference, timeout=20, message="no blockOwnerDeletion refusal")
+    message = runs.until(refused_for_owner_reference, timeout=40, message="no blockOwnerDeletion refusal")
     assert "finalizers" in message

@@ -28,7 +28,7 @@ def operator(installed, tmp_path_factory):
 
 def test_auto_picks_trainjob_when_trainer_is_installed(runs) -> None:
     runs.create("tj")
-    runs.wait_phase("tj", "Succeeded", timeout=180)
+    runs.wait_phase("tj", "Succeeded", timeout=360)
     (trainjob,) = runs.children("trainjobs", "tj")
     assert trainjob["metadata"]["name"] == "tj-finetune" and trainjob["metadata"]["ownerReferences"][0]["name"] == "tj"
     assert not runs.children("pytorchjobs", "tj")
