@@ -43,10 +43,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=api.GROUP, key="last-handled-configuration")
-    # Our Events are explicit (kopf.event). Log lines are not posted as Events, so Kopf's logged
-    # retries of throttled requests add no Event writes to a throttled API server.
+    # Our Events are explicit (kopf.event, which no posting level filters). Log lines are not posted
+    # as Events, so Kopf's logged retries of throttled requests add no Event writes to a throttled API server.
     settings.posting.loggers = False
-    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = SETTINGS.reconcile_workers
     select_children_on_the_server(settings)

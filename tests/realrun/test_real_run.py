@@ -72,14 +72,16 @@ def finished(tmp_path_factory):
         def note(status: dict) -> None:
             timeline.append(f"{time.monotonic() - started:6.0f}s {status.get('phase')}: {status.get('progress')}")
 
+        def fail(headline: str) -> None:
+            pytest.fail(f"{headline}\ntimeline:\n" + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
+
         try:
             status = stack.watch(RUN, timeout=RUN_TIMEOUT, on_change=note, during=kill_once)
         except TimeoutError as exc:
-            pytest.fail(f"{exc}\ntimeline:\n" + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
+            fail(str(exc))
         logs = "\n".join(p.read_text(errors="replace") for p in sorted(stack.operator.log_dir.glob("operator-*.log")))
         if status.get("phase") != "Succeeded":
-            pytest.fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}\ntimeline:\n"
-                        + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
+            fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}")
         pods = json.loads(stack.cluster.kubectl("get", "pods", "-n", stack.namespace, "-o", "json").stdout)["items"]
         yield {"stack": stack, "root": data / "runs" / RUN, "status": status, "killed": killed, "logs": logs,
                "pods": pods}
