@@ -14,15 +14,23 @@ mkdir -p "$CACHE"
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
 
-# System packages: Lua 5.1, the dialect of Argo CD's interpreter (health-check tests), when missing.
-if ! command -v lua5.1 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  log "installing lua5.1 (Argo CD health check tests)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null) \
-    || log "warning: could not install lua5.1; the Argo CD health tests will say so"
+# System packages (Debian's), when missing: Lua 5.1, the dialect of Argo CD's interpreter
+# (health-check tests); the real node's container runtime, CNI plugins and packet filter
+# (hack/cluster/node.sh); buildah and mmdebstrap, which build the images (hack/images/build.sh).
+system_packages=(lua5.1 containerd runc containernetworking-plugins iptables conntrack buildah mmdebstrap)
+missing_packages=()
+for package in "${system_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing_packages+=("$package")
+done
+if ((${#missing_packages[@]})) && command -v apt-get >/dev/null 2>&1; then
+  log "installing ${missing_packages[*]} (Debian packages)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_packages[@]}" >/dev/null) \
+    || log "warning: could not install ${missing_packages[*]}; the tests that need them will say so"
 fi
 
 # Python: one venv, re-synced when the dependency list changes.
-stamp=$(cat "$ROOT/pyproject.toml" "$ROOT/sim/pyproject.toml" | sha256sum | cut -c1-16)
+# Pinned by the images' constraints, so that the tests run the versions the images install.
+stamp=$(cat "$ROOT/pyproject.toml" "$ROOT/sim/pyproject.toml" "$ROOT/images/constraints.txt" | sha256sum | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PYTHON" -m venv "$VENV"
@@ -31,7 +39,7 @@ fi
 if [ "$(cat "$VENV/.raft-stamp" 2>/dev/null)" != "$stamp" ]; then
   log "installing Python dependencies (first time: several GB, a few minutes)"
   start=$SECONDS
-  "$VENV/bin/pip" install -q -e "$ROOT[dev]" -e "$ROOT/sim"
+  "$VENV/bin/pip" install -q -c "$ROOT/images/constraints.txt" -e "$ROOT[dev]" -e "$ROOT/sim"
   echo "$stamp" > "$VENV/.raft-stamp"
   log "Python dependencies installed in $((SECONDS - start))s"
 fi

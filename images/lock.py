@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 PROJECT = "raft-operator"
-IMAGE_EXTRAS = ("operator", "datagen", "train", "eval")
+IMAGE_EXTRAS = ("operator", "datagen", "train", "eval", "local")  # local: the CPU model-server stand-in (sim/images)
 OUT = Path(__file__).resolve().parent / "constraints.txt"
 HEADER = """\
 # Exact versions of the runtime dependencies of every image, installed with `pip install -c`.

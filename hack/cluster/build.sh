@@ -4,7 +4,8 @@
 #   hack/cluster/build.sh            # build whatever is missing, print the bin folder
 #
 # Output: ${RAFT_CACHE:-$HOME/.cache/raft-operator}/k8s/<K8S_VERSION>/bin with
-# kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kwokctl, helm.
+# kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kwokctl, helm, and the
+# real node's kubelet, kube-proxy, coredns, crictl and pause (hack/cluster/node.sh).
 # Each binary has a stamp (.<name>.version); a binary whose stamp matches is not rebuilt,
 # so a warm run returns in well under a second. Versions: hack/cluster/versions.env
 # (any of them may be overridden from the environment).
@@ -32,7 +33,7 @@ module_gomod() {  # the go.mod of MODULE@VERSION, fetched through the proxy
 }
 
 build_kubernetes() {
-  local components=(kube-apiserver kube-controller-manager kube-scheduler) missing=() c
+  local components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy) missing=() c
   for c in "${components[@]}"; do fresh "$c" "$K8S_VERSION" || missing+=("$c"); done
   ((${#missing[@]})) || return 0
   log "kubernetes $K8S_VERSION: ${missing[*]}"
@@ -106,7 +107,40 @@ build_helm() {
   stamp "$HELM_VERSION+k8s$K8S_VERSION" helm
 }
 
+build_coredns() {
+  fresh coredns "$COREDNS_VERSION" && return 0
+  log "coredns $COREDNS_VERSION"
+  GOFLAGS= GOBIN="$bin" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  stamp "$COREDNS_VERSION" coredns
+}
+
+build_crictl() {  # the CRI's own client: removes the node's pod sandboxes at teardown, and for debugging
+  fresh crictl "$CRICTL_VERSION" && return 0
+  log "crictl $CRICTL_VERSION"
+  # Through a wrapper module: the proxy refuses the package path as a module path (403), which
+  # ends `go install PKG@VERSION`'s search for the module.
+  local dir="$work/crictl"
+  mkdir -p "$dir"
+  printf 'module raft.local/crictlbuild\n\ngo 1.24.0\n\nrequire sigs.k8s.io/cri-tools %s\n' "$CRICTL_VERSION" >"$dir/go.mod"
+  printf 'package crictlbuild\n' >"$dir/doc.go"
+  (cd "$dir" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
+    -o "$bin/crictl" sigs.k8s.io/cri-tools/cmd/crictl)
+  stamp "$CRICTL_VERSION" crictl
+}
+
+build_pause() {  # the pod sandbox's process, from the pinned Kubernetes module's own source
+  fresh pause "$K8S_VERSION" && return 0
+  log "pause (kubernetes $K8S_VERSION build/pause)"
+  local src
+  src="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  cc -Os -static -Wall -Werror -DVERSION="$K8S_VERSION" -o "$bin/pause" "$src/build/pause/linux/pause.c"
+  stamp "$K8S_VERSION" pause
+}
+
 build_kubernetes
+build_coredns
+build_crictl
+build_pause
 build_etcd
 build_kwok
 build_helm

@@ -18,6 +18,7 @@ cluster_cache="${RAFT_CACHE:-$HOME/.cache/raft-operator}"
 cluster_bin="${RAFT_CLUSTER_BIN:-$cluster_cache/k8s/$K8S_VERSION/bin}"
 export KWOK_WORKDIR="$cluster_cache/kwok"
 cluster_binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl helm)
+node_binaries=(kubelet kube-proxy coredns crictl pause)
 
 cluster_state_dir() { echo "$cluster_cache/clusters/$1"; }
 
@@ -25,7 +26,7 @@ cluster_log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 cluster_binaries_present() {
   local b
-  for b in "${cluster_binaries[@]}"; do [[ -x "$cluster_bin/$b" ]] || return 1; done
+  for b in "${cluster_binaries[@]}" "$@"; do [[ -x "$cluster_bin/$b" ]] || return 1; done
 }
 
 kwokctl() { "$cluster_bin/kwokctl" "$@"; }
@@ -67,6 +68,7 @@ cluster_wait_gone() {
 # Delete the kwok cluster NAME and make sure none of its component processes survive.
 cluster_delete() {
   local name="$1" kdir="$KWOK_WORKDIR/clusters/$1" pids=() pidfile pid
+  node_down "$name"
   cluster_stop_pids "$(cluster_state_dir "$name")"
   [[ -d "$kdir" ]] || return 0
   for pidfile in "$kdir"/pids/*.pid; do
@@ -80,3 +82,5 @@ cluster_delete() {
   cluster_wait_gone 50 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null || true
   rm -rf "$kdir"
 }
+
+source "$cluster_here/node.sh"

@@ -7,7 +7,7 @@
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
 #                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
 #                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE] [--admission-plugins A,B]
-#                      [--local-node] [--trainer]
+#                      [--local-node] [--real-node] [--trainer]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
 # RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION,
@@ -16,6 +16,9 @@
 # Trainer TrainJob and ClusterTrainingRuntime CRDs and the torch-distributed runtime. --vllm-port also starts the SIMULATED vLLM server
 # (raft_sim.vllm_server) on 127.0.0.1:PORT. --audit-policy turns on the API server's audit log
 # (an audit.k8s.io/v1 Policy file) at $KWOK_WORKDIR/clusters/NAME/logs/audit.log.
+# --real-node (RAFT_REAL_NODE=1) adds the real node `raft-node` (hack/cluster/node.sh): containerd,
+# kubelet, kube-proxy, bridge pod network and CoreDNS; the API server then also listens on the
+# node's address (port 6443), so that pods reach it. One real node per machine.
 # --local-node (RAFT_LOCAL_NODE=1) adds the node `local-node`, whose pods really run as local
 # processes (raft_sim.localrun.kubelet), and starts the simulated controllers with
 # --real-workloads so they follow those workloads instead of simulating them; combine it with
@@ -41,6 +44,7 @@ vllm_port="${RAFT_VLLM_PORT:-}"
 vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
 local_node="${RAFT_LOCAL_NODE:-0}"
+real_node="${RAFT_REAL_NODE:-0}"
 trainer="${RAFT_SIM_TRAINER:-0}"
 python="${RAFT_PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
 python="${python:-python3}"
@@ -59,6 +63,7 @@ while (($#)); do
     --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
     --local-node) local_node=1 ;;
+    --real-node) real_node=1 ;;
     --trainer) trainer=1 ;;
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -66,8 +71,11 @@ while (($#)); do
   shift
 done
 [[ "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "bad cluster name: $name" >&2; exit 2; }
-if [[ "$local_node" == 1 ]] && ((gpu_nodes + cpu_nodes)); then
-  echo "--local-node needs --gpu-nodes 0 --cpu-nodes 0 (kwok would take the local node's pods)" >&2; exit 2
+if [[ "$local_node" == 1 || "$real_node" == 1 ]] && ((gpu_nodes + cpu_nodes)); then
+  echo "--local-node and --real-node need --gpu-nodes 0 --cpu-nodes 0 (kwok would take the node's pods)" >&2; exit 2
+fi
+if [[ "$local_node" == 1 && "$real_node" == 1 ]]; then
+  echo "--local-node and --real-node exclude each other" >&2; exit 2
 fi
 if [[ -n "$audit_policy" ]]; then
   [[ -r "$audit_policy" ]] || { echo "audit policy not readable: $audit_policy" >&2; exit 2; }
@@ -75,7 +83,9 @@ if [[ -n "$audit_policy" ]]; then
 fi
 
 started=$SECONDS
-if ! cluster_binaries_present; then
+required=()
+[[ "$real_node" == 1 ]] && required=("${node_binaries[@]}")
+if ! cluster_binaries_present "${required[@]}"; then
   if [[ "$build" == 1 ]]; then
     "$cluster_here/build.sh" >/dev/null
   else
@@ -88,6 +98,12 @@ state="$(cluster_state_dir "$name")"
 cluster_delete "$name"
 rm -rf "$state"
 mkdir -p "$state"
+apiserver_port="${RAFT_APISERVER_PORT:-0}"
+if [[ "$real_node" == 1 ]]; then
+  node_claim "$name" || exit 1
+  apiserver_port="${RAFT_APISERVER_PORT:-$node_apiserver_port}"
+  node_network_up
+fi
 
 # kwokctl configuration: binary runtime, every binary local, so nothing is downloaded.
 {
@@ -105,7 +121,7 @@ options:
   kubeAdmission: true
   quietPull: true
   cacheDir: $KWOK_WORKDIR/cache
-  kubeApiserverPort: ${RAFT_APISERVER_PORT:-0}
+  kubeApiserverPort: $apiserver_port
   kubeApiserverBinary: $cluster_bin/kube-apiserver
   kubeControllerManagerBinary: $cluster_bin/kube-controller-manager
   kubeSchedulerBinary: $cluster_bin/kube-scheduler
@@ -117,6 +133,11 @@ YAML
   [[ -z "$audit_policy" ]] || echo "  kubeAuditPolicy: $audit_policy"
   # One controller manager and one scheduler: no leader election. On a loaded machine a lease
   # renewal past its 5 s deadline made them exit ("leaderelection lost"), and nothing restarts them.
+  if [[ "$real_node" == 1 ]]; then
+    # Pods reach the API server as https://kubernetes.default.svc (10.96.0.1): the serving
+    # certificate must name that address and the node's.
+    printf '  kubeApiserverCertSANs: ["%s", "%s"]\n' "${node_service_cidr%.*/*}.1" "$node_ip"
+  fi
   printf 'componentsPatches:\n'
   for component in kube-controller-manager kube-scheduler; do
     printf -- '- name: %s\n  extraArgs:\n  - key: leader-elect\n    value: "false"\n' "$component"
@@ -127,10 +148,20 @@ YAML
       printf -- '  - key: kube-api-qps\n    value: "200"\n  - key: kube-api-burst\n    value: "400"\n'
     fi
   done
+  printf -- '- name: kube-apiserver\n  extraArgs:\n'
   # More admission plugins on top of the defaults (e.g. OwnerReferencesPermissionEnforcement).
   if [[ -n "$admission_plugins" ]]; then
-    printf -- '- name: kube-apiserver\n  extraArgs:\n  - key: enable-admission-plugins\n    value: %s\n' \
-      "$admission_plugins"
+    printf -- '  - key: enable-admission-plugins\n    value: %s\n' "$admission_plugins"
+  fi
+  if [[ "$real_node" == 1 ]]; then
+    # The kubernetes Service's endpoint is the node's address, so the API server listens there
+    # too (kwokctl's own components keep using 127.0.0.1; node.sh admits only the loopback and
+    # the pod bridge to the port). Logs and exec go to the kubelet at the node's address, with
+    # the admin certificate kwokctl made.
+    pki="$KWOK_WORKDIR/clusters/$name/pki"
+    printf -- '  - key: %s\n    value: "%s"\n' bind-address 0.0.0.0 advertise-address "$node_ip" \
+      service-cluster-ip-range "$node_service_cidr" kubelet-preferred-address-types InternalIP \
+      kubelet-client-certificate "$pki/admin.crt" kubelet-client-key "$pki/admin.key"
   fi
   echo "---"
   cat "$cluster_here/kwok-stages.yaml"
@@ -252,9 +283,14 @@ wait_started() {
 
 export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
 sim_args=()
-if [[ "$local_node" == 1 ]]; then
-  # No fake nodes: stop kwok's controller, which would otherwise take the local node over.
+if [[ "$local_node" == 1 || "$real_node" == 1 ]]; then
+  # No fake nodes: stop kwok's controller, which would otherwise take the node over.
   kill "$(cat "$KWOK_WORKDIR/clusters/$name/pids/kwok-controller.pid")" 2>/dev/null || true
+fi
+if [[ "$real_node" == 1 ]]; then
+  node_up "$name" "$kubeconfig" || { cluster_delete "$name"; exit 1; }
+fi
+if [[ "$local_node" == 1 ]]; then
   sim_args=(--real-workloads --pv-root "$state/volumes")
   nohup "$python" -m raft_sim.localrun.kubelet --kubeconfig "$kubeconfig" --state "$state/kubelet" \
     >"$state/kubelet.log" 2>&1 </dev/null &

@@ -34,6 +34,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HACK_DIR = REPO_ROOT / "hack" / "cluster"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "helm")
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl", "pause")  # the real node (hack/cluster/node.sh)
 
 T = TypeVar("T")
 
@@ -63,9 +64,22 @@ def bin_dir() -> Path:
     return Path(override) if override else cache_dir() / "k8s" / pinned_versions()["K8S_VERSION"] / "bin"
 
 
-def binaries_present() -> bool:
-    """Whether every cluster binary has been built."""
-    return all(os.access(bin_dir() / name, os.X_OK) for name in BINARIES)
+def binaries_present(names: Sequence[str] = BINARIES) -> bool:
+    """Whether every cluster binary (or every one of ``names``) has been built."""
+    return all(os.access(bin_dir() / name, os.X_OK) for name in names)
+
+
+def real_node_skip_reason() -> str | None:
+    """Why the real node cannot run here (None when it can): it needs root, Debian's container
+    runtime and image builder, and the node's binaries."""
+    if os.geteuid() != 0:
+        return "the real node needs root (network namespaces, cgroups, iptables)"
+    missing = [tool for tool in ("containerd", "runc", "buildah", "mmdebstrap", "iptables") if shutil.which(tool) is None]
+    if missing:
+        return f"the real node needs {', '.join(missing)} (Debian packages; hack/install.sh installs them)"
+    if not binaries_present(BINARIES + NODE_BINARIES) and not build_requested():
+        return f"the real node's binaries are not built (looked in {bin_dir()}); run hack/cluster/build.sh"
+    return None
 
 
 def build_requested() -> bool:
@@ -108,6 +122,8 @@ class LocalCluster:
     of its defaults (e.g. ``OwnerReferencesPermissionEnforcement``). ``local_node`` adds a node
     whose pods really run as local processes (:mod:`raft_sim.localrun.kubelet`) and makes the
     simulated controllers follow those workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
+    ``real_node`` adds the real node instead (:file:`hack/cluster/node.sh`: containerd, kubelet,
+    kube-proxy, pod network, CoreDNS), also with ``gpu_nodes=0, cpu_nodes=0``; one per machine.
     """
 
     def __init__(
@@ -128,6 +144,7 @@ class LocalCluster:
         python: str | None = None,
         keep_logs: str | os.PathLike[str] | None = None,
         local_node: bool = False,
+        real_node: bool = False,
         trainer: bool = False,
     ) -> None:
         self.name = name
@@ -145,6 +162,7 @@ class LocalCluster:
         self.trainer = trainer
         self.python = python or sys.executable
         self.local_node = local_node
+        self.real_node = real_node
         keep_logs = keep_logs or os.environ.get("RAFT_CLUSTER_LOGS")
         self.keep_logs = Path(keep_logs) / name if keep_logs else None
         self.state_dir = cache_dir() / "clusters" / name
@@ -175,6 +193,7 @@ class LocalCluster:
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,
             "RAFT_LOCAL_NODE": "1" if self.local_node else "0",
+            "RAFT_REAL_NODE": "1" if self.real_node else "0",
             "RAFT_SIM_TRAINER": "1" if self.trainer else "0",
         }
         _install_exit_handlers()
@@ -225,6 +244,26 @@ class LocalCluster:
         if check and result.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
+
+    def load_images(self, *names: str) -> list[str]:
+        """Build the named images (hack/images/images.tsv) where they changed and load them into the
+        real node's containerd; returns their references (``localhost/raft-operator/NAME:local``)."""
+        if not self.real_node:
+            raise ClusterError("images are loaded into the real node only (real_node=True)")
+        result = subprocess.run([str(REPO_ROOT / "hack" / "images" / "build.sh"), "--load", *names],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ClusterError(f"hack/images/build.sh failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        return result.stdout.split()
+
+    def node_crictl(self, *args: str) -> str:
+        """``crictl`` against the real node's containerd; returns its output."""
+        config = self.state_dir / "node" / "crictl.yaml"
+        result = subprocess.run([str(bin_dir() / "crictl"), "--config", str(config), *args],
+                                capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise ClusterError(f"crictl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run the pinned helm (built by build.sh) against this cluster."""

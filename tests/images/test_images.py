@@ -277,13 +277,15 @@ def test_dockerignore_sends_exactly_what_the_dockerfiles_copy() -> None:
 
 
 def test_eval_image_installs_cpu_torch_at_the_pinned_version_and_no_cuda() -> None:
-    """The eval Job runs on CPU: PyTorch's CPU build (torch==<pin>+cpu), checked for no nvidia-* package."""
+    """The eval Job runs on CPU: PyTorch's CPU build (torch==<pin>+cpu), checked for no nvidia-* package;
+    without the CPU index, only on a base that already has the pinned torch (the local bases)."""
     runs = [ins["value"] for ins in final_stage(parse("eval")) if ins["instruction"] == "RUN"]
     (install,) = [r for r in runs if "pip install" in r]
-    cpu = install.index('--index-url "${TORCH_CPU_INDEX}"')
+    assert "torch_pin=\"$(sed -n 's/^torch==//p' /etc/raft/constraints.txt)\"" in install
+    cpu = install.index('--index-url "${TORCH_CPU_INDEX}" "torch==${torch_pin}+cpu"')
     assert cpu < install.index("-r /dist/requirements.txt"), "CPU torch first, so the constraint is met by it"
-    assert "\"torch==$(sed -n 's/^torch==//p' /etc/raft/constraints.txt)+cpu\"" in install
     assert "startswith('nvidia-')" in install
+    assert "torch.__version__.split('+')[0] != '${torch_pin}'" in install
     assert "TORCH_CPU_INDEX" in [ins["value"].split("=")[0] for ins in final_stage(parse("eval")) if ins["instruction"] == "ARG"]
 
 

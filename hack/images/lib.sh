@@ -1,0 +1,52 @@
+# Building the project's images here and loading them into the local node's containerd.
+# Sourced (after hack/cluster/lib.sh and node.sh); defines functions only.
+#
+# buildah (Debian's package) builds without a daemon. Its storage lives under
+# $cluster_cache/buildah, so images survive between runs; each image carries the hash of what
+# it was built from (label raftoperator.io/source) and is rebuilt only when that changes.
+# Loading into containerd is also skipped when the loaded image is already the built one.
+
+image_root="$cluster_cache/buildah"
+
+image_log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+buildah_() {
+  buildah --root "$image_root/storage" --runroot /run/raft-buildah --storage-driver overlay "$@"
+}
+
+# image_source REF: the source hash the image REF was built from ('' when there is no such image).
+image_source() {
+  buildah_ inspect --type image --format '{{index .ImageAnnotations "raftoperator.io/source"}}' "$1" 2>/dev/null || true
+}
+
+# image_from_binary REF BINARY PATH USER: an image of one static binary at PATH, its entrypoint.
+image_from_binary() {
+  local ref="$1" binary="$2" path="$3" user="$4" source c
+  source="$(sha256sum "$binary" | cut -c1-16)"
+  [[ "$(image_source "$ref")" == "$source" ]] && return 0
+  image_log "building $ref from $(basename "$binary")"
+  c="$(buildah_ from scratch)"
+  buildah_ copy --chmod 0755 "$c" "$binary" "$path" >/dev/null
+  buildah_ config --entrypoint "[\"$path\"]" --user "$user" \
+    --annotation "raftoperator.io/source=$source" --label "raftoperator.io/built-here=true" "$c"
+  buildah_ commit -q --rm "$c" "$ref" >/dev/null
+}
+
+# image_load REF...: load the built images into the node's containerd, unless loaded already.
+image_load() {
+  local ref id stamp archive
+  mkdir -p "$node_root/loaded"
+  for ref in "$@"; do
+    id="$(buildah_ inspect --type image --format '{{.FromImageID}}' "$ref")"
+    stamp="$node_root/loaded/$(printf '%s' "$ref" | tr '/:' '__')"
+    if [[ "$(cat "$stamp" 2>/dev/null)" == "$id" ]] && node_ctr images ls -q "name==$ref" | grep -q .; then
+      continue
+    fi
+    image_log "loading $ref into containerd"
+    archive="$(mktemp -u "$image_root/load.XXXXXX.tar")"
+    buildah_ push -q "$ref" "docker-archive:$archive:$ref" >/dev/null
+    node_ctr images import "$archive" >/dev/null
+    rm -f "$archive"
+    echo "$id" >"$stamp"
+  done
+}
