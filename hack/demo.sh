@@ -2,11 +2,13 @@
 # The README's main command (`make demo`): install what is needed, then run ONE REAL RAFT run on
 # this machine, from `kubectl apply` to Succeeded (raft_sim.localrun.demo):
 #   - a local Kubernetes (real API server, etcd, controller-manager, scheduler built from source)
-#     with a local node whose pods really run, as local processes (raft_sim.localrun.kubelet);
-#   - the chart and the operator (with the chart ServiceAccount's token);
-#   - the real small model SmolLM2-135M-Instruct as teacher, judge and student; `transformers
-#     serve` on CPU stands where vLLM runs on GPUs; KubeRay and the training operator are
-#     simulated controllers that follow the real pods.
+#     with a real node (containerd, kubelet, kube-proxy, pod network, CoreDNS: hack/cluster/node.sh);
+#   - the project's images built here (hack/images/build.sh), one container per pod;
+#   - the chart's operator pod;
+#   - the real small model SmolLM2-135M-Instruct as judge and student, a SIMULATED teacher; a
+#     stand-in vLLM image runs `transformers serve` on CPU where vLLM runs on GPUs; KubeRay and
+#     the training operator are simulated controllers that follow the real pods.
+# It leaves the cluster running and prints its kubeconfig and how to tear it down.
 # The simulated, fast demo is `make demo-sim` (hack/demo-sim.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -3,8 +3,11 @@
 # Heavy things are cached outside the repo under $RAFT_CACHE (default ~/.cache/raft-operator):
 #   venv/      Python environment (re-synced when pyproject.toml changes)
 #   transformers-<v>/  other transformers versions that must read exported checkpoints
-#   k8s/<v>/   kube-apiserver, controller-manager, scheduler, etcd, kwok, helm built from source
-# A warm machine finishes in seconds; a fresh one downloads Python wheels and builds Kubernetes.
+#   k8s/<v>/   kube-apiserver, controller-manager, scheduler, etcd, kwok, helm, kubelet, kube-proxy,
+#              coredns, crictl and pause built from source
+#   buildah/   the images built here (hack/images/build.sh); node/: the real node's containerd
+# A warm machine finishes in seconds; a fresh one downloads Python wheels, builds Kubernetes and
+# builds the images.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${RAFT_CACHE:-$HOME/.cache/raft-operator}
@@ -68,7 +71,15 @@ grep -v '^#' "$ROOT/hack/transformers-readers.txt" | while read -r _image requir
   fi
 done
 
-# Kubernetes control plane, kwok and helm, built from source and cached by version.
+# Kubernetes control plane, the real node's binaries, kwok and helm, built from source and cached
+# by version.
 "$ROOT/hack/cluster/build.sh" >&2
+
+# The images of the real node's runs (hack/images/images.tsv), rebuilt where their inputs changed.
+if [ "$(id -u)" = 0 ] && command -v buildah >/dev/null && command -v mmdebstrap >/dev/null; then
+  "$ROOT/hack/images/build.sh" >/dev/null
+else
+  log "warning: not root or no buildah/mmdebstrap: the images (and the real node's tests) are skipped"
+fi
 
 echo "$VENV"

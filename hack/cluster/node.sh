@@ -21,6 +21,7 @@ node_pod_cidr=10.244.0.0/24        # pod addresses (host-local IPAM on the bridg
 node_service_cidr=10.96.0.0/16     # ClusterIPs; 10.96.0.1 is the API server's Service
 node_dns_ip=10.96.0.10             # CoreDNS's Service (kube-dns), as kubeadm numbers it
 node_apiserver_port=6443
+node_gpus="${RAFT_NODE_GPUS:-8}"     # nvidia.com/gpu advertised (none exist; see node_up)
 node_kubelet_port=10250
 node_cluster_domain=cluster.local
 node_run=/run/raft-node            # sockets and runtime state (not kept across reboots)
@@ -248,6 +249,13 @@ node_up() {
   node_wait 900 "node $node_name Ready" "${k[@]}" wait --for=condition=Ready --timeout=1s "node/$node_name" \
     || { tail -30 "$dir/logs/kubelet.log" >&2; return 1; }
 
+  # The runs' pods ask for nvidia.com/gpu. This machine has none: the node advertises them as an
+  # extended resource (Kubernetes' documented status patch), so the scheduler places those pods
+  # as on a GPU node; no device reaches any container, and the programs run on the CPU.
+  "${k[@]}" patch node "$node_name" --subresource=status --type=merge \
+    -p "{\"status\": {\"capacity\": {\"nvidia.com/gpu\": \"$node_gpus\"}}}" >/dev/null
+  "${k[@]}" label node "$node_name" nvidia.com/gpu.present=true raftoperator.io/gpus-advertised-only=true >/dev/null
+
   node_log "CoreDNS $COREDNS_VERSION at $node_dns_ip"
   sed -e "s#@IMAGE@#$node_image_prefix/coredns:$COREDNS_VERSION#" -e "s#@DNS_IP@#$node_dns_ip#" \
     -e "s#@DOMAIN@#$node_cluster_domain#" "$cluster_here/coredns.yaml" | "${k[@]}" apply -f - >/dev/null
@@ -304,7 +312,7 @@ node_kube_chains_remove() {
   local tool="$1" table rule chain
   command -v "$tool" >/dev/null || return 0
   for table in filter nat mangle; do
-    "$tool" -t "$table" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' | sed 's/^-A/-D/' \
+    { "$tool" -t "$table" -S 2>/dev/null || true; } | awk '/^-A [A-Z]+ .*-j KUBE-/ && !/^-A KUBE-/' | sed 's/^-A/-D/' \
       | while read -r rule; do eval "$tool -t $table $rule" 2>/dev/null || true; done
     for chain in $("$tool" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do "$tool" -t "$table" -F "$chain"; done
     for chain in $("$tool" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do "$tool" -t "$table" -X "$chain" 2>/dev/null || true; done

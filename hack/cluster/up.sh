@@ -7,7 +7,7 @@
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
 #                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
 #                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE] [--admission-plugins A,B]
-#                      [--local-node] [--real-node] [--trainer]
+#                      [--real-node] [--trainer]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
 # RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION,
@@ -19,13 +19,12 @@
 # --real-node (RAFT_REAL_NODE=1) adds the real node `raft-node` (hack/cluster/node.sh): containerd,
 # kubelet, kube-proxy, bridge pod network and CoreDNS; the API server then also listens on the
 # node's address (port 6443), so that pods reach it. One real node per machine.
-# --local-node (RAFT_LOCAL_NODE=1) adds the node `local-node`, whose pods really run as local
-# processes (raft_sim.localrun.kubelet), and starts the simulated controllers with
-# --real-workloads so they follow those workloads instead of simulating them; combine it with
-# --gpu-nodes 0 --cpu-nodes 0 so that every pod lands there. The Python
+# --real-node also starts the simulated controllers with --real-workloads, so that they follow the
+# node's workloads instead of simulating them. The Python
 # that runs the simulators is $RAFT_PYTHON, else the active virtualenv's, else python3; it needs
 # the `kubernetes` package.
-# A cluster of the same name is deleted first. Everything listens on 127.0.0.1. The last line
+# A cluster of the same name is deleted first. Everything listens on 127.0.0.1 (with --real-node
+# the API server also on the node's address). The last line
 # on stdout is the kubeconfig path; progress goes to stderr. Stop it with down.sh --name NAME.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -43,7 +42,6 @@ admission_plugins="${RAFT_ADMISSION_PLUGINS:-}"
 vllm_port="${RAFT_VLLM_PORT:-}"
 vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
-local_node="${RAFT_LOCAL_NODE:-0}"
 real_node="${RAFT_REAL_NODE:-0}"
 trainer="${RAFT_SIM_TRAINER:-0}"
 python="${RAFT_PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
@@ -62,7 +60,6 @@ while (($#)); do
     --vllm-port) vllm_port="$2"; shift ;;
     --vllm-model) vllm_models="${vllm_models:+$vllm_models,}$2"; shift ;;
     --build) build=1 ;;
-    --local-node) local_node=1 ;;
     --real-node) real_node=1 ;;
     --trainer) trainer=1 ;;
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
@@ -71,11 +68,8 @@ while (($#)); do
   shift
 done
 [[ "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "bad cluster name: $name" >&2; exit 2; }
-if [[ "$local_node" == 1 || "$real_node" == 1 ]] && ((gpu_nodes + cpu_nodes)); then
-  echo "--local-node and --real-node need --gpu-nodes 0 --cpu-nodes 0 (kwok would take the node's pods)" >&2; exit 2
-fi
-if [[ "$local_node" == 1 && "$real_node" == 1 ]]; then
-  echo "--local-node and --real-node exclude each other" >&2; exit 2
+if [[ "$real_node" == 1 ]] && ((gpu_nodes + cpu_nodes)); then
+  echo "--real-node needs --gpu-nodes 0 --cpu-nodes 0 (kwok would take the node's pods)" >&2; exit 2
 fi
 if [[ -n "$audit_policy" ]]; then
   [[ -r "$audit_policy" ]] || { echo "audit policy not readable: $audit_policy" >&2; exit 2; }
@@ -283,18 +277,11 @@ wait_started() {
 
 export PYTHONPATH="$cluster_repo/sim${PYTHONPATH:+:$PYTHONPATH}"
 sim_args=()
-if [[ "$local_node" == 1 || "$real_node" == 1 ]]; then
+if [[ "$real_node" == 1 ]]; then
   # No fake nodes: stop kwok's controller, which would otherwise take the node over.
   kill "$(cat "$KWOK_WORKDIR/clusters/$name/pids/kwok-controller.pid")" 2>/dev/null || true
-fi
-if [[ "$real_node" == 1 ]]; then
   node_up "$name" "$kubeconfig" || { cluster_delete "$name"; exit 1; }
-fi
-if [[ "$local_node" == 1 ]]; then
   sim_args=(--real-workloads --pv-root "$state/volumes")
-  nohup "$python" -m raft_sim.localrun.kubelet --kubeconfig "$kubeconfig" --state "$state/kubelet" \
-    >"$state/kubelet.log" 2>&1 </dev/null &
-  echo $! >"$state/kubelet.pid"
 fi
 if [[ "$sim" == 1 ]]; then
   nohup "$python" -m raft_sim.controllers --kubeconfig "$kubeconfig" --duration "$sim_duration" \
@@ -311,10 +298,6 @@ if [[ -n "$vllm_port" ]]; then
   echo $! >"$state/vllm-server.pid"
 fi
 if [[ "$sim" == 1 ]]; then wait_started sim-controllers "SIMULATED controllers running"; fi
-if [[ "$local_node" == 1 ]]; then
-  wait_started kubelet "local kubelet running"
-  k wait --for=condition=Ready --timeout=60s node/local-node >&2
-fi
 if [[ -n "$vllm_port" ]]; then wait_started vllm-server "listening"; fi
 
 cluster_log "cluster $name ready in $((SECONDS - started))s; export KUBECONFIG=$kubeconfig"

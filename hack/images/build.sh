@@ -107,8 +107,11 @@ build_image() {
   ref="$node_image_prefix/$name:local"
   case "$base" in base-python) base="$base_python" ;; base-ml) base="$base_ml" ;; *) base="$node_image_prefix/$base:local" ;; esac
   context="$cluster_repo"
-  # What the build reads: the Dockerfile, the files the context sends (.dockerignore) and the base.
-  files="$(cd "$context" && git ls-files --cached --others --exclude-standard -- pyproject.toml README.md operator jobs sim images \
+  # What the build reads: the Dockerfile, the files its context sends and the base. A stand-in
+  # (with its own Dockerfile.dockerignore) sends the simulators; the others the project.
+  local inputs=(pyproject.toml README.md operator jobs images/constraints.txt)
+  [[ -e "$context/$dockerfile.dockerignore" ]] && inputs=(sim)
+  files="$(cd "$context" && git ls-files --cached --others --exclude-standard -- "${inputs[@]}" \
     | sort | xargs sha256sum | sha256sum | cut -c1-16)"
   source="$( (echo "$base $files $args"; cat "$context/$dockerfile") | sha256sum | cut -c1-16)"
   for arg in $args; do build_args+=(--build-arg "$arg"); done
@@ -116,7 +119,7 @@ build_image() {
   [[ -e "$context/$dockerfile.dockerignore" ]] && ignore=(--ignorefile "$context/$dockerfile.dockerignore")
   if [[ "$(image_source "$ref")" != "$source" ]]; then
     image_log "$name: $dockerfile on $base"
-    buildah_ build --quiet --layers --network host "${pip_mounts[@]}" -f "$context/$dockerfile" \
+    buildah_ build --quiet --layers --format docker --network host "${pip_mounts[@]}" -f "$context/$dockerfile" \
       --build-arg "BUILDER_IMAGE=$base_python" --build-arg "BASE_IMAGE=$base" "${build_args[@]}" "${ignore[@]}" \
       --label "org.opencontainers.image.base.name=$base" \
       --annotation "raftoperator.io/source=$source" --label "raftoperator.io/built-here=true" \
@@ -125,11 +128,23 @@ build_image() {
   built+=("$ref")
 }
 
+# prune_old_bases: remove the bases of earlier inputs and what only they held (several GB each).
+prune_old_bases() {
+  local ref
+  buildah_ images --format '{{.Name}}:{{.Tag}}' | grep -E "^$node_image_prefix/base-(python|ml):" \
+    | { grep -vxF -e "$base_python" -e "$base_ml" || true; } | while read -r ref; do
+    buildah_ rmi -f "$ref" >/dev/null 2>&1 || true
+  done
+  buildah_ rm --all >/dev/null 2>&1 || true  # working containers an interrupted build left
+  buildah_ rmi --prune >/dev/null 2>&1 || true
+}
+
 image_pip_mounts
 build_base_python
 build_base_ml
 built=()
 for name in "${names[@]}"; do build_image "$name"; done
+prune_old_bases
 if ((load)); then image_load "${built[@]}"; fi
 image_log "done in $((SECONDS - started))s"
 printf '%s\n' "${built[@]}"

@@ -33,8 +33,10 @@ image_from_binary() {
 }
 
 # image_load REF...: load the built images into the node's containerd, unless loaded already.
+# Through an OCI layout that keeps every blob once (buildah skips the blobs it holds) and an
+# archive of only the blobs containerd lacks (thin_archive.py): the shared base travels once.
 image_load() {
-  local ref id stamp archive
+  local ref id stamp layout="$image_root/oci-layout" present
   mkdir -p "$node_root/loaded"
   for ref in "$@"; do
     id="$(buildah_ inspect --type image --format '{{.FromImageID}}' "$ref")"
@@ -43,10 +45,11 @@ image_load() {
       continue
     fi
     image_log "loading $ref into containerd"
-    archive="$(mktemp -u "$image_root/load.XXXXXX.tar")"
-    buildah_ push -q "$ref" "docker-archive:$archive:$ref" >/dev/null
-    node_ctr images import "$archive" >/dev/null
-    rm -f "$archive"
+    buildah_ push -q --disable-compression "$ref" "oci:$layout:$ref" >/dev/null
+    present="$(mktemp)"
+    node_ctr content ls -q >"$present"
+    python3 "$cluster_repo/hack/images/thin_archive.py" "$layout" "$ref" "$present" | node_ctr images import - >/dev/null
+    rm -f "$present"
     echo "$id" >"$stamp"
   done
 }

@@ -119,11 +119,10 @@ class LocalCluster:
     ``trainer`` also installs the SIMULATED Kubeflow Trainer CRDs (TrainJob, ClusterTrainingRuntime).
     ``audit_policy`` (an ``audit.k8s.io/v1`` Policy file) turns on the API server's audit log,
     written to :attr:`audit_log_path`. ``admission_plugins`` are enabled in the API server on top
-    of its defaults (e.g. ``OwnerReferencesPermissionEnforcement``). ``local_node`` adds a node
-    whose pods really run as local processes (:mod:`raft_sim.localrun.kubelet`) and makes the
-    simulated controllers follow those workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
-    ``real_node`` adds the real node instead (:file:`hack/cluster/node.sh`: containerd, kubelet,
-    kube-proxy, pod network, CoreDNS), also with ``gpu_nodes=0, cpu_nodes=0``; one per machine.
+    of its defaults (e.g. ``OwnerReferencesPermissionEnforcement``). ``real_node`` adds the real
+    node (:file:`hack/cluster/node.sh`: containerd, kubelet, kube-proxy, pod network, CoreDNS) and
+    makes the simulated controllers follow its workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
+    One real node runs per machine.
     """
 
     def __init__(
@@ -143,7 +142,6 @@ class LocalCluster:
         vllm_models: Sequence[str] = ("sim-model",),
         python: str | None = None,
         keep_logs: str | os.PathLike[str] | None = None,
-        local_node: bool = False,
         real_node: bool = False,
         trainer: bool = False,
     ) -> None:
@@ -161,7 +159,6 @@ class LocalCluster:
         self.vllm_models = list(vllm_models)
         self.trainer = trainer
         self.python = python or sys.executable
-        self.local_node = local_node
         self.real_node = real_node
         keep_logs = keep_logs or os.environ.get("RAFT_CLUSTER_LOGS")
         self.keep_logs = Path(keep_logs) / name if keep_logs else None
@@ -192,7 +189,6 @@ class LocalCluster:
             "RAFT_VLLM_PORT": "" if self.vllm_port is None else str(self.vllm_port),
             "RAFT_VLLM_MODELS": ",".join(self.vllm_models),
             "RAFT_PYTHON": self.python,
-            "RAFT_LOCAL_NODE": "1" if self.local_node else "0",
             "RAFT_REAL_NODE": "1" if self.real_node else "0",
             "RAFT_SIM_TRAINER": "1" if self.trainer else "0",
         }
@@ -217,6 +213,14 @@ class LocalCluster:
         if self.keep_logs is not None:
             self._copy_logs(self.keep_logs)
         subprocess.run([str(HACK_DIR / "down.sh"), "--name", self.name], capture_output=True, text=True)
+
+    def detach(self) -> Path:
+        """Leave the cluster running after this process (no teardown on exit); returns its kubeconfig.
+        ``hack/cluster/down.sh --name NAME`` stops it."""
+        with self._lock:
+            self._started = False
+            _LIVE.discard(self)
+        return self.kubeconfig
 
     def __enter__(self) -> "LocalCluster":
         return self.start()

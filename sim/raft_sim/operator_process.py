@@ -1,9 +1,8 @@
 """The operator as a local process on the local cluster, authenticated as the chart's ServiceAccount.
 
 Running it outside the cluster but with the token of the chart's ServiceAccount means every API
-call it makes goes through the chart's real RBAC. Used by the e2e tests and by real local runs
-(:mod:`raft_sim.localrun.stack`), where it runs in its own mount namespace with the local
-kubelet's ``/etc/hosts`` so that it reaches the teacher through the Service's name.
+call it makes goes through the chart's real RBAC. Used by the e2e tests on the simulated nodes;
+real local runs run the chart's operator pod instead (:mod:`raft_sim.operator_pod`).
 """
 
 from __future__ import annotations
@@ -48,17 +47,15 @@ def install_chart(cluster: LocalCluster, *values: str) -> None:
 class OperatorProcess:
     """Start, stop (gracefully or SIGKILL) and restart ``python -m raft_operator``.
 
-    ``env`` adds settings (e.g. ``RAFT_ENDPOINT_URL_TEMPLATE``); ``hosts_file``, when given, is
-    bound at ``/etc/hosts`` in the operator's own mount namespace.
+    ``env`` adds settings (e.g. ``RAFT_ENDPOINT_URL_TEMPLATE``).
     """
 
     def __init__(self, cluster: LocalCluster, log_dir: Path, *, service_account: str = RELEASE,
-                 interval: float = 1.0, env: dict[str, str] | None = None, hosts_file: Path | None = None) -> None:
+                 interval: float = 1.0, env: dict[str, str] | None = None) -> None:
         self.cluster = cluster
         self.kubeconfig = cluster.service_account_kubeconfig(RELEASE_NAMESPACE, service_account)
         self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "RAFT_RECONCILE_INTERVAL": str(interval),
                     "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.hosts_file = hosts_file
         self.log_dir = log_dir
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -78,9 +75,6 @@ class OperatorProcess:
         # lifetime (a minute), and a successor of the same priority would pause until it expires.
         command = [sys.executable, "-m", "raft_operator", "--all-namespaces", "--peering", RELEASE,
                    "--priority", str(self.starts), "--liveness", f"http://127.0.0.1:{liveness}/healthz"]
-        if self.hosts_file is not None:
-            command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                       'mount --bind "$0" /etc/hosts && exec "$@"', str(self.hosts_file), *command]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -111,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
         argv_out, links = command(argv, os.environ.get(STANDIN_ENV, "transformers"))
     except NotAServerCommand as exc:
         sys.exit(f"vllm (STAND-IN): {exc}")
+    # transformers serve lists its models from the Hugging Face cache and fails (HTTP 500) while
+    # that folder does not exist; vLLM creates it when it first downloads.
+    hub_cache = os.environ.get("HF_HUB_CACHE") or (os.environ.get("HF_HOME") and os.path.join(os.environ["HF_HOME"], "hub"))
+    if hub_cache:
+        Path(hub_cache).mkdir(parents=True, exist_ok=True)
     if links:
         workdir = Path(tempfile.mkdtemp(prefix="vllm-standin-"))
         for name, target in links.items():

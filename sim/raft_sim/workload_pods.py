@@ -1,7 +1,7 @@
 """What KubeRay and the training operator add to the pods they create, for pods that really run.
 
 With ``--real-workloads`` the SIMULATED controllers (:mod:`raft_sim.controllers`) create pods
-that the local kubelet (:mod:`raft_sim.localrun.kubelet`) runs as processes. Those pods need what
+that the real node (``hack/cluster/node.sh``) runs as containers. Those pods need what
 the real controllers put into them, and the controllers then read the outcome from the running
 workload instead of a timer. These are the facts, per kind:
 

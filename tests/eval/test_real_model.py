@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from raft_jobs.eval import aggregate, report, runner
 from raft_jobs.eval.__main__ import main
-from raft_sim.localrun import images
+from raft_sim import vllm_cli
 from raft_sim.localrun import model as localrun_model
 from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 
@@ -77,7 +77,7 @@ def _transformers_serve(checkpoint: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = images.transformers_serve(str(checkpoint), str(port), "127.0.0.1")
+    command = vllm_cli.transformers_serve(str(checkpoint), str(port), "127.0.0.1")
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     try:

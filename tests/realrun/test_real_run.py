@@ -1,10 +1,11 @@
 """The real pipeline through the operator, at the smallest size that crosses every seam.
 
-One RaftRun goes from ``kubectl apply`` to Succeeded on the local node, where the local kubelet
-runs every pod as the manifests say: the teacher (``transformers serve`` with SmolLM2-135M), the
+One RaftRun goes from ``kubectl apply`` to Succeeded on the real node, where every pod is a
+container of an image built here, exactly as the manifests say: the SIMULATED teacher, the
 RayJob's Ray head, worker and submitter running ``raft_jobs.datagen`` on real Ray, the PyTorchJob
 running torchrun with 2 processes (gloo) doing FSDP2 steps, the student servers loading the
-export, and the eval Job. The operator is SIGKILLed once mid-run and restarted.
+export (``transformers serve`` behind vLLM's command line), and the eval Job. The operator runs
+as the chart's pod; it is deleted at once mid-run, and the Deployment starts another.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from raft_jobs.finetune.export import EXPORT_RECORD, weights_sha256
-from raft_sim.cluster import REPO_ROOT, skip_reason
+from raft_sim.cluster import REPO_ROOT, real_node_skip_reason
 from raft_sim.localrun.stack import RealStack
 
 # About 2 minutes on an idle 2-core machine; a loaded CI machine has been seen to take over 13.
@@ -33,7 +34,7 @@ MANIFEST = {
         "corpus": {"volume": {"claimName": "ci-docs"}},
         # SIMULATED teacher (a 135M teacher writes no usable RAFT records; see README); the
         # student, its servers and the judge are the real SmolLM2-135M.
-        "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "raft-operator/sim-vllm:local",
+        "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "localhost/raft-operator/sim-teacher:local",
                              "startupTimeoutSeconds": 300}},
         "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
                     "distractors": 1, "maxTokens": 160, "evalQuestions": 2},
@@ -44,6 +45,11 @@ MANIFEST = {
                  "judge": {"url": f"http://{RUN}-serve-base.default.svc:8000/v1",
                            "model": "/data/models/SmolLM2-135M-Instruct"}},
         "storage": {"existingClaim": "ci-data"},
+        # Built here from images/ and sim/images (hack/images/build.sh); the vLLM image is the
+        # STAND-IN running transformers serve on CPU.
+        "scheduling": {"images": {name: f"localhost/raft-operator/{image}:local" for name, image in
+                                  [("vllm", "vllm-standin"), ("datagen", "datagen"), ("trainer", "trainer"),
+                                   ("eval", "eval")]}},
     },
 }
 
@@ -51,7 +57,7 @@ MANIFEST = {
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """The stack, the run's volume folder and the run's final status (the operator killed once)."""
-    reason = skip_reason()
+    reason = real_node_skip_reason()
     if reason:
         pytest.skip(reason)
     with RealStack("raft-ci-real") as stack:
@@ -66,6 +72,23 @@ def finished(tmp_path_factory):
                 stack.operator.start()
                 killed.append(status.get("progress") or "")
 
+        # The run's pods come and go (the teacher, Ray and the eval servers are removed when their
+        # stage ends): what ran in them is recorded while they exist.
+        containers: dict[tuple[str, str], tuple[str, str]] = {}
+        student_log: list[str] = []
+
+        def observe(status: dict) -> None:
+            kill_once(status)
+            for pod in stack.cluster.kubectl_json("get", "pods", "-n", stack.namespace)["items"]:
+                name = pod["metadata"]["name"]
+                for c in pod["status"].get("initContainerStatuses", []) + pod["status"].get("containerStatuses", []):
+                    if c.get("containerID"):
+                        containers[(name, c["name"])] = (c["image"], c["containerID"])
+                if name.startswith(f"{RUN}-serve-student") and pod["status"].get("phase") == "Running":
+                    log = stack.cluster.kubectl("logs", name, "-n", stack.namespace, "-c", "vllm", check=False).stdout
+                    if log:
+                        student_log[:] = [log]
+
         started = time.monotonic()
         timeline: list[str] = []
 
@@ -76,15 +99,15 @@ def finished(tmp_path_factory):
             pytest.fail(f"{headline}\ntimeline:\n" + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
 
         try:
-            status = stack.watch(RUN, timeout=RUN_TIMEOUT, on_change=note, during=kill_once)
+            status = stack.watch(RUN, timeout=RUN_TIMEOUT, on_change=note, during=observe)
         except TimeoutError as exc:
             fail(str(exc))
-        logs = "\n".join(p.read_text(errors="replace") for p in sorted(stack.operator.log_dir.glob("operator-*.log")))
+        logs = stack.operator.logs()
         if status.get("phase") != "Succeeded":
             fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}")
         pods = json.loads(stack.cluster.kubectl("get", "pods", "-n", stack.namespace, "-o", "json").stdout)["items"]
         yield {"stack": stack, "root": data / "runs" / RUN, "status": status, "killed": killed, "logs": logs,
-               "pods": pods}
+               "pods": pods, "containers": containers, "student_log": "".join(student_log)}
 
 
 def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finished):
@@ -95,6 +118,19 @@ def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finish
     assert not duplicates, f"children created twice: {duplicates}"
     kinds = {kind for kind, _ in created}
     assert {"Deployment", "RayJob", "PyTorchJob", "Job"} <= kinds
+
+
+def test_every_pod_of_the_run_was_a_container_of_an_image_built_here(finished):
+    containers = finished["containers"]
+    names = {pod for pod, _ in containers}
+    for prefix in (f"{RUN}-teacher", f"{RUN}-datagen-raycluster", f"{RUN}-datagen", f"{RUN}-finetune",
+                   f"{RUN}-serve-student", f"{RUN}-serve-base", f"{RUN}-eval"):
+        assert any(n.startswith(prefix) for n in names), f"no container of {prefix}* was seen: {sorted(names)}"
+    for (pod, container), (image, container_id) in containers.items():
+        assert container_id.startswith("containerd://"), (pod, container, container_id)
+        assert image.startswith("localhost/raft-operator/"), (pod, container, image)
+    operator_ids = finished["stack"].operator.container_ids()
+    assert operator_ids and all(i.startswith("containerd://") for i in operator_ids)
 
 
 def test_the_teacher_and_ray_pods_are_gone_when_the_run_ends(finished):
@@ -127,8 +163,7 @@ def test_the_student_server_loaded_exactly_the_export(finished):
     record = json.loads((root / "model" / EXPORT_RECORD).read_text())
     assert record["step"] >= 1
     assert record["weightsSha256"] == weights_sha256(root / "model")
-    logs = "\n".join(p.read_text(errors="replace")
-                     for p in (finished["stack"].kubelet_dir / "pods").glob("*serve-student*/vllm.log"))
+    logs = finished["student_log"]
     assert "transformers" in logs and f"{RUN}-student" in logs
 
 

@@ -20,7 +20,7 @@ While a stage runs, the controllers also play the workload program's part of the
 channel: they patch key ``datagen`` / ``finetune`` / ``eval`` of ConfigMap ``<run>-progress``
 with plausible numbers (:mod:`~raft_sim.controllers.progress`; see docs/architecture.md,
 "Progress channel"). With ``--real-workloads`` the pods really run
-(:mod:`raft_sim.localrun.kubelet`): the controllers inject what the real ones inject into the
+(the real node, ``hack/cluster/node.sh``): the controllers inject what the real ones inject into the
 pods, read the outcome from the workloads and leave progress to the programs.
 
 Failure injection never needs a changed manifest: annotations are read from the object's

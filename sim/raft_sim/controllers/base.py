@@ -156,7 +156,7 @@ class SimSettings:
     progress_interval: float = 1.0  # seconds between progress reports
     create_pods: bool = True  # create the pods KubeRay / the training operator would
     pv_root: str = "/tmp/raft-sim-volumes"  # hostPath of simulated volumes (never mounted)
-    # Pods really run (raft_sim.localrun.kubelet): inject what KubeRay / the training operator
+    # Pods really run (the real node, hack/cluster/node.sh): inject what KubeRay / the training operator
     # inject, read outcomes from the workloads, and leave progress and eval Jobs to the programs.
     real_workloads: bool = False
 

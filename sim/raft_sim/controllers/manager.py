@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pods", action="store_true", help="only move status; create no pods")
     parser.add_argument("--pv-root", default=SimSettings.pv_root, help="hostPath prefix of simulated volumes")
     parser.add_argument("--real-workloads", action="store_true",
-                        help="pods really run (raft_sim.localrun.kubelet): follow the workloads, simulate nothing")
+                        help="pods really run (the real node, hack/cluster/node.sh): follow the workloads, simulate nothing")
     parser.add_argument("--workers", type=int, default=1,
                         help="objects reconciled at once (default 1, as the real controllers' default)")
     parser.add_argument("--log-level", default="INFO")

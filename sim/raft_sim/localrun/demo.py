@@ -5,7 +5,7 @@ repository's documents on two volumes, applies ``examples/local-real.yaml``, pri
 the run goes, and ends with the results and where the dataset, the model and the report are.
 The outputs are kept (hard-linked) under ``$RAFT_CACHE/demo/<run>`` after the cluster is gone.
 
-    python -m raft_sim.localrun.demo [--manifest FILE] [--timeout SECONDS] [--keep-cluster]
+    python -m raft_sim.localrun.demo [--manifest FILE] [--timeout SECONDS] [--teardown]
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from .stack import RealStack, link_tree
 DOCUMENTS = (REPO_ROOT / "README.md", REPO_ROOT / "docs" / "status.md")
 
 BANNER = """\
-  A REAL run: the operator, the API server and its controllers, Ray, torchrun (FSDP2 over 2 processes,
-  gloo on CPU) and the datagen/finetune/eval programs all really run; each pod's containers run as
-  local processes exactly as their manifests say (raft_sim.localrun.kubelet). The teacher, the judge
-  and the student are SmolLM2-135M-Instruct. Standing in: `transformers serve` on CPU where a GPU
-  cluster runs vLLM, and SIMULATED KubeRay / training-operator controllers that follow the real pods.
+  A REAL run on a real node: containerd, kubelet, kube-proxy, a pod network and CoreDNS; the operator
+  (the chart's pod), the API server and its controllers, Ray, torchrun (FSDP2 over 2 processes, gloo
+  on CPU) and the datagen/finetune/eval programs all really run, every pod a container of an image
+  built here from images/. The judge and the student are SmolLM2-135M-Instruct. Standing in: a
+  vLLM image that runs `transformers serve` on CPU behind vLLM's command line, the SIMULATED
+  teacher, and SIMULATED KubeRay / training-operator controllers that follow the real pods.
 """
 
 
@@ -83,13 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--cluster-name", default="raft-real")
     parser.add_argument("--record", help="also write the summary (summary.md) and the eval plots to this folder")
+    parser.add_argument("--teardown", action="store_true", help="stop the cluster at the end instead of keeping it")
     args = parser.parse_args(argv)
     manifest = yaml.safe_load(Path(args.manifest).read_text())
     name = manifest["metadata"]["name"]
     spec = manifest["spec"]
     print(BANNER)
     started = time.monotonic()
-    say("Starting the local cluster with a local node, the chart and the operator")
+    say("Starting the local cluster with a real node, the images, the chart and the operator pod")
     with RealStack(args.cluster_name) as stack:
         say(f"Volumes: the model on claim {spec['storage']['existingClaim']}, "
             f"{len(DOCUMENTS)} documents on claim {spec['corpus']['volume']['claimName']}")
@@ -104,10 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         if status.get("phase") != "Succeeded":
             print(json.dumps(status, indent=2))
             print(stack.pod_logs())
-            print(f"the run failed after {elapsed:.0f}s; operator log: {stack.operator.log_path if stack.operator else ''}")
+            print(f"the run failed after {elapsed:.0f}s; operator log:\n{stack.operator.log_tail() if stack.operator else ''}")
             return 1
         keep = cache_dir() / "demo" / name
         link_tree(data / "runs" / name, keep)
+        kubeconfig = stack.keep() if not args.teardown else None
     total = time.monotonic() - started
     say(f"Succeeded: {elapsed:.0f}s from kubectl apply, {total:.0f}s in all")
     if args.record:
@@ -119,6 +122,14 @@ Outputs (kept after the cluster is gone):
   dataset  {keep / 'dataset'}   (train.jsonl, eval.jsonl, manifest.json)
   model    {keep / 'model'}     (Hugging Face checkpoint, served by the student server)
   report   {keep / 'eval' / 'report.html'}   (and results.json, plots)""")
+    if kubeconfig is not None:
+        print(f"""
+The cluster keeps running (the real node, the operator pod, the finished run):
+  export KUBECONFIG={kubeconfig}
+  kubectl get raftrun {name} -o yaml                       # the full status
+  kubectl get pods -A -o wide                             # containers on the real node, CoreDNS
+  kubectl -n raft-system logs deploy/raft-operator        # the operator
+Tear down:  hack/cluster/down.sh --name {args.cluster_name}""")
     return 0
 
 

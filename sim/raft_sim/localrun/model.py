@@ -52,7 +52,7 @@ def prepare(target: Path | None = None) -> Path:
     """Convert the GGUF to a safetensors checkpoint once; returns its folder (cached)."""
     target = target or checkpoint_dir()
     if (target / "raft-model.json").exists():
-        return target
+        return readable(target)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
@@ -87,7 +87,15 @@ def prepare(target: Path | None = None) -> Path:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return readable(target)
+
+
+def readable(folder: Path) -> Path:
+    """Make the checkpoint readable by every user: the runs' containers read it as uid 1000."""
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
 
 
 def main() -> int:

@@ -1,11 +1,12 @@
-"""The whole stack of a real local run: cluster, local kubelet, chart, volumes, operator, one RaftRun.
+"""The whole stack of a real local run: cluster, real node, images, chart, volumes, operator, one RaftRun.
 
 Used by ``make demo`` (:mod:`raft_sim.localrun.demo`) and the real-run CI test. Everything that
-runs is real: the API server and controllers, the operator (with the chart ServiceAccount's token,
-so the chart's RBAC applies), the programs (each started from its pod's spec by the local
-kubelet), Ray, torchrun, and the model server. What stands in: the KubeRay and training-operator
-controllers (simulated, but following the real workloads), and ``transformers serve`` on CPU where
-a cluster runs vLLM on GPUs (:mod:`raft_sim.localrun.images`).
+runs is real: the API server and controllers, the node (containerd, kubelet, kube-proxy, pod
+network, CoreDNS: ``hack/cluster/node.sh``), the operator (the chart's Deployment, from the image
+built here), and every pod of the run, each a container of an image built from ``images/``.
+What stands in: the KubeRay and training-operator controllers (simulated, but following the
+real workloads), and the vLLM servers, whose image (``vllm-standin``) runs ``transformers
+serve`` on CPU behind vLLM's command line, and the SIMULATED teacher (``sim-teacher``).
 
 The run's volume is a pre-bound claim (``existingClaim``) whose folder already holds the model at
 ``models/SmolLM2-135M-Instruct``; the corpus is a second claim holding documents.
@@ -22,9 +23,11 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from ..cluster import LocalCluster
-from ..operator_process import RELEASE_NAMESPACE, OperatorProcess, install_chart
+from ..operator_pod import OperatorPod
 from . import model as local_model
 
+# What a real run's pods and the operator run (hack/images/images.tsv), loaded into the node.
+RUN_IMAGES = ("operator", "datagen", "trainer", "eval", "vllm-standin", "sim-teacher")
 MODEL_DIR_ON_VOLUME = "models/SmolLM2-135M-Instruct"
 
 
@@ -44,31 +47,36 @@ class RealStack:
     """Start, use and stop the local stack (see the module docstring)."""
 
     def __init__(self, name: str = "raft-real", namespace: str = "default", interval: float = 2.0) -> None:
-        self.cluster = LocalCluster(name, gpu_nodes=0, cpu_nodes=0, local_node=True, sim_progress_interval=1.0)
+        self.cluster = LocalCluster(name, gpu_nodes=0, cpu_nodes=0, real_node=True, sim_progress_interval=1.0)
         self.namespace = namespace
         self.interval = interval
-        self.operator: OperatorProcess | None = None
+        self.operator: OperatorPod | None = None
         self._api: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "RealStack":
-        """Cluster with the local node, the chart (CRDs, RBAC, ServiceAccount), the operator."""
+        """Cluster with the real node, the images, the chart and its operator pod."""
         local_model.prepare()
         self.cluster.start()
-        install_chart(self.cluster, "replicaCount=0")
+        self.cluster.load_images(*RUN_IMAGES)
+        self.operator = OperatorPod(self.cluster, self.cluster.state_dir / "operator", interval=self.interval).install()
         self.cluster.wait_for(lambda: "Established" in self.cluster.kubectl(
             "get", "crd", "raftruns.raftoperator.io", "-o", "jsonpath={.status.conditions[*].type}").stdout,
             timeout=60, message="RaftRun CRD established")
-        self.operator = OperatorProcess(self.cluster, self.cluster.state_dir / "operator", interval=self.interval,
-                                        hosts_file=self.hosts_file(RELEASE_NAMESPACE)).start()
         return self
 
     def stop(self) -> None:
-        """Stop the operator and tear the cluster (and every pod process) down."""
+        """Keep the operator's log, then tear the cluster (and every pod) down."""
         if self.operator is not None:
-            self.operator.stop()
+            self.operator.save_logs()
         self.cluster.stop()
+
+    def keep(self) -> Path:
+        """Leave the cluster, the node and the operator running after this process; the kubeconfig."""
+        if self.operator is not None:
+            self.operator.save_logs()
+        return self.cluster.detach()
 
     def __enter__(self) -> "RealStack":
         return self.start()
@@ -77,17 +85,6 @@ class RealStack:
         self.stop()
 
     # ------------------------------------------------------------------ files
-
-    @property
-    def kubelet_dir(self) -> Path:
-        """The local kubelet's state: pod folders and logs, hosts files."""
-        return self.cluster.state_dir / "kubelet"
-
-    def hosts_file(self, namespace: str) -> Path:
-        """The /etc/hosts the local kubelet keeps for ``namespace``."""
-        path = self.kubelet_dir / "hosts" / namespace
-        self.cluster.wait_for(path.exists, timeout=30, message=f"hosts file for {namespace}")
-        return path
 
     def static_claim(self, claim: str, fill: Callable[[Path], None]) -> Path:
         """A ReadWriteMany claim bound to a hostPath volume whose folder ``fill`` prepares; returns the folder."""
@@ -169,9 +166,12 @@ class RealStack:
                            f"operator log:\n{self.operator.log_tail() if self.operator else ''}")
 
     def pod_logs(self, lines: int = 30) -> str:
-        """The end of every local pod's container logs (for failure messages)."""
+        """The end of every pod's container logs in the run's namespace (for failure messages)."""
         out = []
-        for log in sorted((self.kubelet_dir / "pods").glob("*/*.log")):
-            text = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"==> {log.parent.name}/{log.name}\n" + "\n".join(text))
+        pods = self.cluster.kubectl_json("get", "pods", "-n", self.namespace)["items"]
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            result = self.cluster.kubectl("logs", name, "-n", self.namespace, "--all-containers", "--prefix",
+                                          f"--tail={lines}", check=False)
+            out.append(f"==> {name} ({pod['status'].get('phase')})\n{result.stdout or result.stderr}")
         return "\n".join(out)
