@@ -5,7 +5,7 @@
 #
 # Output: ${RAFT_CACHE:-$HOME/.cache/raft-operator}/k8s/<K8S_VERSION>/bin with
 # kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kwokctl, helm, and the
-# real node's kubelet, kube-proxy, coredns, crictl and pause (hack/cluster/node.sh).
+# real node's kubelet, kube-proxy, coredns, crictl, kube-router and pause (hack/cluster/node.sh).
 # Each binary has a stamp (.<name>.version); a binary whose stamp matches is not rebuilt,
 # so a warm run returns in well under a second. Versions: hack/cluster/versions.env
 # (any of them may be overridden from the environment).
@@ -128,6 +128,15 @@ build_crictl() {  # the CRI's own client: removes the node's pod sandboxes at te
   stamp "$CRICTL_VERSION" crictl
 }
 
+build_kube_router() {  # NetworkPolicy enforcement on the real node (hack/cluster/node.sh)
+  fresh kube-router "$KUBE_ROUTER_VERSION" && return 0
+  log "kube-router $KUBE_ROUTER_VERSION"
+  GOFLAGS= GOBIN="$bin" go install -trimpath \
+    -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  stamp "$KUBE_ROUTER_VERSION" kube-router
+}
+
 build_pause() {  # the pod sandbox's process, from the pinned Kubernetes module's own source
   fresh pause "$K8S_VERSION" && return 0
   log "pause (kubernetes $K8S_VERSION build/pause)"
@@ -140,6 +149,7 @@ build_pause() {  # the pod sandbox's process, from the pinned Kubernetes module'
 build_kubernetes
 build_coredns
 build_crictl
+build_kube_router
 build_pause
 build_etcd
 build_kwok

@@ -18,7 +18,7 @@ cluster_cache="${RAFT_CACHE:-$HOME/.cache/raft-operator}"
 cluster_bin="${RAFT_CLUSTER_BIN:-$cluster_cache/k8s/$K8S_VERSION/bin}"
 export KWOK_WORKDIR="$cluster_cache/kwok"
 cluster_binaries=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl helm)
-node_binaries=(kubelet kube-proxy coredns crictl pause)
+node_binaries=(kubelet kube-proxy coredns crictl kube-router pause)
 
 cluster_state_dir() { echo "$cluster_cache/clusters/$1"; }
 

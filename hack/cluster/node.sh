@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real node of the local cluster: containerd and runc (Debian's packages), the kubelet and
-# kube-proxy built from the pinned Kubernetes, a bridge CNI network (Debian's CNI plugins) and
-# CoreDNS, deployed in kube-system as kubeadm deploys it. Pods run as real containers from
+# kube-proxy built from the pinned Kubernetes, a bridge CNI network (Debian's CNI plugins),
+# kube-router enforcing NetworkPolicies, and CoreDNS, deployed in kube-system as kubeadm deploys it. Pods run as real containers from
 # images in the node's containerd, get their own network namespace and IP, reach Services
 # through their ClusterIP and resolve <svc>.<ns>.svc.cluster.local.
 #
@@ -23,6 +23,7 @@ node_dns_ip=10.96.0.10             # CoreDNS's Service (kube-dns), as kubeadm nu
 node_apiserver_port=6443
 node_gpus="${RAFT_NODE_GPUS:-8}"     # nvidia.com/gpu advertised (none exist; see node_up)
 node_kubelet_port=10250
+node_kube_router_health_port=20244
 node_cluster_domain=cluster.local
 node_run=/run/raft-node            # sockets and runtime state (not kept across reboots)
 node_root="$cluster_cache/node"    # containerd's root: image content and snapshots
@@ -63,11 +64,11 @@ node_network_up() {
   # the local cluster has no outside network (no image is pulled, no model is downloaded).
   iptables -C FORWARD -s "$node_pod_cidr" ! -d "$node_pod_cidr" -j DROP 2>/dev/null \
     || iptables -I FORWARD -s "$node_pod_cidr" ! -d "$node_pod_cidr" -j DROP
-  # The API server and the kubelet answer the loopback and the pods only.
+  # The API server, the kubelet and kube-router answer the loopback and the pods only.
   iptables -N RAFT-NODE-INPUT 2>/dev/null || iptables -F RAFT-NODE-INPUT
   iptables -A RAFT-NODE-INPUT -i lo -j RETURN
   iptables -A RAFT-NODE-INPUT -i "$node_bridge" -j RETURN
-  iptables -A RAFT-NODE-INPUT -p tcp -m multiport --dports "$node_apiserver_port,$node_kubelet_port" -j DROP
+  iptables -A RAFT-NODE-INPUT -p tcp -m multiport --dports "$node_apiserver_port,$node_kubelet_port,$node_kube_router_health_port" -j DROP
   iptables -C INPUT -j RAFT-NODE-INPUT 2>/dev/null || iptables -I INPUT -j RAFT-NODE-INPUT
 }
 
@@ -154,6 +155,8 @@ JSON
   node_sign "$dir" kube-proxy system:kube-proxy system:node-proxier "$pki"
   node_kubeconfig "$dir" kubelet "$server" "$pki/ca.crt"
   node_kubeconfig "$dir" kube-proxy "$server" "$pki/ca.crt"
+  node_sign "$dir" kube-router system:kube-router system:kube-router "$pki"
+  node_kubeconfig "$dir" kube-router "$server" "$pki/ca.crt"
   cat >"$dir/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -249,6 +252,16 @@ node_up() {
   node_wait 900 "node $node_name Ready" "${k[@]}" wait --for=condition=Ready --timeout=1s "node/$node_name" \
     || { tail -30 "$dir/logs/kubelet.log" >&2; return 1; }
 
+  # NetworkPolicies are enforced by kube-router's firewall alone: routes are the bridge's and
+  # Services are kube-proxy's. It needs the registered node.
+  node_log "kube-router $KUBE_ROUTER_VERSION (NetworkPolicy firewall)"
+  "${k[@]}" apply -f "$cluster_here/kube-router-rbac.yaml" >/dev/null
+  node_start "$dir" kube-router "$cluster_bin/kube-router" --kubeconfig "$dir/kube-router.kubeconfig" \
+    --hostname-override "$node_name" --run-firewall=true --run-router=false --run-service-proxy=false \
+    --enable-cni=false --health-port "$node_kube_router_health_port" --metrics-port 0 --v 1
+  node_wait 600 "kube-router healthy" curl -sf "http://127.0.0.1:$node_kube_router_health_port/healthz" \
+    || { tail -20 "$dir/logs/kube-router.log" >&2; return 1; }
+
   # The runs' pods ask for nvidia.com/gpu. This machine has none: the node advertises them as an
   # extended resource (Kubernetes' documented status patch), so the scheduler places those pods
   # as on a GPU node; no device reaches any container, and the programs run on the CPU.
@@ -284,7 +297,7 @@ node_down() {
   state="$(cluster_state_dir "$name")"
   dir="$state/node"
   [[ -d "$dir" ]] || return 0
-  for pidfile in "$dir/kubelet.pid" "$dir/kube-proxy.pid"; do node_stop_pid "$pidfile"; done
+  for pidfile in "$dir/kubelet.pid" "$dir/kube-proxy.pid" "$dir/kube-router.pid"; do node_stop_pid "$pidfile"; done
   if [[ -e "$dir/containerd.pid" ]] && cluster_alive "$(cat "$dir/containerd.pid")"; then
     node_sandboxes_remove
   fi
@@ -293,6 +306,7 @@ node_down() {
   # crash left some.
   pkill -KILL -f "containerd-shim-runc-v2 .*-address $node_socket" 2>/dev/null || true
   "$cluster_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  "$cluster_bin/kube-router" --cleanup-config >/dev/null 2>&1 || true
   node_kube_chains_remove iptables
   node_kube_chains_remove ip6tables
   node_unmount_below "$dir"

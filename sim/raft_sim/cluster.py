@@ -34,7 +34,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HACK_DIR = REPO_ROOT / "hack" / "cluster"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "helm")
-NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl", "pause")  # the real node (hack/cluster/node.sh)
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl", "kube-router", "pause")  # the real node (hack/cluster/node.sh)
 
 T = TypeVar("T")
 
