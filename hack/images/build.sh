@@ -107,12 +107,13 @@ build_image() {
   ref="$node_image_prefix/$name:local"
   case "$base" in base-python) base="$base_python" ;; base-ml) base="$base_ml" ;; *) base="$node_image_prefix/$base:local" ;; esac
   context="$cluster_repo"
-  # What the build reads: the Dockerfile, the files its context sends and the base. A stand-in
-  # (with its own Dockerfile.dockerignore) sends the simulators; the others the project.
-  local inputs=(pyproject.toml README.md operator jobs images/constraints.txt)
-  [[ -e "$context/$dockerfile.dockerignore" ]] && inputs=(sim)
+  # What the build reads: the Dockerfile, the base and the files its context sends, which are the
+  # allowlist (`!path` lines) of its ignore file: NAME/Dockerfile.dockerignore, else the repository's.
+  local ignorefile="$context/.dockerignore" inputs
+  [[ -e "$context/$dockerfile.dockerignore" ]] && ignorefile="$context/$dockerfile.dockerignore"
+  mapfile -t inputs < <(sed -n 's#^!\(.*[^/]\)/*$#\1#p' "$ignorefile")
   files="$(cd "$context" && git ls-files --cached --others --exclude-standard -- "${inputs[@]}" \
-    | sort | xargs sha256sum | sha256sum | cut -c1-16)"
+    | grep -v -e '__pycache__' -e '\.pyc$' | sort | xargs sha256sum | sha256sum | cut -c1-16)"
   source="$( (echo "$base $files $args"; cat "$context/$dockerfile") | sha256sum | cut -c1-16)"
   for arg in $args; do build_args+=(--build-arg "$arg"); done
   # A Dockerfile may send its own context (NAME/Dockerfile.dockerignore); else the repository's.

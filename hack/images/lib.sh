@@ -52,4 +52,5 @@ image_load() {
     rm -f "$present"
     echo "$id" >"$stamp"
   done
+  [[ -d "$layout" ]] && python3 "$cluster_repo/hack/images/thin_archive.py" --prune "$layout" 2>/dev/null || true
 }

@@ -1,6 +1,7 @@
 """Write an OCI archive of one image from an OCI layout, leaving out the blobs containerd has.
 
     python3 thin_archive.py LAYOUT REF PRESENT_DIGESTS_FILE > image.tar
+    python3 thin_archive.py --prune LAYOUT      # drop what no named image of the layout uses
 
 ``hack/images/lib.sh`` loads images into the node's containerd with ``ctr images import``. The
 project's images share a base of several GB; a full archive per image would copy it every
@@ -57,7 +58,27 @@ def write(layout: Path, ref: str, present: set[str], out: io.BufferedWriter) -> 
                 archive.add(blob_path(layout, digest), arcname=str(Path("blobs", *digest.split(":", 1))))
 
 
+def prune(layout: Path) -> int:
+    """Keep in ``layout`` only the named images and their blobs; returns the bytes freed."""
+    index = json.loads((layout / "index.json").read_text())
+    latest = {m["annotations"][REF_NAME]: m for m in index["manifests"] if (m.get("annotations") or {}).get(REF_NAME)}
+    named = list(latest.values())
+    keep: set[str] = set()
+    for entry in named:
+        keep.update(image_blobs(layout, entry["annotations"][REF_NAME])[1])
+    (layout / "index.json").write_text(json.dumps({**index, "manifests": named}))
+    freed = 0
+    for blob in (layout / "blobs").glob("*/*"):
+        if f"{blob.parent.name}:{blob.name}" not in keep:
+            freed += blob.stat().st_size
+            blob.unlink()
+    return freed
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--prune":
+        print(f"pruned {prune(Path(sys.argv[2])) / 2**30:.1f} GiB", file=sys.stderr)
+        sys.exit(0)
     layout_arg, ref_arg, present_file = sys.argv[1:4]
     have = set(Path(present_file).read_text().split())
     write(Path(layout_arg), ref_arg, have, sys.stdout.buffer)

@@ -13,7 +13,8 @@ import pytest
 from raft_operator import api
 from raft_operator.builders import network_policy
 from raft_operator.builders.common import Run
-from raft_sim.cluster import LocalCluster, real_node_skip_reason
+from raft_sim.cluster import LocalCluster
+from real_node_support import real_node_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -73,16 +74,7 @@ def run_labels(run: str, component: str) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = real_node_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with LocalCluster("raft-netpol-test", gpu_nodes=0, cpu_nodes=0, sim=False, real_node=True) as cluster:
-        cluster.load_images("operator")
-        for ns in ("tenant-a", "tenant-b"):
-            cluster.kubectl("create", "namespace", ns)
-        for ns in ("tenant-a", "tenant-b"):
-            cluster.wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", ns, check=False).returncode == 0,
-                             timeout=30, message="default ServiceAccount")
+    with real_node_cluster("raft-netpol-test", ("tenant-a", "tenant-b")) as cluster:
         cluster.apply([
             pod("alpha-teacher", "tenant-a", run_labels("alpha", "teacher"), [str(api.SERVER_PORT)], LISTEN),
             pod("alpha-head", "tenant-a", run_labels("alpha", "datagen"), [str(GCS), str(DASHBOARD)], LISTEN),

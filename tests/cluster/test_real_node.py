@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from raft_sim.cluster import LocalCluster, pinned_versions, real_node_skip_reason
+from raft_sim.cluster import LocalCluster, pinned_versions
+from real_node_support import real_node_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -46,14 +47,7 @@ def pod(name: str, command: list[str], **spec: object) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = real_node_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with LocalCluster("raft-node-test", gpu_nodes=0, cpu_nodes=0, sim=False, real_node=True) as cluster:
-        cluster.load_images("operator")
-        cluster.kubectl("create", "namespace", NS)
-        cluster.wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", NS, check=False).returncode == 0,
-                         timeout=30, message="default ServiceAccount")
+    with real_node_cluster("raft-node-test", (NS,)) as cluster:
         yield cluster
 
 

@@ -42,6 +42,7 @@ MANIFEST = {
                     "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
                     "activationCheckpointing": False},
         "eval": {"topK": [1], "maxTokens": 24, "concurrency": 4, "baselines": {"teacher": False},
+                 "embeddingModel": "/data/models/all-MiniLM-L6-v2",
                  "judge": {"url": f"http://{RUN}-serve-base.default.svc:8000/v1",
                            "model": "/data/models/SmolLM2-135M-Instruct"}},
         "storage": {"existingClaim": "ci-data"},

