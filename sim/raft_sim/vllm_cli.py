@@ -105,6 +105,10 @@ def command(argv: list[str], standin: str) -> tuple[list[str], dict[str, str]]:
 def main(argv: list[str] | None = None) -> None:
     """``vllm serve MODEL [options]`` → exec the image's stand-in server."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--help"], ["-h"]) or argv[:2] in (["serve", "--help"], ["serve", "-h"]):
+        print(f"usage: vllm serve MODEL [--served-model-name NAME] [--host H] [--port P] [vLLM options]\n"
+              f"STAND-IN for vLLM ({STANDIN_ENV}=transformers|simulated); see raft_sim.vllm_cli")
+        return
     if not argv or argv[0] != "serve":
         sys.exit("vllm (STAND-IN): only `vllm serve MODEL [options]` is provided")
     try:

@@ -1,0 +1,71 @@
+"""The images as built here (hack/images/build.sh): each starts its entrypoint, and the
+production images hold no simulator code. Runs each image's own command with buildah."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from raft_sim.cluster import REPO_ROOT, cache_dir
+
+pytestmark = pytest.mark.slow
+
+PREFIX = "localhost/raft-operator"
+# image → a command that starts its entrypoint's program without doing work
+ENTRYPOINTS = {
+    "operator": ["raft-operator", "--help"],
+    "datagen": ["python", "-m", "raft_jobs.datagen", "--help"],
+    "trainer": ["python", "-m", "raft_jobs.finetune", "--help"],
+    "eval": ["python", "-m", "raft_jobs.eval", "--help"],
+    "vllm-standin": ["vllm", "serve", "--help"],
+    "sim-teacher": ["vllm", "serve", "--help"],
+    "vllm": ["vllm", "serve", "--help"],
+}
+PRODUCTION = ("operator", "datagen", "trainer", "eval")
+
+
+def buildah(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["buildah", "--root", str(cache_dir() / "buildah" / "storage"), "--runroot",
+                           "/run/raft-buildah", "--storage-driver", "overlay", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built() -> list[str]:
+    if os.geteuid() != 0 or not shutil.which("buildah") or not shutil.which("mmdebstrap"):
+        pytest.skip("building the images needs root, buildah and mmdebstrap (hack/install.sh installs them)")
+    result = subprocess.run([str(REPO_ROOT / "hack" / "images" / "build.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()
+
+
+def run_in(image: str, command: list[str]) -> subprocess.CompletedProcess[str]:
+    container = buildah("from", "--pull-never", image).stdout.strip()
+    try:
+        return buildah("run", "--network", "none", container, "--", *command)
+    finally:
+        buildah("rm", container)
+
+
+def test_every_image_of_the_table_is_built(built):
+    table = [line.split()[0] for line in (REPO_ROOT / "hack" / "images" / "images.tsv").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert built == [f"{PREFIX}/{name}:local" for name in table]
+    assert set(table) == set(ENTRYPOINTS)
+
+
+@pytest.mark.parametrize("name", sorted(ENTRYPOINTS))
+def test_the_entrypoint_starts(built, name):
+    result = run_in(f"{PREFIX}/{name}:local", ENTRYPOINTS[name])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "usage" in (result.stdout + result.stderr).lower()
+
+
+@pytest.mark.parametrize("name", PRODUCTION)
+def test_production_images_hold_no_simulator_code(built, name):
+    result = run_in(f"{PREFIX}/{name}:local", ["python", "-c", "import raft_sim"])
+    assert result.returncode != 0 and "No module named 'raft_sim'" in result.stderr
