@@ -62,7 +62,7 @@ while (($#)); do
     --build) build=1 ;;
     --real-node) real_node=1 ;;
     --trainer) trainer=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
