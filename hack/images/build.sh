@@ -93,7 +93,7 @@ build_base_ml() {
   buildah_ run --network host "${pip_mounts[@]}" -v "$image_root/pip-cache:/root/.cache/pip" \
     -v "$image_root/requirements.txt:/tmp/requirements.txt:ro" \
     -v "$cluster_repo/images/constraints.txt:/tmp/constraints.txt:ro" "$c" -- \
-    /opt/venv/bin/pip install -q -c /tmp/constraints.txt -r /tmp/requirements.txt
+    /opt/venv/bin/pip install -q --cache-dir /root/.cache/pip -c /tmp/constraints.txt -r /tmp/requirements.txt
   buildah_ run "$c" -- chown -R 1000:100 /opt/venv
   buildah_ config --annotation "raftoperator.io/source=$source" --label "raftoperator.io/built-here=true" "$c"
   buildah_ commit -q --rm "$c" "$base_ml" >/dev/null
