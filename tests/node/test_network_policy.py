@@ -32,18 +32,26 @@ for p in ports[1:]:
     threading.Thread(target=serve, args=(p,), daemon=True).start()
 serve(ports[0])
 """
-# kube-router adds a new pod to its rules within seconds of the pod's start; until then the pod
-# is in no rule. The probe waits that out before it connects, as a real client would not need to.
+# kube-router applies a change (a new pod, a removed policy) within seconds, not at once. The
+# probe waits that out before its first try; a connection that should open is tried for up to
+# 30 s more, one that should be refused is tried once.
 PROBE = """
-import socket, sys, time
+import os, socket, sys, time
 time.sleep(8)
+patience = 30 if os.environ.get("EXPECT") == "open" else 0
 for target in sys.argv[1:]:
     host, port = target.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=3):
-            print(target, "open")
-    except OSError as exc:
-        print(target, "closed", type(exc).__name__)
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=3):
+                print(target, "open")
+            break
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                print(target, "closed", type(exc).__name__)
+                break
+            time.sleep(1)
 """
 
 
@@ -61,11 +69,13 @@ def policy(run: Run) -> dict:
     return manifest
 
 
-def pod(name: str, namespace: str, labels: dict, args: list[str], script: str, restart: str = "Always") -> dict:
+def pod(name: str, namespace: str, labels: dict, args: list[str], script: str, restart: str = "Always",
+        env: dict[str, str] | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {"restartPolicy": restart, "terminationGracePeriodSeconds": 0,
                      "containers": [{"name": "main", "image": IMAGE, "imagePullPolicy": "Never",
-                                     "command": ["python3", "-c", script, *args]}]}}
+                                     "command": ["python3", "-c", script, *args],
+                                     "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}]}}
 
 
 def run_labels(run: str, component: str) -> dict:
@@ -90,9 +100,11 @@ def ip(cluster: LocalCluster, name: str, namespace: str) -> str:
     return cluster.kubectl_json("get", "pod", name, "-n", namespace)["status"]["podIP"]
 
 
-def probe(cluster: LocalCluster, name: str, namespace: str, labels: dict, targets: list[str]) -> dict[str, str]:
-    """Connect from a new pod to each ``host:port``; ``{target: "open" | "closed"}``."""
-    cluster.apply(pod(name, namespace, labels, targets, PROBE, restart="Never"))
+def probe(cluster: LocalCluster, name: str, namespace: str, labels: dict, targets: list[str],
+          expect: str = "closed") -> dict[str, str]:
+    """Connect from a new pod to each ``host:port``; ``{target: "open" | "closed"}``. With
+    ``expect="open"`` each connection is retried while kube-router catches up."""
+    cluster.apply(pod(name, namespace, labels, targets, PROBE, restart="Never", env={"EXPECT": expect}))
     cluster.wait_for(lambda: cluster.kubectl_json("get", "pod", name, "-n", namespace)["status"].get("phase")
                      in ("Succeeded", "Failed"), timeout=180, interval=1.0, message=f"probe {name}")
     out = cluster.kubectl("logs", name, "-n", namespace).stdout
@@ -106,7 +118,7 @@ def alpha_ports(cluster: LocalCluster) -> list[str]:
 
 
 def test_the_runs_own_pods_reach_its_teacher_and_ray_head(cluster):
-    seen = probe(cluster, "alpha-probe", "tenant-a", run_labels("alpha", "eval"), alpha_ports(cluster))
+    seen = probe(cluster, "alpha-probe", "tenant-a", run_labels("alpha", "eval"), alpha_ports(cluster), expect="open")
     assert set(seen.values()) == {"open"}, seen
 
 
@@ -134,7 +146,7 @@ def test_without_the_policy_another_namespace_gets_through(cluster):
     tenant-b (whose pods no policy selects) reaches every port."""
     cluster.kubectl("delete", "networkpolicy", "alpha-network", "-n", "tenant-a")
     try:
-        seen = probe(cluster, "b-probe-2", "tenant-b", {"app": "curious"}, alpha_ports(cluster))
+        seen = probe(cluster, "b-probe-2", "tenant-b", {"app": "curious"}, alpha_ports(cluster), expect="open")
         assert set(seen.values()) == {"open"}, seen
     finally:
         cluster.apply(policy(run_of("alpha", "tenant-a")))
