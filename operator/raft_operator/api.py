@@ -10,6 +10,9 @@ PLURAL = "raftruns"
 
 MANAGER = "raft-operator"  # app.kubernetes.io/managed-by of every child (the applier POSTs and merge-PATCHes)
 RUN_LABEL = f"{GROUP}/run"
+# The Kueue LocalQueue of a child: set by the builders from spec.scheduling.queueName, or by Kueue's
+# webhook in a namespace with a LocalQueue named "default". Either way Kueue admits the child.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 # Phases of status.phase, in pipeline order.
 PENDING = "Pending"
@@ -36,6 +39,8 @@ DATA_GENERATED = "DataGenerated"
 MODEL_TRAINED = "ModelTrained"
 EVALUATED = "Evaluated"
 STAGE_CONDITION = {TEACHER: TEACHER_READY, DATAGEN: DATA_GENERATED, FINETUNE: MODEL_TRAINED, EVAL: EVALUATED}
+KUEUE_DEADLINES = "KueueDeadlines"  # a queued run's start-up deadlines fit Kueue's waitForPodsReady timeout
+ADDONS_COMPATIBLE = "AddonsCompatible"  # the add-ons the run uses serve every field it sets
 
 # Where workloads find things.
 DATA_MOUNT = "/data"

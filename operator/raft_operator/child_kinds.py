@@ -99,10 +99,13 @@ TRAINJOB = ChildKind("TrainJob", "trainer.kubeflow.org/v1alpha1", "trainjobs", i
                      writes=frozenset({CREATE, PATCH}), suspend_path=_SUSPEND, outcome=child_status.trainjob_outcome,
                      kueue_framework="trainer.kubeflow.org/trainjob", optional=True)
 # The multi-node teacher; patch: replicas.
+# Kueue's leaderworkerset integration makes one Workload per group, owned by the LeaderWorkerSet.
 LEADER_WORKER_SET = ChildKind("LeaderWorkerSet", "leaderworkerset.x-k8s.io/v1", "leaderworkersets",
-                              index="leaderworkersets", writes=frozenset({CREATE, PATCH}), optional=True, server=True)
-# Pods of every component: their scheduling or start-up problems surface in conditions.
-POD = ChildKind("Pod", "v1", "pods", index="pods")
+                              index="leaderworkersets", writes=frozenset({CREATE, PATCH}), optional=True, server=True,
+                              kueue_framework="leaderworkerset.x-k8s.io/leaderworkerset")
+# Pods of every component: their scheduling or start-up problems surface in conditions. A queued
+# server Deployment's pods are Kueue's (its deployment integration): each gets a Workload it owns.
+POD = ChildKind("Pod", "v1", "pods", index="pods", kueue_framework="pod")
 # The run's server key (server_keys.py): created once, read back by name; never listed or watched.
 SECRET = ChildKind("Secret", "v1", "secrets", writes=frozenset({CREATE, GET}))
 # Kueue's Workload of a queued child: not the operator's, indexed by owner (handlers.workloads).

@@ -60,6 +60,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.core = kube_client.CoreV1Api()
     memo.server_keys = {}  # uid -> the run's server API key (its Secret is read once per operator start)
     memo.served = discovery.ServedApis()
+    memo.addons = discovery.AddonChecks()
     memo.written_status = {}  # uid -> (resourceVersion patched from, status written)
     memo.backoff = Backoff(base=SETTINGS.reconcile_interval)  # per run, for errors a retry may fix
     memo.settled = SettledRuns()  # runs skipped until their spec, children or a deadline change
@@ -91,8 +92,9 @@ for _kind in child_kinds.INDEXED:
     kopf.index(_kind.api_version, _kind.plural, id=f"{INDEX_PREFIX}{_kind.index}", labels=MANAGED)(index_child)
 
 
-# Kueue makes one Workload per queued job, owned by the job and without the job's labels: they are
-# indexed by (namespace, owner name), and looked up by the names of a run's batch children.
+# Kueue makes one Workload per queued job (per pod of a queued server Deployment, per group of a
+# LeaderWorkerSet), owned by it and without its labels: they are indexed by (namespace, owner
+# name), and looked up by the names of a run's batch children, teacher and pods.
 @kopf.index(child_kinds.WORKLOAD.api_version, child_kinds.WORKLOAD.plural, id="workloads",
             when=lambda body, **_: any(o.get("kind") in child_kinds.QUEUED
                                        for o in body.metadata.get("ownerReferences") or []))
@@ -103,13 +105,15 @@ async def workloads(body: kopf.Body, namespace: str | None, **_: Any) -> dict:
 
 
 def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
-    """The run's children from every index, and the Kueue Workloads of its batch children."""
+    """The run's children from every index, and the Kueue Workloads of its batch children, its
+    LeaderWorkerSet teacher and its pods."""
     key = (namespace, name)
     summaries = [s for idx_name, index in indexes.items() if idx_name.startswith(INDEX_PREFIX)
                  for s in index.get(key, [])]
     names = api.ChildNames(name)
     by_owner = indexes.get("workloads") or {}
-    summaries += [s for child in (names.datagen, names.finetune, names.eval) for s in by_owner.get((namespace, child), [])]
+    owners = [names.datagen, names.finetune, names.eval, names.teacher] + [s["name"] for s in summaries if s["kind"] == "Pod"]
+    summaries += [s for owner in owners for s in by_owner.get((namespace, owner), [])]
     return Observed.from_summaries(summaries)
 
 
@@ -127,7 +131,8 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
     """Reconcile one RaftRun: plan from what the indexes saw, apply, patch status, post Events."""
     observed = observe(namespace, name, kwargs)
     now = dt.datetime.now(dt.timezone.utc)
-    inputs = fingerprint(body.metadata.get("generation"), observed, memo.served.get())
+    served, addons = memo.served.get(), memo.addons.get()
+    inputs = fingerprint(body.metadata.get("generation"), observed, served, addons)
     if memo.settled.skip(uid, inputs, now):
         return
     old_status = dict(status)
@@ -149,7 +154,8 @@ def reconcile_run(body: kopf.Body, namespace: str, name: str, uid: str, status: 
             if key is None and not missing and old_status.get("phase") not in api.TERMINAL_PHASES:
                 key = memo.server_keys[uid] = server_keys.ensure_server_key(memo.core, run)
             plan = reconcile(current, observed, now, probe=lambda: probes.teacher_completion(run, SETTINGS, api_key=key),
-                             missing=missing, network=SETTINGS.network_policy, served=memo.served.get())
+                             missing=missing, network=SETTINGS.network_policy, served=served, addons=addons,
+                             kueue_pods_ready_seconds=SETTINGS.kueue_wait_for_pods_ready_seconds)
             memo.applier.apply(namespace, plan)
             new_status = plan.status
             memo.backoff.succeeded(uid)

@@ -20,8 +20,16 @@ def run_key(namespace: str | None, labels: dict[str, str]) -> tuple[str, str] | 
     return (namespace or "default", labels[api.RUN_LABEL])
 
 
+def _status(body: dict[str, Any]) -> dict[str, Any]:
+    status = dict(body.get("status") or {})
+    # A Workload's status also holds its admission and resource requests; only its conditions are
+    # read, and the index holds a Workload of every Kueue-managed pod of the cluster.
+    return {"conditions": status.get("conditions") or []} if body.get("kind") == child_kinds.WORKLOAD.kind else status
+
+
 def summarize(body: dict[str, Any]) -> Summary:
-    """The parts of a child the reconciler reads: identity, the fields it drives, status."""
+    """The parts of a child the reconciler reads: identity, the fields it drives, a pod's
+    scheduling gates, status."""
     meta = body.get("metadata", {})
     spec = body.get("spec") or {}
     kind = child_kinds.KINDS.get(body.get("kind") or "")
@@ -35,8 +43,9 @@ def summarize(body: dict[str, Any]) -> Summary:
         "created": meta.get("creationTimestamp") or "",
         "replicas": spec.get("replicas"),
         "suspend": kind.suspended(spec) if kind else None,
+        "gates": [g.get("name") for g in spec.get("schedulingGates") or []] if body.get("kind") == "Pod" else None,
         "data": dict(body.get("data") or {}),
-        "status": dict(body.get("status") or {}),
+        "status": _status(body),
     }
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
 
-from . import api, child_kinds, kueue
+from . import addon_versions, api, child_kinds, kueue
 from . import progress as reports
 from .builders import configmaps, datagen, evaluation, finetune, network_policy, storage, teacher, workload_rbac
 from .builders.network_policy import NetworkPolicyOptions
 from .builders.common import Manifest, Run
-from .child_status import MODEL_CHECK_FAILED, Outcome, deployment_available, deployment_problems, pod_problems
+from .child_status import (MODEL_CHECK_FAILED, Outcome, PodProblem, deployment_available, deployment_problems,
+                           pod_problems)
 from .conditions import get_condition, is_true, set_condition
 from .observed import Observed
 
@@ -90,17 +91,29 @@ def _ref(manifest: Manifest) -> Ref:
     return Ref(manifest["kind"], manifest["metadata"]["name"])
 
 
+def _not_before(problem: PodProblem, at: dt.datetime | None) -> PodProblem:
+    """``problem``, lasting since ``at`` at the earliest (Kueue's admission of a pod that waited for quota)."""
+    try:
+        since = _parse(problem.since)
+    except ValueError:
+        since = None
+    return replace(problem, since=_ts(at)) if at is not None and (since is None or since < at) else problem
+
+
 class _Reconcile:
     """One reconcile pass; holds the run, what was observed, and the plan being built."""
 
     def __init__(self, body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None,
                  missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions(),
-                 served: frozenset[str] | None = None) -> None:
+                 served: frozenset[str] | None = None, addons: Mapping[str, str] | None = None,
+                 kueue_pods_ready_seconds: int = kueue.WAIT_FOR_PODS_READY_SECONDS) -> None:
         self.run = Run.from_body(body)
         self.missing = missing
         self.network = network
         self.observed = observed
         self.served = served
+        self.addons = addons
+        self.kueue_pods_ready_seconds = kueue_pods_ready_seconds
         existing = next((k for k in finetune.KINDS if observed.has(k, self.run.names.finetune)), None)
         self.training_kind, self.training_problem = finetune.choose_kind(
             self.run.spec.student.training_api, served, existing)
@@ -153,26 +166,66 @@ class _Reconcile:
             self.plan.delete.append(ref)
 
     def set_suspend(self, manifest: Manifest, suspend: bool) -> None:
-        """Patch the batch child's suspend flag when it differs (Kueue owns un-suspending queued jobs)."""
-        current = self.observed.get(manifest["kind"], manifest["metadata"]["name"])
+        """Patch the batch child's suspend flag when it differs. Kueue owns un-suspending the
+        children it queues, whether the run named a queue or Kueue's default LocalQueue took them."""
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        current = self.observed.get(kind, name)
         if current is None or bool(current.get("suspend")) == suspend:
             return
-        if not suspend and self.run.queue_name:
+        if not suspend and kueue.manages(current, self.observed.workloads_of(kind, name)):
             return
-        self.plan.patch.append((_ref(manifest), child_kinds.of(manifest["kind"]).suspend_patch(suspend)))
+        self.plan.patch.append((_ref(manifest), child_kinds.of(kind).suspend_patch(suspend)))
 
     def queued(self, kind: str, name: str) -> tuple[Outcome | None, str]:
         """For a Kueue-queued child: (a failure when Kueue will never admit it, what its Workload says)."""
         current = self.observed.get(kind, name)
-        if not self.run.queue_name or current is None or not current.get("suspend"):
-            return None, ""
         workloads = self.observed.workloads_of(kind, name)
+        if current is None or not current.get("suspend") or not kueue.manages(current, workloads):
+            return None, ""
         problem = kueue.unmanaged(current, workloads, self.now)
         deadline = kueue.unmanaged_deadline(current, workloads)
         if deadline is not None and not problem:
             self.plan.recheck(deadline)
         failure = Outcome(failed=True, reason="KueueNotManaging", message=problem) if problem else None
-        return failure, kueue.waiting(workloads) or "queued in Kueue"
+        return failure, kueue.waiting(workloads)
+
+    def queued_by_kueue(self) -> bool:
+        """Whether Kueue queues the run's children: the run names a queue, or Kueue labelled or
+        gated a child itself (a LocalQueue named default in the namespace)."""
+        return (bool(self.run.queue_name) or any(kueue.manages(s, []) for s in self.observed.objects.values())
+                or any(kueue.gated(p) for p in self.observed.pods))
+
+    def check_kueue_deadlines(self) -> None:
+        """Say so when Kueue's waitForPodsReady timeout would evict a server before its start-up deadline."""
+        if not self.queued_by_kueue():
+            return
+        deadlines = [("the student servers' start-up timeout", evaluation.SERVER_STARTUP_TIMEOUT_SECONDS, False)]
+        if self.run.teacher_in_cluster:
+            deadlines.insert(0, ("spec.teacher.vllm.startupTimeoutSeconds",
+                                 self.run.vllm_teacher.startup_timeout_seconds, True))
+        problem = kueue.slower_than_pods_ready(deadlines, self.kueue_pods_ready_seconds)
+        if problem:
+            self.condition(api.KUEUE_DEADLINES, False, kueue.SLOWER_THAN_PODS_READY, problem, warn=True)
+        elif get_condition(self.conditions, api.KUEUE_DEADLINES):
+            self.condition(api.KUEUE_DEADLINES, True, "WithinWaitForPodsReady",
+                           "every server's start-up timeout fits Kueue's waitForPodsReady timeout "
+                           f"({self.kueue_pods_ready_seconds or 'off'})")
+
+    def check_addons(self) -> None:
+        """Say so when an add-on the run uses is older than the operator needs (it would drop fields)."""
+        if self.addons is None:
+            return
+        used = {child_kinds.RAYJOB.kind, self.training_kind}
+        if self.run.teacher_in_cluster and self.run.vllm_teacher.pipeline_parallel_size > 1:
+            used.add(child_kinds.LEADER_WORKER_SET.kind)
+        if self.queued_by_kueue():
+            used.add(child_kinds.WORKLOAD.kind)
+        problems = [self.addons[kind] for kind in sorted(used) if kind in self.addons]
+        if problems:
+            self.condition(api.ADDONS_COMPATIBLE, False, addon_versions.TOO_OLD, "; ".join(problems), warn=True)
+        elif get_condition(self.conditions, api.ADDONS_COMPATIBLE):
+            self.condition(api.ADDONS_COMPATIBLE, True, "AddonsUpToDate",
+                           "every add-on the run uses serves the fields the operator sets")
 
     def stage_status(self, stage: str) -> dict[str, Any]:
         return self.status["stages"].setdefault(stage, {})
@@ -249,8 +302,11 @@ class _Reconcile:
                       "serves no LeaderWorkerSet (leaderworkerset.x-k8s.io/v1): install LeaderWorkerSet")
             return
         if self.run.queue_name and self.served is not None and "Workload" not in self.served and stage != api.DONE:
-            self.fail(stage, "KueueNotInstalled", kueue.NOT_INSTALLED)
+            too_old = (self.addons or {}).get(child_kinds.WORKLOAD.kind)  # a Kueue without Workload v1beta2
+            self.fail(stage, addon_versions.TOO_OLD if too_old else "KueueNotInstalled", too_old or kueue.NOT_INSTALLED)
             return
+        self.check_addons()
+        self.check_kueue_deadlines()
         run_stage: dict[str, Callable[[], Outcome]] = {
             api.TEACHER: self.stage_teacher, api.DATAGEN: self.stage_datagen,
             api.FINETUNE: self.stage_finetune, api.EVAL: self.stage_eval}
@@ -275,13 +331,18 @@ class _Reconcile:
         self.status["progress"] = "waiting for inputs"
         self.condition(INPUTS_READY, False, "Missing", "; ".join(self.missing or []), warn=True)
 
-    def stuck_pods(self, component: str, deployments: tuple[str, ...] = ()) -> Outcome | None:
+    def stuck_pods(self, component: str, deployments: tuple[str, ...] = (),
+                   queue: kueue.ServerQueue = kueue.ServerQueue()) -> Outcome | None:
         """The oldest problem of a component's pods (unschedulable, not starting) or of its
         ``deployments``, if any: failed once it has lasted longer than
-        failurePolicy.pendingDeadlineSeconds, else only reported."""
-        problems = pod_problems(self.observed.pods_of(component))
+        failurePolicy.pendingDeadlineSeconds, else only reported. Pods waiting for Kueue's
+        admission are not stuck, and a problem lasts from the admission at the earliest."""
+        problems = pod_problems([p for p in self.observed.pods_of(component) if not kueue.gated(p)])
         for name in deployments:
-            problems += deployment_problems(self.observed.get("Deployment", name))
+            # A rollout whose pods wait for quota passes the Deployment's progress deadline: not stuck either.
+            problems += [p for p in deployment_problems(self.observed.get("Deployment", name))
+                         if not (queue.waiting and p.reason == "ProgressDeadlineExceeded")]
+        problems = [_not_before(p, queue.admitted) for p in problems]
         if not problems:
             return None
         check = next((p for p in problems if p.reason == MODEL_CHECK_FAILED), None)
@@ -336,6 +397,7 @@ class _Reconcile:
         current = self.observed.get(deploy["kind"], deploy["metadata"]["name"])
         ready = (current["status"].get("readyReplicas") or 0) if current else 0
         self.status["progress"] = f"teacher {ready}/{deploy['spec']['replicas']} ready"
+        queue = kueue.servers(self.observed, "teacher", [(deploy["kind"], deploy["metadata"]["name"])])
         if deployment_available(current):
             self.plan.external = True  # the probe's answer is not in the children
             ok, detail = self.probe() if self.probe else (False, "no probe configured")
@@ -344,18 +406,24 @@ class _Reconcile:
                 return Outcome(succeeded=True)
             reason, message = "ProbeFailed", f"the teacher is available but a one-token completion failed: {detail}"
         else:
-            stuck = self.stuck_pods("teacher", (deploy["metadata"]["name"],))
+            stuck = self.stuck_pods("teacher", (deploy["metadata"]["name"],), queue)
             if stuck is not None and stuck.failed:
                 return Outcome(failed=True, reason=f"Teacher{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None
-            reason, message = problem or ("Loading", f"waiting for {deploy['metadata']['name']} to become available")
+            reason, message = problem or (("WaitingForQuota", f"teacher pods {queue.waiting}") if queue.waiting else
+                                          ("Loading", f"waiting for {deploy['metadata']['name']} to become available"))
+        calm = reason in ("Loading", "WaitingForQuota")
+        if queue.waiting:  # the start-up timeout starts when Kueue admits the teacher
+            self.condition(api.TEACHER_READY, False, reason, message, warn=not calm)
+            return Outcome()
+        begin = max(started, queue.admitted or started)
         timeout = self.run.vllm_teacher.startup_timeout_seconds
-        waited = (self.now - started).total_seconds()
+        waited = (self.now - begin).total_seconds()
         if waited > timeout:
             return Outcome(failed=True, reason=f"TeacherNotReady{reason if reason != 'Loading' else ''}",
                            message=f"teacher not ready after {int(waited)}s (startupTimeoutSeconds {timeout}): {reason}: {message}")
-        self.plan.recheck(started + dt.timedelta(seconds=timeout))
-        self.condition(api.TEACHER_READY, False, reason, message, warn=reason != "Loading")
+        self.plan.recheck(begin + dt.timedelta(seconds=timeout))
+        self.condition(api.TEACHER_READY, False, reason, message, warn=not calm)
         return Outcome()
 
     def scale_teacher_down(self) -> None:
@@ -450,18 +518,23 @@ class _Reconcile:
         current = self.observed.get("Job", job["metadata"]["name"])
         if current is None and (len(ready) < len(deployments) or not teacher_ready.succeeded):
             self.status["progress"] = f"student servers {len(ready)}/{len(deployments)} ready"
-            stuck = self.stuck_pods("student-server", tuple(m["metadata"]["name"] for m in deployments))
+            queue = kueue.servers(self.observed, "student-server")
+            stuck = self.stuck_pods("student-server", tuple(m["metadata"]["name"] for m in deployments), queue)
             if stuck is not None and stuck.reason == MODEL_CHECK_FAILED:
                 return Outcome(failed=True, reason=f"Student{MODEL_CHECK_FAILED}", message=stuck.message)
             if stuck is not None and stuck.failed:
                 return Outcome(failed=True, reason=f"StudentServer{stuck.reason}", message=stuck.message)
             problem = (stuck.reason, stuck.message) if stuck else None
-            waited = (self.now - started).total_seconds()
+            if queue.waiting and problem is None:  # the deadline starts when Kueue admits the servers
+                self.condition(api.EVALUATED, False, "WaitingForQuota", f"student server pods {queue.waiting}")
+                return Outcome()
+            begin = max(started, queue.admitted or started)
+            waited = (self.now - begin).total_seconds()
             limit = self.run.spec.failure_policy.eval_deadline_seconds
             if waited > limit:
                 reason, message = problem or ("ServersNotReady", "student servers did not become available")
                 return Outcome(failed=True, reason=f"StudentServer{reason}", message=f"after {int(waited)}s: {message}")
-            self.plan.recheck(started + dt.timedelta(seconds=limit))
+            self.plan.recheck(begin + dt.timedelta(seconds=limit))
             reason, message = problem or ("Waiting", "waiting for the student servers")
             self.condition(api.EVALUATED, False, reason, message, warn=problem is not None)
             return Outcome()
@@ -576,17 +649,21 @@ class _Reconcile:
 
 def reconcile(body: dict[str, Any], observed: Observed, now: dt.datetime, probe: Probe | None = None,
               missing: list[str] | None = None, network: NetworkPolicyOptions = NetworkPolicyOptions(),
-              served: frozenset[str] | None = None) -> Plan:
+              served: frozenset[str] | None = None, addons: Mapping[str, str] | None = None,
+              kueue_pods_ready_seconds: int = kueue.WAIT_FOR_PODS_READY_SECONDS) -> Plan:
     """Plan the next actions for the RaftRun ``body`` given its observed children.
 
     ``served``: the optional kinds the cluster serves (TrainJob, PyTorchJob, Workload,
-    LeaderWorkerSet), None when unknown.
+    LeaderWorkerSet), None when unknown. ``addons``: why the add-on serving a kind is too old, by
+    kind (:mod:`raft_operator.addon_versions`), None when unknown. ``kueue_pods_ready_seconds``:
+    Kueue's waitForPodsReady timeout (0: off), the operator setting.
 
     ``missing`` is the preflight's answer before the teacher starts (None once it has, or when
     not checked): a non-empty list keeps the run Pending, creating nothing, with the list as
     the InputsReady condition's message.
     """
-    return _Reconcile(body, observed, now, probe, missing, network, served).reconcile()
+    return _Reconcile(body, observed, now, probe, missing, network, served, addons,
+                      kueue_pods_ready_seconds).reconcile()
 
 
 def fail_run(body: dict[str, Any], observed: Observed, now: dt.datetime, reason: str, message: str) -> Plan:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from .builders.network_policy import NetworkPolicyOptions
+from .kueue import WAIT_FOR_PODS_READY_SECONDS
 
 
 def _labels(text: str | None, default: dict[str, str]) -> dict[str, str]:
@@ -27,12 +28,15 @@ class Settings:
     # How the operator reaches a run's servers for the teacher probe. In the cluster: the Service DNS name.
     endpoint_url_template: str = "http://{service}.{namespace}.svc:{port}"
     probe_timeout: float = 10.0
+    # Kueue's waitForPodsReady.timeout in this cluster (0: off), to compare the runs' start-up
+    # deadlines with: the operator cannot read Kueue's Configuration in kueue-system itself.
+    kueue_wait_for_pods_ready_seconds: int = WAIT_FOR_PODS_READY_SECONDS
     network_policy: NetworkPolicyOptions = field(default_factory=NetworkPolicyOptions)
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """Read RAFT_RECONCILE_INTERVAL, RAFT_RECONCILE_WORKERS, RAFT_METRICS_PORT, RAFT_ENDPOINT_URL_TEMPLATE, RAFT_PROBE_TIMEOUT and
-        the NetworkPolicy settings RAFT_NETWORK_POLICY (true/false), RAFT_OPERATOR_NAMESPACE,
+        """Read RAFT_RECONCILE_INTERVAL, RAFT_RECONCILE_WORKERS, RAFT_METRICS_PORT, RAFT_ENDPOINT_URL_TEMPLATE, RAFT_PROBE_TIMEOUT,
+        RAFT_KUEUE_WAIT_FOR_PODS_READY_SECONDS and the NetworkPolicy settings RAFT_NETWORK_POLICY (true/false), RAFT_OPERATOR_NAMESPACE,
         RAFT_OPERATOR_POD_LABELS and RAFT_RAY_OPERATOR_POD_LABELS (k=v,…), RAFT_API_SERVER_CIDRS (a,b)."""
         env = os.environ
         default = NetworkPolicyOptions()
@@ -50,4 +54,6 @@ class Settings:
             metrics_port=int(env.get("RAFT_METRICS_PORT", cls.metrics_port)),
             endpoint_url_template=env.get("RAFT_ENDPOINT_URL_TEMPLATE", cls.endpoint_url_template),
             probe_timeout=float(env.get("RAFT_PROBE_TIMEOUT", cls.probe_timeout)),
+            kueue_wait_for_pods_ready_seconds=int(env.get("RAFT_KUEUE_WAIT_FOR_PODS_READY_SECONDS",
+                                                          cls.kueue_wait_for_pods_ready_seconds)),
         )

@@ -11,8 +11,9 @@ A run keeps its timer (Kopf runs one per RaftRun), but once a pass over it wrote
 child created, patched or deleted, no status change, no Event), the next pass with the same
 inputs would do the same. Its inputs are the run's spec (its ``metadata.generation``), its
 children as the indexes saw them (each child's ``resourceVersion``, the progress ConfigMap's
-included, so every progress report is seen), the optional kinds the cluster serves, and the
-clock. So the timer compares that fingerprint and returns at once while it is unchanged:
+included, so every progress report is seen), the optional kinds the cluster serves, the add-ons
+found too old, and the clock. So the timer compares that fingerprint and returns at once while it
+is unchanged:
 
 - a finished or suspended run depends on nothing else, and a thousand of them cost no API
   requests and no reconcile work until a new generation (resuming is one) or a changed child;
@@ -57,11 +58,14 @@ def needs_timer(body: Mapping[str, Any], **_: Any) -> bool:
     return not at_rest(body)
 
 
-def fingerprint(generation: int | None, observed: Observed, served: frozenset[str] | None = None) -> Fingerprint:
-    """What a run's reconcile depends on besides the clock: spec generation, children's versions, served kinds."""
+def fingerprint(generation: int | None, observed: Observed, served: frozenset[str] | None = None,
+                addons: Mapping[str, str] | None = None) -> Fingerprint:
+    """What a run's reconcile depends on besides the clock: spec generation, children's versions,
+    served kinds, add-ons too old."""
     children = sorted((kind, name, s.get("resourceVersion")) for (kind, name), s in observed.objects.items())
     pods = sorted((p["name"], p.get("resourceVersion")) for p in observed.pods)
-    return (generation, tuple(children), tuple(pods), tuple(sorted(served)) if served is not None else None)
+    return (generation, tuple(children), tuple(pods), tuple(sorted(served)) if served is not None else None,
+            tuple(sorted(addons.items())) if addons is not None else None)
 
 
 def wrote_nothing(plan: Plan, status_changes: dict[str, Any]) -> bool:

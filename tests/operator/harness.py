@@ -55,6 +55,9 @@ class FakeCluster:
         self.probes = 0
         self.last_plan: Plan | None = None
         self.missing: list[str] | None = None  # what the preflight reports (None: not checked)
+        # Passed to reconcile only when a test sets them (else the reconciler's defaults hold).
+        self.addons: dict[str, str] | None = None  # kind → why its add-on is too old
+        self.kueue_pods_ready_seconds: int | None = None  # the operator setting
 
     def probe(self) -> tuple[bool, str]:
         self.probes += 1
@@ -66,8 +69,13 @@ class FakeCluster:
     def step(self, seconds: float = 10) -> Plan:
         """One reconcile, applied."""
         self.now += dt.timedelta(seconds=seconds)
+        extra: dict[str, Any] = {}
+        if self.addons is not None:
+            extra["addons"] = self.addons
+        if self.kueue_pods_ready_seconds is not None:
+            extra["kueue_pods_ready_seconds"] = self.kueue_pods_ready_seconds
         plan = reconcile(copy.deepcopy(self.run), self.observed(), self.now, self.probe, missing=self.missing,
-                         served=self.served)
+                         served=self.served, **extra)
         for manifest in plan.create:
             key = (manifest["kind"], manifest["metadata"]["name"])
             assert key not in self.objects, f"created twice: {key}"

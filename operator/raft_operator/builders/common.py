@@ -106,7 +106,7 @@ def metadata(run: Run, name: str, component: str, *, queued: bool = False, owned
     """Metadata of a child: deterministic name, labels, owner reference, Kueue queue when ``queued``."""
     meta: dict[str, Any] = {"name": name, "namespace": run.namespace, "labels": labels(run, component)}
     if queued and run.queue_name:
-        meta["labels"]["kueue.x-k8s.io/queue-name"] = run.queue_name
+        meta["labels"][api.KUEUE_QUEUE_LABEL] = run.queue_name
     if owned:
         meta["ownerReferences"] = [owner_reference(run)]
     return meta
