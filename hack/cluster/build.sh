@@ -2,10 +2,13 @@
 # Build the local cluster's binaries from source through the Go module proxy.
 #
 #   hack/cluster/build.sh            # build whatever is missing, print the bin folder
+#   hack/cluster/build.sh --addons   # only the add-on controllers (hack/cluster/addons.sh)
 #
 # Output: ${RAFT_CACHE:-$HOME/.cache/raft-operator}/k8s/<K8S_VERSION>/bin with
 # kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kwokctl, helm, and the
-# real node's kubelet, kube-proxy, coredns, crictl, kube-router and pause (hack/cluster/node.sh).
+# real node's kubelet, kube-proxy, coredns, crictl, kube-router and pause (hack/cluster/node.sh),
+# and the add-on controllers: kuberay-operator, trainer-controller-manager, jobset-controller,
+# training-operator, lws-controller, kueue-controller (hack/cluster/addons.sh).
 # Each binary has a stamp (.<name>.version); a binary whose stamp matches is not rebuilt,
 # so a warm run returns in well under a second. Versions: hack/cluster/versions.env
 # (any of them may be overridden from the environment).
@@ -146,6 +149,49 @@ build_pause() {  # the pod sandbox's process, from the pinned Kubernetes module'
   stamp "$K8S_VERSION" pause
 }
 
+# Add-on controllers: NAME MODULE VERSION MAIN-PACKAGE VERSION-PACKAGE (empty: none).
+addons=(
+  "kuberay-operator github.com/ray-project/kuberay/ray-operator $KUBERAY_VERSION . "
+  "trainer-controller-manager github.com/kubeflow/trainer/v2 $TRAINER_VERSION ./cmd/trainer-controller-manager "
+  "jobset-controller sigs.k8s.io/jobset $JOBSET_VERSION . sigs.k8s.io/jobset/pkg/version"
+  "training-operator github.com/kubeflow/training-operator $TRAINING_OPERATOR_VERSION ./cmd/training-operator.v1 "
+  "lws-controller sigs.k8s.io/lws $LWS_VERSION ./cmd sigs.k8s.io/lws/pkg/version"
+  "kueue-controller sigs.k8s.io/kueue $KUEUE_VERSION ./cmd/kueue sigs.k8s.io/kueue/pkg/version"
+)
+
+build_addon() {  # build_addon NAME MODULE VERSION MAIN [VERSION-PACKAGE]
+  local name="$1" module="$2" version="$3" main="$4" version_pkg="${5:-}" dir ldflags="-s -w"
+  fresh "$name" "$version" && return 0
+  log "$name ($module $version)"
+  # Each builds inside its own module at the pinned version, with that module's go.sum: exactly
+  # the dependency versions upstream released. Go's build cache is shared, so the Kubernetes
+  # libraries they have in common compile once.
+  dir="$(go mod download -json "$module@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  [[ -z "$version_pkg" ]] || ldflags+=" -X '$version_pkg.GitVersion=$version' -X '$version_pkg.BuildDate=$build_date'"
+  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$name" "$main")
+  stamp "$version" "$name"
+}
+
+# The add-ons' own manifests (CRDs, RBAC, webhooks), from the same module versions.
+addon_source() {  # addon_source MODULE VERSION: the module's folder in Go's module cache
+  go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
+
+build_addons() {
+  local entry
+  for entry in "${addons[@]}"; do
+    # shellcheck disable=SC2086  # the fields are words
+    build_addon $entry
+  done
+}
+
+if [[ "${1:-}" == --addons ]]; then
+  build_addons
+  log "done in $((SECONDS - started))s"
+  echo "$bin"
+  exit 0
+fi
+
 build_kubernetes
 build_coredns
 build_crictl
@@ -154,5 +200,6 @@ build_pause
 build_etcd
 build_kwok
 build_helm
+build_addons
 log "done in $((SECONDS - started))s"
 echo "$bin"

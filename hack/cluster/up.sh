@@ -7,7 +7,7 @@
 #   hack/cluster/up.sh [--name raft] [--gpu-nodes 4] [--cpu-nodes 1] [--gpus-per-node 8]
 #                      [--no-sim] [--sim-duration 3] [--sim-progress-interval 1] [--build]
 #                      [--vllm-port PORT [--vllm-model NAME]...] [--audit-policy FILE] [--admission-plugins A,B]
-#                      [--real-node] [--trainer]
+#                      [--real-node [--real-controllers]] [--trainer]
 #
 # Every option also has an environment variable (RAFT_CLUSTER_NAME, RAFT_GPU_NODES,
 # RAFT_CPU_NODES, RAFT_GPUS_PER_NODE, RAFT_CLUSTER_SIM=0, RAFT_SIM_DURATION,
@@ -20,7 +20,11 @@
 # kubelet, kube-proxy, bridge pod network and CoreDNS; the API server then also listens on the
 # node's address (port 6443), so that pods reach it. One real node per machine.
 # --real-node also starts the simulated controllers with --real-workloads, so that they follow the
-# node's workloads instead of simulating them. The Python
+# node's workloads instead of simulating them.
+# --real-controllers (RAFT_REAL_CONTROLLERS=1; needs --real-node) installs the REAL add-ons instead
+# of their simulated CRDs and controllers (hack/cluster/addons.sh): KubeRay, Kubeflow Trainer with
+# JobSet and the torch-distributed runtime, the training operator, LeaderWorkerSet and Kueue,
+# each built by build.sh --addons. The simulated volume provisioner and eval-Job follower stay. The Python
 # that runs the simulators is $RAFT_PYTHON, else the active virtualenv's, else python3; it needs
 # the `kubernetes` package.
 # A cluster of the same name is deleted first. Everything listens on 127.0.0.1 (with --real-node
@@ -44,6 +48,7 @@ vllm_models="${RAFT_VLLM_MODELS:-}"
 build="${RAFT_BUILD_CLUSTER:-0}"
 real_node="${RAFT_REAL_NODE:-0}"
 trainer="${RAFT_SIM_TRAINER:-0}"
+real_controllers="${RAFT_REAL_CONTROLLERS:-0}"
 python="${RAFT_PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
 python="${python:-python3}"
 while (($#)); do
@@ -62,7 +67,8 @@ while (($#)); do
     --build) build=1 ;;
     --real-node) real_node=1 ;;
     --trainer) trainer=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --real-controllers) real_controllers=1 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -70,6 +76,9 @@ done
 [[ "$name" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || { echo "bad cluster name: $name" >&2; exit 2; }
 if [[ "$real_node" == 1 ]] && ((gpu_nodes + cpu_nodes)); then
   echo "--real-node needs --gpu-nodes 0 --cpu-nodes 0 (kwok would take the node's pods)" >&2; exit 2
+fi
+if [[ "$real_controllers" == 1 && "$real_node" != 1 ]]; then
+  echo "--real-controllers needs --real-node (the controllers run as pods)" >&2; exit 2
 fi
 if [[ -n "$audit_policy" ]]; then
   [[ -r "$audit_policy" ]] || { echo "audit policy not readable: $audit_policy" >&2; exit 2; }
@@ -238,6 +247,7 @@ wait_for_condition() {
   k wait "$@" >&2
 }
 
+if [[ "$real_controllers" != 1 ]]; then
 k apply -f "$cluster_repo/sim/raft_sim/crds/" >&2
 wait_for_condition --for=condition=Established --timeout=60s crd/rayjobs.ray.io crd/pytorchjobs.kubeflow.org \
   crd/leaderworkersets.leaderworkerset.x-k8s.io
@@ -256,6 +266,7 @@ for _ in $(seq 50); do
 YAML
   sleep 0.1
 done
+fi
 if ((gpu_nodes + cpu_nodes)); then k wait --for=condition=Ready --timeout=60s node --all >&2; fi
 # The service-account controller must have made the default ServiceAccount before pods can be admitted.
 for _ in $(seq 100); do k get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 0.1; done
@@ -282,6 +293,12 @@ if [[ "$real_node" == 1 ]]; then
   kill "$(cat "$KWOK_WORKDIR/clusters/$name/pids/kwok-controller.pid")" 2>/dev/null || true
   node_up "$name" "$kubeconfig" || { cluster_delete "$name"; exit 1; }
   sim_args=(--real-workloads --pv-root "$state/volumes")
+  if [[ "$real_controllers" == 1 ]]; then
+    source "$cluster_here/addons.sh"
+    addons_install "$kubeconfig" "$state" "${addons_all[@]}" || { cluster_delete "$name"; exit 1; }
+    addons_runtimes "$kubeconfig" || { cluster_delete "$name"; exit 1; }
+    sim_args+=(--skip "$(IFS=,; echo "${addons_kinds[*]}")")
+  fi
 fi
 if [[ "$sim" == 1 ]]; then
   nohup "$python" -m raft_sim.controllers --kubeconfig "$kubeconfig" --duration "$sim_duration" \

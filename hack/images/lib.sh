@@ -22,7 +22,7 @@ image_source() {
 # image_from_binary REF BINARY PATH USER: an image of one static binary at PATH, its entrypoint.
 image_from_binary() {
   local ref="$1" binary="$2" path="$3" user="$4" source c
-  source="$(sha256sum "$binary" | cut -c1-16)"
+  source="$( (sha256sum <"$binary"; echo "$path $user") | sha256sum | cut -c1-16)"
   [[ "$(image_source "$ref")" == "$source" ]] && return 0
   image_log "building $ref from $(basename "$binary")"
   c="$(buildah_ from scratch)"

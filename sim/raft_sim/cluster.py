@@ -35,6 +35,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HACK_DIR = REPO_ROOT / "hack" / "cluster"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "helm")
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl", "kube-router", "pause")  # the real node (hack/cluster/node.sh)
+# The real add-on controllers (hack/cluster/addons.sh), built by hack/cluster/build.sh.
+ADDON_BINARIES = ("kuberay-operator", "trainer-controller-manager", "jobset-controller", "training-operator",
+                  "lws-controller", "kueue-controller")
 
 T = TypeVar("T")
 
@@ -77,7 +80,7 @@ def real_node_skip_reason() -> str | None:
     missing = [tool for tool in ("containerd", "runc", "buildah", "mmdebstrap", "iptables") if shutil.which(tool) is None]
     if missing:
         return f"the real node needs {', '.join(missing)} (Debian packages; hack/install.sh installs them)"
-    if not binaries_present(BINARIES + NODE_BINARIES) and not build_requested():
+    if not binaries_present(BINARIES + NODE_BINARIES + ADDON_BINARIES) and not build_requested():
         return f"the real node's binaries are not built (looked in {bin_dir()}); run hack/cluster/build.sh"
     return None
 
@@ -97,9 +100,9 @@ def skip_reason() -> str | None:
     )
 
 
-def ensure_binaries() -> Path:
-    """The binaries' folder, building them first if they are missing and a build is requested."""
-    if not binaries_present():
+def ensure_binaries(names: Sequence[str] = BINARIES) -> Path:
+    """The binaries' folder, building them first if any of ``names`` is missing and a build is requested."""
+    if not binaries_present(names):
         if not build_requested():
             raise ClusterError(skip_reason() or "cluster binaries missing")
         subprocess.run([str(HACK_DIR / "build.sh")], check=True, stdout=subprocess.DEVNULL)
@@ -122,7 +125,9 @@ class LocalCluster:
     of its defaults (e.g. ``OwnerReferencesPermissionEnforcement``). ``real_node`` adds the real
     node (:file:`hack/cluster/node.sh`: containerd, kubelet, kube-proxy, pod network, CoreDNS) and
     makes the simulated controllers follow its workloads; use it with ``gpu_nodes=0, cpu_nodes=0``.
-    One real node runs per machine.
+    One real node runs per machine. ``real_controllers`` (with ``real_node``) installs the real
+    KubeRay, Kubeflow Trainer with JobSet, training operator, LeaderWorkerSet and Kueue
+    (:file:`hack/cluster/addons.sh`) in place of their simulated controllers.
     """
 
     def __init__(
@@ -144,6 +149,7 @@ class LocalCluster:
         keep_logs: str | os.PathLike[str] | None = None,
         real_node: bool = False,
         trainer: bool = False,
+        real_controllers: bool = False,
     ) -> None:
         self.name = name
         self.gpu_nodes = gpu_nodes
@@ -160,6 +166,7 @@ class LocalCluster:
         self.trainer = trainer
         self.python = python or sys.executable
         self.real_node = real_node
+        self.real_controllers = real_controllers
         keep_logs = keep_logs or os.environ.get("RAFT_CLUSTER_LOGS")
         self.keep_logs = Path(keep_logs) / name if keep_logs else None
         self.state_dir = cache_dir() / "clusters" / name
@@ -171,7 +178,8 @@ class LocalCluster:
 
     def start(self) -> "LocalCluster":
         """Start the cluster (replacing one of the same name); returns self once it is usable."""
-        ensure_binaries()
+        ensure_binaries(BINARIES + (NODE_BINARIES if self.real_node else ())
+                        + (ADDON_BINARIES if self.real_controllers else ()))
         if self.vllm_port is not None and not _module_exists("raft_sim.vllm_server"):
             self.vllm_port = None
         env = {
@@ -191,6 +199,7 @@ class LocalCluster:
             "RAFT_PYTHON": self.python,
             "RAFT_REAL_NODE": "1" if self.real_node else "0",
             "RAFT_SIM_TRAINER": "1" if self.trainer else "0",
+            "RAFT_REAL_CONTROLLERS": "1" if self.real_controllers else "0",
         }
         _install_exit_handlers()
         with self._lock:

@@ -156,7 +156,7 @@ def test_network_policy_settings_reach_the_operator(render, monkeypatch, sets: t
     assert options.operator_namespace == deployment["metadata"]["namespace"]
     assert options.operator_pod_labels == deployment["spec"]["selector"]["matchLabels"], \
         "the policy admits exactly the operator's pods"
-    assert options.ray_operator_pod_labels == {"app.kubernetes.io/name": "kuberay-operator"}
+    assert options.ray_operator_pod_labels == {"app.kubernetes.io/component": "kuberay-operator"}
     assert options.api_server_cidrs == ("10.0.0.1/32",)
 
 

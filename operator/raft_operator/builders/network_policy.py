@@ -36,7 +36,8 @@ class NetworkPolicyOptions:
     enabled: bool = True
     operator_namespace: str | None = None  # None: the operator's pods in any namespace
     operator_pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "raft-operator"})
-    ray_operator_pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/name": "kuberay-operator"})
+    # The label both of KubeRay's installs put on the operator pod (Helm chart and kustomize manifests).
+    ray_operator_pod_labels: dict[str, str] = field(default_factory=lambda: {"app.kubernetes.io/component": "kuberay-operator"})
     api_server_cidrs: tuple[str, ...] = ()  # empty: the API server ports to any address
 
 

@@ -102,7 +102,8 @@ class DelayQueue:
 class ControllerManager:
     """Every simulated controller the cluster serves a kind for, on one queue and one worker thread."""
 
-    def __init__(self, api_client: ApiClient, settings: SimSettings, workers: int = 1) -> None:
+    def __init__(self, api_client: ApiClient, settings: SimSettings, workers: int = 1,
+                 skip: frozenset[str] = frozenset()) -> None:
         self.dyn = DynamicClient(api_client)
         self.settings = settings
         self.workers = workers
@@ -112,6 +113,9 @@ class ControllerManager:
         self.controllers: dict[str, Controller] = {}
         self.caches: dict[str, WatchCache] = {}
         for controller in CONTROLLERS:
+            if controller.kind in skip:
+                log.info("%s: the real controller runs; no simulation", controller.kind)
+                continue
             try:
                 resource = api.resource(controller.api_version, controller.kind)
             except ResourceNotFoundError:
@@ -178,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="pods really run (the real node, hack/cluster/node.sh): follow the workloads, simulate nothing")
     parser.add_argument("--workers", type=int, default=1,
                         help="objects reconciled at once (default 1, as the real controllers' default)")
+    parser.add_argument("--skip", default="", help="comma-separated kinds whose real controllers run")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -191,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         client = ApiClient()
     settings = SimSettings(duration=args.duration, progress_interval=args.progress_interval,
                            create_pods=not args.no_pods, pv_root=args.pv_root, real_workloads=args.real_workloads)
-    manager = _connect(client, settings, workers=args.workers)
+    skip = frozenset(kind for kind in args.skip.split(",") if kind)
+    manager = _connect(client, settings, workers=args.workers, skip=skip)
     signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
     signal.signal(signal.SIGINT, lambda *_: manager.stop.set())
     manager.run()
@@ -199,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _connect(client: ApiClient, settings: SimSettings, attempts: int = 60, workers: int = 1) -> ControllerManager:
+def _connect(client: ApiClient, settings: SimSettings, attempts: int = 60, workers: int = 1,
+             skip: frozenset[str] = frozenset()) -> ControllerManager:
     """Build the manager, waiting for the API server and the simulated CRDs to be served."""
     for attempt in _retries(attempts):
         try:
-            return ControllerManager(client, settings, workers)
+            return ControllerManager(client, settings, workers, skip)
         except (ResourceNotFoundError, ApiException, OSError) as exc:
             if attempt == attempts - 1:
                 raise
