@@ -4,10 +4,11 @@
 #   - a local Kubernetes (real API server, etcd, controller-manager, scheduler built from source)
 #     with a real node (containerd, kubelet, kube-proxy, pod network, CoreDNS: hack/cluster/node.sh);
 #   - the project's images built here (hack/images/build.sh), one container per pod;
+#   - the real add-on controllers, built from source (hack/cluster/addons.sh): KubeRay, Kubeflow
+#     Trainer with JobSet, the training operator, LeaderWorkerSet and Kueue;
 #   - the chart's operator pod;
 #   - the real small model SmolLM2-135M-Instruct as judge and student, a SIMULATED teacher; a
-#     stand-in vLLM image runs `transformers serve` on CPU where vLLM runs on GPUs; KubeRay and
-#     the training operator are simulated controllers that follow the real pods.
+#     stand-in vLLM image runs `transformers serve` on CPU where vLLM runs on GPUs.
 # It leaves the cluster running and prints its kubeconfig and how to tear it down.
 # The simulated, fast demo is `make demo-sim` (hack/demo-sim.sh).
 set -euo pipefail

@@ -1,11 +1,14 @@
 """The real pipeline through the operator, at the smallest size that crosses every seam.
 
-One RaftRun goes from ``kubectl apply`` to Succeeded on the real node, where every pod is a
-container of an image built here, exactly as the manifests say: the SIMULATED teacher, the
-RayJob's Ray head, worker and submitter running ``raft_jobs.datagen`` on real Ray, the PyTorchJob
-running torchrun with 2 processes (gloo) doing FSDP2 steps, the student servers loading the
-export (``transformers serve`` behind vLLM's command line), and the eval Job. The operator runs
-as the chart's pod; it is deleted at once mid-run, and the Deployment starts another.
+A RaftRun goes from ``kubectl apply`` to Succeeded on the real node, where every pod is a
+container of an image built here, exactly as the manifests say, and the add-on controllers are the
+real ones (``hack/cluster/addons.sh``): the SIMULATED teacher; KubeRay's Ray head, worker and
+submitter pods running ``raft_jobs.datagen`` on real Ray; the trainer pods running torchrun with 2
+processes (gloo) doing FSDP2 steps, made by Kubeflow Trainer through JobSet (TrainJob, the
+default) and, in a second run, by the training operator (``trainingApi: PyTorchJob``); the
+student servers loading the export (``transformers serve`` behind vLLM's command line), and the
+eval Job. The operator runs as the chart's pod; it is deleted at once mid-run, and the Deployment
+starts another.
 """
 
 from __future__ import annotations
@@ -25,108 +28,164 @@ from raft_sim.localrun.stack import RealStack
 RUN_TIMEOUT = 1320
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT + 300)]
 
-RUN = "ci"
-MANIFEST = {
-    "apiVersion": "raftoperator.io/v1alpha1",
-    "kind": "RaftRun",
-    "metadata": {"name": RUN},
-    "spec": {
-        "corpus": {"volume": {"claimName": "ci-docs"}},
-        # SIMULATED teacher (a 135M teacher writes no usable RAFT records; see README); the
-        # student, its servers and the judge are the real SmolLM2-135M.
-        "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "localhost/raft-operator/sim-teacher:local",
-                             "startupTimeoutSeconds": 300}},
-        "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
-                    "distractors": 1, "maxTokens": 160, "evalQuestions": 2},
-        "student": {"baseModel": "/data/models/SmolLM2-135M-Instruct", "gpusPerNode": 2, "contextLength": 512,
-                    "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
-                    "activationCheckpointing": False},
-        "eval": {"topK": [1], "maxTokens": 24, "concurrency": 4, "baselines": {"teacher": False},
-                 "embeddingModel": "/data/models/all-MiniLM-L6-v2",
-                 "judge": {"url": f"http://{RUN}-serve-base.default.svc:8000/v1",
-                           "model": "/data/models/SmolLM2-135M-Instruct"}},
-        "storage": {"existingClaim": "ci-data"},
-        # Built here from images/ and sim/images (hack/images/build.sh); the vLLM image is the
-        # STAND-IN running transformers serve on CPU.
-        "scheduling": {"images": {name: f"localhost/raft-operator/{image}:local" for name, image in
-                                  [("vllm", "vllm-standin"), ("datagen", "datagen"), ("trainer", "trainer"),
-                                   ("eval", "eval")]}},
-    },
-}
+# The add-on controllers' namespaces (hack/cluster/addons.sh): each runs its controller pod.
+ADDON_NAMESPACES = ("ray-system", "kubeflow-system", "jobset-system", "kubeflow", "lws-system", "kueue-system")
+TRAINING_APIS = ("TrainJob", "PyTorchJob")
+
+
+def manifest(run: str, training_api: str) -> dict:
+    """The run's RaftRun."""
+    return {
+        "apiVersion": "raftoperator.io/v1alpha1",
+        "kind": "RaftRun",
+        "metadata": {"name": run},
+        "spec": {
+            "corpus": {"volume": {"claimName": "ci-docs"}},
+            # SIMULATED teacher (a 135M teacher writes no usable RAFT records; see README); the
+            # student, its servers and the judge are the real SmolLM2-135M.
+            "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "localhost/raft-operator/sim-teacher:local",
+                                 "startupTimeoutSeconds": 300}},
+            "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
+                        "distractors": 1, "maxTokens": 160, "evalQuestions": 2},
+            "student": {"baseModel": "/data/models/SmolLM2-135M-Instruct", "gpusPerNode": 2, "contextLength": 512,
+                        "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
+                        "activationCheckpointing": False, "trainingApi": training_api},
+            "eval": {"topK": [1], "maxTokens": 24, "concurrency": 4, "baselines": {"teacher": False},
+                     "embeddingModel": "/data/models/all-MiniLM-L6-v2",
+                     "judge": {"url": f"http://{run}-serve-base.default.svc:8000/v1",
+                               "model": "/data/models/SmolLM2-135M-Instruct"}},
+            "storage": {"existingClaim": "ci-data"},
+            # Built here from images/ and sim/images (hack/images/build.sh); the vLLM image is the
+            # STAND-IN running transformers serve on CPU.
+            "scheduling": {"images": {name: f"localhost/raft-operator/{image}:local" for name, image in
+                                      [("vllm", "vllm-standin"), ("datagen", "datagen"), ("trainer", "trainer"),
+                                       ("eval", "eval")]}},
+        },
+    }
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """The stack, the run's volume folder and the run's final status (the operator killed once)."""
+def stack():
+    """One local stack (real node, real add-on controllers, the operator pod) for both runs."""
     reason = real_node_skip_reason()
     if reason:
         pytest.skip(reason)
     with RealStack("raft-ci-real") as stack:
         data = stack.data_claim("ci-data")
         stack.corpus_claim("ci-docs", [REPO_ROOT / "docs" / "status.md"])
-        stack.apply(json.loads(json.dumps(MANIFEST)))
-        killed: list[str] = []
+        yield stack, data
 
-        def kill_once(status: dict) -> None:
-            if not killed and status.get("phase") == "FineTuning":
-                stack.operator.stop(kill=True)
-                stack.operator.start()
-                killed.append(status.get("progress") or "")
 
-        # The run's pods come and go (the teacher, Ray and the eval servers are removed when their
-        # stage ends): what ran in them is recorded while they exist.
-        containers: dict[tuple[str, str], tuple[str, str]] = {}
-        student_log: list[str] = []
+def owner(obj: dict) -> tuple[str, str] | None:
+    """The (kind, name) of the object's controller owner."""
+    refs = obj["metadata"].get("ownerReferences") or []
+    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return (ref["kind"], ref["name"]) if ref else None
 
-        def observe(status: dict) -> None:
-            kill_once(status)
-            for pod in stack.cluster.kubectl_json("get", "pods", "-n", stack.namespace)["items"]:
-                name = pod["metadata"]["name"]
-                for c in pod["status"].get("initContainerStatuses", []) + pod["status"].get("containerStatuses", []):
-                    if c.get("containerID"):
-                        containers[(name, c["name"])] = (c["image"], c["containerID"])
-                if name.startswith(f"{RUN}-serve-student") and pod["status"].get("phase") == "Running":
-                    log = stack.cluster.kubectl("logs", name, "-n", stack.namespace, "-c", "vllm", check=False).stdout
-                    if log:
-                        student_log[:] = [log]
 
-        started = time.monotonic()
-        timeline: list[str] = []
+@pytest.fixture(scope="module", params=TRAINING_APIS)
+def finished(request, stack):
+    """One run to Succeeded (the operator killed once), with what ran while its pods existed."""
+    stack, data = stack
+    training_api = request.param
+    run = {"TrainJob": "ci", "PyTorchJob": "ci-legacy"}[training_api]
+    stack.apply(manifest(run, training_api))
+    killed: list[str] = []
 
-        def note(status: dict) -> None:
-            timeline.append(f"{time.monotonic() - started:6.0f}s {status.get('phase')}: {status.get('progress')}")
+    def kill_once(status: dict) -> None:
+        if not killed and status.get("phase") == "FineTuning":
+            stack.operator.stop(kill=True)
+            stack.operator.start()
+            killed.append(status.get("progress") or "")
 
-        def fail(headline: str) -> None:
-            pytest.fail(f"{headline}\ntimeline:\n" + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
+    # The run's pods come and go (the teacher, Ray and the eval servers are removed when their
+    # stage ends): what ran in them, and which objects owned them, is recorded while they exist.
+    containers: dict[tuple[str, str], tuple[str, str]] = {}
+    owners: dict[str, tuple[str, str] | None] = {}
+    student_log: list[str] = []
 
-        try:
-            status = stack.watch(RUN, timeout=RUN_TIMEOUT, on_change=note, during=observe)
-        except TimeoutError as exc:
-            fail(str(exc))
-        logs = stack.operator.logs()
-        if status.get("phase") != "Succeeded":
-            fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}")
-        pods = json.loads(stack.cluster.kubectl("get", "pods", "-n", stack.namespace, "-o", "json").stdout)["items"]
-        yield {"stack": stack, "root": data / "runs" / RUN, "status": status, "killed": killed, "logs": logs,
-               "pods": pods, "containers": containers, "student_log": "".join(student_log)}
+    def observe(status: dict) -> None:
+        kill_once(status)
+        for kind in ("Job", "RayCluster", "JobSet"):
+            for obj in stack.cluster.kubectl_json("get", kind, "-n", stack.namespace)["items"]:
+                owners[f"{kind}/{obj['metadata']['name']}"] = owner(obj)
+        for pod in stack.cluster.kubectl_json("get", "pods", "-n", stack.namespace)["items"]:
+            name = pod["metadata"]["name"]
+            if not name.startswith(f"{run}-"):
+                continue
+            owners[f"Pod/{name}"] = owner(pod)
+            for c in pod["status"].get("initContainerStatuses", []) + pod["status"].get("containerStatuses", []):
+                if c.get("containerID"):
+                    containers[(name, c["name"])] = (c["image"], c["containerID"])
+            if name.startswith(f"{run}-serve-student") and pod["status"].get("phase") == "Running":
+                log = stack.cluster.kubectl("logs", name, "-n", stack.namespace, "-c", "vllm", check=False).stdout
+                if log:
+                    student_log[:] = [log]
+
+    started = time.monotonic()
+    timeline: list[str] = []
+
+    def note(status: dict) -> None:
+        timeline.append(f"{time.monotonic() - started:6.0f}s {status.get('phase')}: {status.get('progress')}")
+
+    def fail(headline: str) -> None:
+        pytest.fail(f"{headline}\ntimeline:\n" + "\n".join(timeline) + f"\n{stack.pod_logs()[-8000:]}")
+
+    logs_before = stack.operator.logs()
+    try:
+        status = stack.watch(run, timeout=RUN_TIMEOUT, on_change=note, during=observe)
+    except TimeoutError as exc:
+        fail(str(exc))
+    if status.get("phase") != "Succeeded":
+        fail(f"run ended {status.get('phase')}: {json.dumps(status)[:3000]}")
+    pods = [p for p in stack.cluster.kubectl_json("get", "pods", "-n", stack.namespace)["items"]
+            if p["metadata"]["name"].startswith(f"{run}-")]
+    all_pods = stack.cluster.kubectl_json("get", "pods", "-A")["items"]
+    return {"stack": stack, "run": run, "training_api": training_api, "root": data / "runs" / run,
+            "status": status, "killed": killed, "logs": stack.operator.logs()[len(logs_before):], "pods": pods,
+            "all_pods": all_pods, "containers": containers, "owners": owners, "student_log": "".join(student_log)}
 
 
 def test_succeeds_with_the_operator_killed_once_and_no_duplicate_children(finished):
     assert finished["killed"], "the operator was never killed mid-run"
-    assert finished["stack"].operator.starts == 2
     created = re.findall(r"created (\w+)/(\S+)", finished["logs"])
     duplicates = {c for c in created if created.count(c) > 1}
     assert not duplicates, f"children created twice: {duplicates}"
     kinds = {kind for kind, _ in created}
-    assert {"Deployment", "RayJob", "PyTorchJob", "Job"} <= kinds
+    assert {"Deployment", "RayJob", finished["training_api"], "Job"} <= kinds
+
+
+def test_the_real_controllers_run_and_made_the_runs_pods(finished):
+    """The add-ons' controller pods run; the Ray pods are KubeRay's (RayCluster of the RayJob), the
+    submitter is KubeRay's Job, and the trainer pods are Trainer's (Job of the TrainJob's JobSet)
+    or the training operator's (the PyTorchJob's own pods)."""
+    running = {p["metadata"]["namespace"] for p in finished["all_pods"] if p["status"].get("phase") == "Running"}
+    assert set(ADDON_NAMESPACES) <= running, f"no running controller pod in {set(ADDON_NAMESPACES) - running}"
+    owners, run = finished["owners"], finished["run"]
+    pods = {key: value for key, value in owners.items() if key.startswith("Pod/")}
+    ray = [k for k, v in pods.items() if v and v[0] == "RayCluster"]
+    assert ray and all(owners.get(f"RayCluster/{pods[k][1]}") == ("RayJob", f"{run}-datagen") for k in ray), owners
+    assert any(v == ("Job", f"{run}-datagen") for v in pods.values()), owners  # the submitter
+    assert owners.get(f"Job/{run}-datagen") == ("RayJob", f"{run}-datagen"), owners
+    trainer = [k for k in pods if k.startswith(f"Pod/{run}-finetune")]
+    assert trainer, owners
+    for key in trainer:
+        if finished["training_api"] == "TrainJob":
+            job = pods[key]
+            assert job[0] == "Job" and owners.get(f"Job/{job[1]}") == ("JobSet", f"{run}-finetune"), owners
+            assert owners.get(f"JobSet/{run}-finetune") == ("TrainJob", f"{run}-finetune"), owners
+        else:
+            assert pods[key] == ("PyTorchJob", f"{run}-finetune"), owners
 
 
 def test_every_pod_of_the_run_was_a_container_of_an_image_built_here(finished):
-    containers = finished["containers"]
+    containers, run = finished["containers"], finished["run"]
     names = {pod for pod, _ in containers}
-    for prefix in (f"{RUN}-teacher", f"{RUN}-datagen-raycluster", f"{RUN}-datagen", f"{RUN}-finetune",
-                   f"{RUN}-serve-student", f"{RUN}-serve-base", f"{RUN}-eval"):
+    for prefix in (f"{run}-teacher", f"{run}-datagen", f"{run}-finetune",
+                   f"{run}-serve-student", f"{run}-serve-base", f"{run}-eval"):
         assert any(n.startswith(prefix) for n in names), f"no container of {prefix}* was seen: {sorted(names)}"
+    ray = [n for n in names if finished["owners"].get(f"Pod/{n}", ("",))[0] == "RayCluster"]
+    assert any("-head-" in n for n in ray) and any("-worker-" in n for n in ray), sorted(names)
     for (pod, container), (image, container_id) in containers.items():
         assert container_id.startswith("containerd://"), (pod, container, container_id)
         assert image.startswith("localhost/raft-operator/"), (pod, container, image)
@@ -135,10 +194,11 @@ def test_every_pod_of_the_run_was_a_container_of_an_image_built_here(finished):
 
 
 def test_the_teacher_and_ray_pods_are_gone_when_the_run_ends(finished):
-    """The teacher is scaled to zero when fine-tuning starts and the Ray cluster goes soon after its
-    job: by the end of the run the local kubelet has stopped their processes and removed the pods."""
+    """The teacher is scaled to zero when fine-tuning starts and KubeRay deletes the Ray cluster
+    after its job: by the end of the run the kubelet has stopped their containers and removed the pods."""
+    run = finished["run"]
     left = [p["metadata"]["name"] for p in finished["pods"]
-            if p["metadata"]["name"].startswith((f"{RUN}-teacher", f"{RUN}-datagen-raycluster"))]
+            if p["metadata"]["name"].startswith(f"{run}-teacher") or "ray.io/cluster" in (p["metadata"].get("labels") or {})]
     assert not left, f"pods not removed: {left}"
 
 
@@ -165,7 +225,7 @@ def test_the_student_server_loaded_exactly_the_export(finished):
     assert record["step"] >= 1
     assert record["weightsSha256"] == weights_sha256(root / "model")
     logs = finished["student_log"]
-    assert "transformers" in logs and f"{RUN}-student" in logs
+    assert "transformers" in logs and f"{finished['run']}-student" in logs
 
 
 def test_eval_wrote_the_report_from_real_answers(finished):

@@ -26,11 +26,11 @@ DOCUMENTS = (REPO_ROOT / "README.md", REPO_ROOT / "docs" / "status.md")
 
 BANNER = """\
   A REAL run on a real node: containerd, kubelet, kube-proxy, a pod network and CoreDNS; the operator
-  (the chart's pod), the API server and its controllers, Ray, torchrun (FSDP2 over 2 processes, gloo
+  (the chart's pod), the API server and its controllers, the real KubeRay, Kubeflow Trainer with
+  JobSet, training operator, LeaderWorkerSet and Kueue, Ray, torchrun (FSDP2 over 2 processes, gloo
   on CPU) and the datagen/finetune/eval programs all really run, every pod a container of an image
-  built here from images/. The judge and the student are SmolLM2-135M-Instruct. Standing in: a
-  vLLM image that runs `transformers serve` on CPU behind vLLM's command line, the SIMULATED
-  teacher, and SIMULATED KubeRay / training-operator controllers that follow the real pods.
+  built here. The judge and the student are SmolLM2-135M-Instruct. Standing in: a vLLM image that
+  runs `transformers serve` on CPU behind vLLM's command line, and the SIMULATED teacher.
 """
 
 

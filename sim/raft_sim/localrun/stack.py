@@ -4,8 +4,9 @@ Used by ``make demo`` (:mod:`raft_sim.localrun.demo`) and the real-run CI test. 
 runs is real: the API server and controllers, the node (containerd, kubelet, kube-proxy, pod
 network, CoreDNS: ``hack/cluster/node.sh``), the operator (the chart's Deployment, from the image
 built here), and every pod of the run, each a container of an image built from ``images/``.
-What stands in: the KubeRay and training-operator controllers (simulated, but following the
-real workloads), and the vLLM servers, whose image (``vllm-standin``) runs ``transformers
+The add-on controllers are the real ones too (``hack/cluster/addons.sh``): KubeRay makes the Ray
+head, worker and submitter pods, Kubeflow Trainer (through JobSet) or the training operator the
+trainer pods, and Kueue is installed. What stands in: the vLLM servers, whose image (``vllm-standin``) runs ``transformers
 serve`` on CPU behind vLLM's command line, and the SIMULATED teacher (``sim-teacher``).
 
 The run's volume is a pre-bound claim (``existingClaim``) whose folder already holds the model at
@@ -48,7 +49,8 @@ class RealStack:
     """Start, use and stop the local stack (see the module docstring)."""
 
     def __init__(self, name: str = "raft-real", namespace: str = "default", interval: float = 2.0) -> None:
-        self.cluster = LocalCluster(name, gpu_nodes=0, cpu_nodes=0, real_node=True, sim_progress_interval=1.0)
+        self.cluster = LocalCluster(name, gpu_nodes=0, cpu_nodes=0, real_node=True, real_controllers=True,
+                                    sim_progress_interval=1.0)
         self.namespace = namespace
         self.interval = interval
         self.operator: OperatorPod | None = None
