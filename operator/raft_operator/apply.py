@@ -72,6 +72,7 @@ class Applier:
         metrics.API_WRITES.labels("patch", ref.kind).inc()
         try:
             self._call("PATCH", path, patch, "application/merge-patch+json")
+            log.info("patched %s/%s %s", ref.kind, ref.name, json.dumps(patch, sort_keys=True))
         except ApiException as exc:
             raise refused("patching", ref.kind, ref.name, exc, PERMANENT_ON_WRITE) from None
 

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from raft_jobs.finetune.export import EXPORT_RECORD, weights_sha256
-from raft_sim.cluster import REPO_ROOT, real_node_skip_reason
-from raft_sim.localrun.stack import RealStack
+from realrun_support import manifest
 
 # About 2 minutes on an idle 2-core machine; a loaded CI machine has been seen to take over 13.
 RUN_TIMEOUT = 1320
@@ -31,49 +30,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT
 # The add-on controllers' namespaces (hack/cluster/addons.sh): each runs its controller pod.
 ADDON_NAMESPACES = ("ray-system", "kubeflow-system", "jobset-system", "kubeflow", "lws-system", "kueue-system")
 TRAINING_APIS = ("TrainJob", "PyTorchJob")
-
-
-def manifest(run: str, training_api: str) -> dict:
-    """The run's RaftRun."""
-    return {
-        "apiVersion": "raftoperator.io/v1alpha1",
-        "kind": "RaftRun",
-        "metadata": {"name": run},
-        "spec": {
-            "corpus": {"volume": {"claimName": "ci-docs"}},
-            # SIMULATED teacher (a 135M teacher writes no usable RAFT records; see README); the
-            # student, its servers and the judge are the real SmolLM2-135M.
-            "teacher": {"vllm": {"model": "raft-sim-teacher", "image": "localhost/raft-operator/sim-teacher:local",
-                                 "startupTimeoutSeconds": 300}},
-            "datagen": {"workers": 1, "concurrency": 4, "chunkSize": 600, "chunkOverlap": 60, "questionsPerChunk": 1,
-                        "distractors": 1, "maxTokens": 160, "evalQuestions": 2},
-            "student": {"baseModel": "/data/models/SmolLM2-135M-Instruct", "gpusPerNode": 2, "contextLength": 512,
-                        "gradientAccumulationSteps": 1, "learningRate": 5e-5, "precision": "fp32",
-                        "activationCheckpointing": False, "trainingApi": training_api},
-            "eval": {"topK": [1], "maxTokens": 24, "concurrency": 4, "baselines": {"teacher": False},
-                     "embeddingModel": "/data/models/all-MiniLM-L6-v2",
-                     "judge": {"url": f"http://{run}-serve-base.default.svc:8000/v1",
-                               "model": "/data/models/SmolLM2-135M-Instruct"}},
-            "storage": {"existingClaim": "ci-data"},
-            # Built here from images/ and sim/images (hack/images/build.sh); the vLLM image is the
-            # STAND-IN running transformers serve on CPU.
-            "scheduling": {"images": {name: f"localhost/raft-operator/{image}:local" for name, image in
-                                      [("vllm", "vllm-standin"), ("datagen", "datagen"), ("trainer", "trainer"),
-                                       ("eval", "eval")]}},
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def stack():
-    """One local stack (real node, real add-on controllers, the operator pod) for both runs."""
-    reason = real_node_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with RealStack("raft-ci-real") as stack:
-        data = stack.data_claim("ci-data")
-        stack.corpus_claim("ci-docs", [REPO_ROOT / "docs" / "status.md"])
-        yield stack, data
 
 
 def owner(obj: dict) -> tuple[str, str] | None:
