@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 Condition = dict[str, Any]
+ONE_LINE_LIMIT = 600
+
+
+def one_line(text: str, limit: int = ONE_LINE_LIMIT) -> str:
+    """``text`` as one line: its first line and, when there are more (KubeRay appends the job's
+    last log lines to its message), the last non-empty one, which usually names the error."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    joined = lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+    return joined if len(joined) <= limit else joined[: limit - 1] + "…"
 
 
 def get_condition(conditions: list[Condition], ctype: str) -> Condition | None:

@@ -23,7 +23,7 @@ from .builders.network_policy import NetworkPolicyOptions
 from .builders.common import Manifest, Run
 from .child_status import (MODEL_CHECK_FAILED, Outcome, PodProblem, deployment_available, deployment_problems,
                            pod_problems)
-from .conditions import get_condition, is_true, set_condition
+from .conditions import get_condition, is_true, one_line, set_condition
 from .observed import Observed
 
 STAGES = [api.TEACHER, api.DATAGEN, api.FINETUNE, api.EVAL]
@@ -577,7 +577,7 @@ class _Reconcile:
     def fail(self, stage: str, reason: str, message: str) -> None:
         self.status["phase"] = api.FAILED
         self.status["stage"] = stage
-        self.status["message"] = f"{stage} failed: {reason}: {message}"
+        self.status["message"] = one_line(f"{stage} failed: {reason}: {message}")  # the condition keeps it whole
         self.status.setdefault("completionTime", _ts(self.now))
         self.condition(api.STAGE_CONDITION[stage], False, reason, message, warn=True)
         self.condition(api.SUCCEEDED_CONDITION, False, reason, f"{stage} failed: {message}")

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from harness import FakeCluster, raftrun
+from raft_operator.conditions import ONE_LINE_LIMIT, one_line
 from raft_operator.settled import at_rest
 
 TEACHER, RAYJOB, PTJOB, EVALJOB = "demo-teacher", "demo-datagen", "demo-finetune", "demo-eval"
@@ -466,3 +467,23 @@ def test_multi_node_teacher_without_leaderworkerset_fails_at_once() -> None:
     c.step()
     assert c.phase == "Failed" and c.condition("TeacherReady")["reason"] == "LeaderWorkerSetNotServed"
     assert not c.creates or all(k != "LeaderWorkerSet" for k, _ in c.creates)
+
+
+def test_a_failed_runs_message_is_one_line_and_its_condition_keeps_the_logs():
+    """KubeRay appends the job's last log lines to a failed RayJob's message (seen with KubeRay
+    v1.6.2): status.message is one line, the first and the last of them; the stage condition
+    keeps the whole text."""
+    logs = ("Job entrypoint command failed with exit code 2, last available logs (truncated to 20 lines):\n"
+            "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+            "raft_jobs.datagen.pipeline.DatagenError: the volume corpus yielded no text\n")
+    c = FakeCluster(raftrun())
+    to_datagen(c)
+    c.rayjob(RAYJOB, "Failed", "FAILED", message=logs)
+    c.step()
+    assert c.phase == "Failed"
+    assert c.run["status"]["message"] == (
+        "datagen failed: RayJobFailed: Job entrypoint command failed with exit code 2, last available logs "
+        "(truncated to 20 lines): … raft_jobs.datagen.pipeline.DatagenError: the volume corpus yielded no text")
+    assert c.condition("DataGenerated")["message"] == logs
+    long = one_line("x" * 2000)
+    assert long.endswith("…") and len(long) == ONE_LINE_LIMIT and one_line("") == ""
