@@ -120,10 +120,13 @@ build_image() {
   [[ -e "$context/$dockerfile.dockerignore" ]] && ignore=(--ignorefile "$context/$dockerfile.dockerignore")
   if [[ "$(image_source "$ref")" != "$source" ]]; then
     image_log "$name: $dockerfile on $base"
-    buildah_ build --quiet --layers --format docker --network host "${pip_mounts[@]}" -f "$context/$dockerfile" \
+    # No layer cache: a RUN that installs from a bind mount of an earlier stage (the project's
+    # wheel) has the same cache key whatever the mount holds, so a cached build kept old code.
+    # The source hash is a label: the docker format keeps labels, not annotations.
+    buildah_ build --quiet --no-cache --format docker --network host "${pip_mounts[@]}" -f "$context/$dockerfile" \
       --build-arg "BUILDER_IMAGE=$base_python" --build-arg "BASE_IMAGE=$base" "${build_args[@]}" "${ignore[@]}" \
       --label "org.opencontainers.image.base.name=$base" \
-      --annotation "raftoperator.io/source=$source" --label "raftoperator.io/built-here=true" \
+      --label "raftoperator.io/source=$source" --label "raftoperator.io/built-here=true" \
       -t "$ref" "$context" >/dev/null
   fi
   built+=("$ref")

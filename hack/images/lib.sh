@@ -14,9 +14,13 @@ buildah_() {
   buildah --root "$image_root/storage" --runroot /run/raft-buildah --storage-driver overlay "$@"
 }
 
-# image_source REF: the source hash the image REF was built from ('' when there is no such image).
+# image_source REF: the source hash the image REF was built from ('' when there is no such image):
+# an annotation on the images committed here (OCI format), a label on those built from a
+# Dockerfile (docker format, which keeps no annotations).
 image_source() {
-  buildah_ inspect --type image --format '{{index .ImageAnnotations "raftoperator.io/source"}}' "$1" 2>/dev/null || true
+  buildah_ inspect --type image \
+    --format '{{index .ImageAnnotations "raftoperator.io/source"}}{{index .OCIv1.Config.Labels "raftoperator.io/source"}}' \
+    "$1" 2>/dev/null || true
 }
 
 # image_from_binary REF BINARY PATH USER: an image of one static binary at PATH, its entrypoint.

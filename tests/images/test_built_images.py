@@ -3,6 +3,8 @@ production images hold no simulator code. Runs each image's own command with bui
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -69,3 +71,16 @@ def test_the_entrypoint_starts(built, name):
 def test_production_images_hold_no_simulator_code(built, name):
     result = run_in(f"{PREFIX}/{name}:local", ["python", "-c", "import raft_sim"])
     assert result.returncode != 0 and "No module named 'raft_sim'" in result.stderr
+
+
+@pytest.mark.parametrize("name", PRODUCTION)
+def test_production_images_hold_the_checked_out_code(built, name):
+    """The installed package is this checkout's, byte for byte (a layer-cached build once kept the
+    code of an earlier build: its install step reads the wheel through a mount, outside the cache key)."""
+    files = sorted((REPO_ROOT / "operator" / "raft_operator").glob("*.py"))
+    expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    script = ("import hashlib, json, pathlib, raft_operator; d = pathlib.Path(raft_operator.__file__).parent; "
+              "print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.glob('*.py'))}))")
+    result = run_in(f"{PREFIX}/{name}:local", ["python", "-c", script])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == expected
