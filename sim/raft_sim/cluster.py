@@ -394,6 +394,29 @@ def cluster_fixture(name: str = "raft-test", scope: str = "session", **options: 
     return _cluster
 
 
+def namespace_fixture(prefix: str) -> Any:
+    """A pytest fixture yielding a fresh namespace of the ``cluster`` fixture, named after the test
+    (``<prefix><n>-<test>``) and deleted, without waiting, after it."""
+    import itertools
+    import re
+
+    import pytest
+
+    counter = itertools.count()
+
+    @pytest.fixture
+    def _namespace(cluster: LocalCluster, request: Any) -> Any:
+        slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())
+        name = f"{prefix}{next(counter)}-{slug}"[:63].strip("-")
+        cluster.kubectl("create", "namespace", name)
+        cluster.wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False)
+                         .returncode == 0, message="default ServiceAccount")
+        yield name
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+    return _namespace
+
+
 # --------------------------------------------------------------------------- teardown safety net
 
 _LIVE: set[LocalCluster] = set()

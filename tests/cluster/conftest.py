@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-import re
 import sys
 from pathlib import Path
-from typing import Iterator
 
-import pytest
-
-from raft_sim.cluster import LocalCluster, cluster_fixture
+from raft_sim.cluster import cluster_fixture, namespace_fixture
 
 # Test modules import the manifest builders in cluster_manifests.py (importlib import mode).
 sys.path.insert(0, str(Path(__file__).parent))
 
 cluster = cluster_fixture("raft-cluster-test", sim_duration=2.0, trainer=True)
 
-_counter = itertools.count()
-
-
-@pytest.fixture
-def namespace(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace, deleted (without waiting) after the test."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())
-    name = f"t{next(_counter)}-{slug}"[:63].strip("-")
-    cluster.kubectl("create", "namespace", name)
-    cluster.wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False)
-                     .returncode == 0, message="default ServiceAccount")
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+namespace = namespace_fixture("t")
