@@ -366,7 +366,7 @@ class StatusRecorder:
     """
 
     def __init__(self, client: Any, namespace: str, kinds: Iterable[str | tuple[str, str]],
-                 watch_seconds: int = WATCH_SECONDS) -> None:
+                 watch_seconds: int = WATCH_SECONDS, name_prefix: str = "") -> None:
         from kubernetes import config as kube_config
         from kubernetes.dynamic import DynamicClient
 
@@ -375,6 +375,7 @@ class StatusRecorder:
         self.api_client = client
         self.dyn = DynamicClient(client)
         self.namespace = namespace
+        self.name_prefix = name_prefix  # only objects so named: others of the namespace are not the scenario's
         self.kinds: dict[str, str] = {}
         for entry in kinds:
             api_version, kind = (kind_spec(entry).api_version, entry) if isinstance(entry, str) else entry
@@ -509,7 +510,7 @@ class StatusRecorder:
 
     def _observe(self, kind: str, obj: Obj) -> None:
         name = (obj.get("metadata") or {}).get("name")
-        if not name:
+        if not name or not name.startswith(self.name_prefix):
             return
         obj.setdefault("apiVersion", self.kinds[kind])
         obj.setdefault("kind", kind)
@@ -636,6 +637,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="whose controllers ran (default real; simulated recordings are for development only)")
     parser.add_argument("--replay-annotation", action="append", default=[], metavar="KEY=VALUE",
                         help="an annotation the replay adds to every manifest (e.g. sim.raftoperator.io/fail=datagen)")
+    parser.add_argument("--name-prefix", default="", help="record only the objects whose names start with this")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -664,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: interrupted.set())
 
-    recorder = StatusRecorder(client, args.namespace, kinds).start()
+    recorder = StatusRecorder(client, args.namespace, kinds, name_prefix=args.name_prefix).start()
     expect = [k for k in expect if k not in recorder.unserved]
     log.info("recording %s in %s (served: %s)", ",".join(kinds), args.namespace,
              ",".join(k for k in kinds if k not in recorder.unserved) or "none")

@@ -43,16 +43,16 @@ def test_flags_become_the_simulation_settings(monkeypatch: pytest.MonkeyPatch) -
         def run(self) -> None:
             seen["ran"] = True
 
-    def connect(client: Any, settings: SimSettings, workers: int) -> Stopped:
-        seen["settings"], seen["workers"] = settings, workers
+    def connect(client: Any, settings: SimSettings, workers: int, skip: frozenset[str]) -> Stopped:
+        seen["settings"], seen["workers"], seen["skip"] = settings, workers, skip
         return Stopped()
 
     monkeypatch.setattr(manager.kube_config, "new_client_from_config", lambda config_file: object())
     monkeypatch.setattr(manager, "_connect", connect)
     monkeypatch.setattr(manager.signal, "signal", lambda *_: None)
     assert manager.main(["--kubeconfig", "k", "--duration", "7", "--progress-interval", "0.5", "--no-pods",
-                         "--pv-root", "/x", "--real-workloads", "--workers", "4"]) == 0
-    assert seen["ran"] and seen["workers"] == 4
+                         "--pv-root", "/x", "--real-workloads", "--workers", "4", "--skip", "RayJob,TrainJob"]) == 0
+    assert seen["ran"] and seen["workers"] == 4 and seen["skip"] == {"RayJob", "TrainJob"}
     assert seen["settings"] == SimSettings(duration=7.0, progress_interval=0.5, create_pods=False, pv_root="/x",
                                            real_workloads=True)
 

@@ -5,8 +5,8 @@ served. Like LWS, each of ``spec.replicas`` groups is a leader pod
 ``<name>-<group>`` and ``size - 1`` worker pods ``<name>-<group>-<index>``, labelled
 ``leaderworkerset.sigs.k8s.io/name``, ``group-index`` and ``worker-index`` and given
 ``LWS_LEADER_ADDRESS``, ``LWS_GROUP_SIZE`` and ``LWS_WORKER_INDEX``. ``status.readyReplicas``
-counts groups whose pods all run; ``Available`` is True once every group is ready (reason
-``AllGroupsReady``), ``Progressing`` while some are not. Scaling down deletes whole groups.
+counts groups whose pods all run; ``Progressing`` (``GroupsProgressing``) is True while some are
+not, then ``Available`` (``AllGroupsReady``) turns True and ``Progressing`` False, as LWS writes them. Scaling down deletes whole groups.
 """
 
 from __future__ import annotations
@@ -71,13 +71,24 @@ class LeaderWorkerSetController(Controller):
         conditions = [dict(c) for c in (lws.get("status") or {}).get("conditions") or []]
         generation = meta(lws).get("generation")
         all_ready = ready >= replicas
-        set_condition(conditions, "Available", "True" if all_ready and replicas > 0 else "False",
-                      "AllGroupsReady" if all_ready else "GroupsNotReady",
-                      f"{ready}/{replicas} groups ready", generation)
-        set_condition(conditions, "Progressing", "False" if all_ready else "True",
-                      "GroupsReady" if all_ready else "GroupsProgressing", f"{ready}/{replicas} groups ready", generation)
+        # As LWS writes them: one condition set True at a time, its exclusive partner (if present)
+        # turned False keeping its reason; at first only Progressing exists (recorded from LWS v0.9.0).
+        if all_ready and replicas > 0:
+            _set_exclusive(conditions, "Available", "AllGroupsReady", "All replicas are ready", "Progressing", generation)
+        else:
+            _set_exclusive(conditions, "Progressing", "GroupsProgressing", "Replicas are progressing", "Available",
+                           generation)
         status = {"replicas": replicas, "readyReplicas": ready, "updatedReplicas": replicas, "conditions": conditions,
                   "hpaPodSelector": f"{PREFIX}name={name},{PREFIX}worker-index=0"}
         if status != {k: (lws.get("status") or {}).get(k) for k in status}:
             self.patch_status(lws, status)
         return None if all_ready else self.settings.progress_interval
+
+
+def _set_exclusive(conditions: list[Obj], ctype: str, reason: str, message: str, partner: str,
+                   generation: int | None) -> None:
+    """Set ``ctype`` True and, where it exists, its exclusive ``partner`` False (reason kept)."""
+    set_condition(conditions, ctype, "True", reason, message, generation)
+    old = next((c for c in conditions if c.get("type") == partner), None)
+    if old is not None and old.get("status") != "False":
+        set_condition(conditions, partner, "False", old.get("reason", ""), old.get("message", ""), generation)

@@ -120,8 +120,12 @@ class RayJobController(Controller):
                 return 2.0
             pods = self.api.pods_of(job)
             if not self.settings.create_pods or (pods and all(pod_running(p) for p in pods)):
+                # An entrypoint that fails at once (a failure injected with a duration of 0) is never
+                # seen RUNNING by KubeRay: Running without a jobStatus, then FAILED (recorded, v1.6.2).
+                inj = self.api.injection(job, "datagen")
+                at_once = inj.fail and not inj.duration and not self.settings.real_workloads
                 self.patch_status(job, {
-                    "jobDeploymentStatus": "Running", "jobStatus": "RUNNING", "message": None,
+                    "jobDeploymentStatus": "Running", "jobStatus": None if at_once else "RUNNING", "message": None,
                     "rayJobInfo": {"startTime": stamp()},
                 })
                 return 0.0
