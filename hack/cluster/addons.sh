@@ -2,7 +2,8 @@
 # training operator, LeaderWorkerSet and Kueue. Sourced by up.sh (after node.sh and
 # hack/images/lib.sh); defines functions only.
 #
-# Each controller is the binary build.sh --addons compiled from its Go module at the version
+# Sourced by build.sh too, which compiles what addon_fields names. Each controller is the binary
+# build.sh --addons compiled from its Go module at the version
 # pinned in versions.env, packaged as a one-binary image and installed with that same module
 # version's own manifests (its kustomize folder: CRDs, RBAC, Deployment, webhooks), through a
 # kustomization made here that only swaps the image for the local one. Webhooks are served by the
@@ -12,15 +13,18 @@ addons_all=(kuberay jobset trainer training-operator lws kueue)
 # The kinds whose simulated controllers (raft_sim.controllers) step aside for the real ones.
 addons_kinds=(RayJob TrainJob PyTorchJob LeaderWorkerSet)
 
-# addon_fields NAME: "BINARY MODULE VERSION MANIFEST-FOLDER OVERLAY UPSTREAM-IMAGE NAMESPACE".
+# addon_fields NAME: "BINARY MODULE VERSION MANIFEST-FOLDER OVERLAY UPSTREAM-IMAGE NAMESPACE MAIN
+# VERSION-PACKAGE": the controller binary, its Go module and pinned version, the module's manifest
+# folder and the overlay in it, the image its manifests name, its namespace, its main package, and
+# the package whose GitVersion/BuildDate the build stamps ("-": none).
 addon_fields() {
   case "$1" in
-    kuberay) echo "kuberay-operator github.com/ray-project/kuberay/ray-operator $KUBERAY_VERSION config default quay.io/kuberay/operator ray-system" ;;
-    jobset) echo "jobset-controller sigs.k8s.io/jobset $JOBSET_VERSION config default us-central1-docker.pkg.dev/k8s-staging-images/jobset/jobset jobset-system" ;;
-    trainer) echo "trainer-controller-manager github.com/kubeflow/trainer/v2 $TRAINER_VERSION manifests base ghcr.io/kubeflow/trainer/trainer-controller-manager kubeflow-system" ;;
-    training-operator) echo "training-operator github.com/kubeflow/training-operator $TRAINING_OPERATOR_VERSION manifests overlays/standalone ghcr.io/kubeflow/training-v1/training-operator kubeflow" ;;
-    lws) echo "lws-controller sigs.k8s.io/lws $LWS_VERSION config default us-central1-docker.pkg.dev/k8s-staging-images/lws/lws lws-system" ;;
-    kueue) echo "kueue-controller sigs.k8s.io/kueue $KUEUE_VERSION config default us-central1-docker.pkg.dev/k8s-staging-images/kueue/kueue kueue-system" ;;
+    kuberay) echo "kuberay-operator github.com/ray-project/kuberay/ray-operator $KUBERAY_VERSION config default quay.io/kuberay/operator ray-system . -" ;;
+    jobset) echo "jobset-controller sigs.k8s.io/jobset $JOBSET_VERSION config default us-central1-docker.pkg.dev/k8s-staging-images/jobset/jobset jobset-system . sigs.k8s.io/jobset/pkg/version" ;;
+    trainer) echo "trainer-controller-manager github.com/kubeflow/trainer/v2 $TRAINER_VERSION manifests base ghcr.io/kubeflow/trainer/trainer-controller-manager kubeflow-system ./cmd/trainer-controller-manager -" ;;
+    training-operator) echo "training-operator github.com/kubeflow/training-operator $TRAINING_OPERATOR_VERSION manifests overlays/standalone ghcr.io/kubeflow/training-v1/training-operator kubeflow ./cmd/training-operator.v1 -" ;;
+    lws) echo "lws-controller sigs.k8s.io/lws $LWS_VERSION config default us-central1-docker.pkg.dev/k8s-staging-images/lws/lws lws-system ./cmd sigs.k8s.io/lws/pkg/version" ;;
+    kueue) echo "kueue-controller sigs.k8s.io/kueue $KUEUE_VERSION config default us-central1-docker.pkg.dev/k8s-staging-images/kueue/kueue kueue-system ./cmd/kueue sigs.k8s.io/kueue/pkg/version" ;;
     *) echo "unknown add-on $1 (one of: ${addons_all[*]})" >&2; return 2 ;;
   esac
 }
@@ -38,7 +42,7 @@ addon_image() {
 # manifest folder (kustomize reads a path with '@' in it as a remote URL, so not in place).
 addon_manifests() {
   local name="$1" dir="$2" binary module version folder overlay upstream namespace src tag
-  read -r binary module version folder overlay upstream namespace <<<"$(addon_fields "$name")"
+  read -r binary module version folder overlay upstream namespace _ <<<"$(addon_fields "$name")"
   src="$(GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$module@$version" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
   rm -rf "$dir"
@@ -89,7 +93,7 @@ addons_install() {
   local kubeconfig="$1" state="$2" name binary version namespace refs=()
   shift 2
   for name in "$@"; do
-    read -r binary _ version _ _ _ namespace <<<"$(addon_fields "$name")"
+    read -r binary _ version _ _ _ namespace _ <<<"$(addon_fields "$name")"
     [[ -x "$cluster_bin/$binary" && "$(cat "$cluster_bin/.$binary.version" 2>/dev/null)" == "$version" ]] || {
       echo "$binary $version is not built; run hack/cluster/build.sh --addons" >&2; return 3; }
     # As in the upstream images: /manager (the manifests' command), uid 65532 (distroless nonroot).
@@ -98,7 +102,7 @@ addons_install() {
   done
   image_load "${refs[@]}"
   for name in "$@"; do
-    read -r binary _ version _ _ _ namespace <<<"$(addon_fields "$name")"
+    read -r binary _ version _ _ _ namespace _ <<<"$(addon_fields "$name")"
     addon_log "installing $name $version"
     addon_manifests "$name" "$state/addons/$name"
     # Server-side: several CRDs exceed the client-side apply annotation's size limit.
@@ -106,7 +110,7 @@ addons_install() {
     kubectl --kubeconfig "$kubeconfig" apply --server-side --force-conflicts -f "$state/addons/$name.yaml" >/dev/null
   done
   for name in "$@"; do
-    read -r binary _ version _ _ _ namespace <<<"$(addon_fields "$name")"
+    read -r binary _ version _ _ _ namespace _ <<<"$(addon_fields "$name")"
     kubectl --kubeconfig "$kubeconfig" -n "$namespace" wait --for=condition=Available --timeout=180s deployment --all >&2 \
       || { kubectl --kubeconfig "$kubeconfig" -n "$namespace" get pods -o wide >&2
            kubectl --kubeconfig "$kubeconfig" -n "$namespace" logs --all-containers --tail 20 --prefix \

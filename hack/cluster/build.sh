@@ -149,40 +149,25 @@ build_pause() {  # the pod sandbox's process, from the pinned Kubernetes module'
   stamp "$K8S_VERSION" pause
 }
 
-# Add-on controllers: NAME MODULE VERSION MAIN-PACKAGE VERSION-PACKAGE (empty: none).
-addons=(
-  "kuberay-operator github.com/ray-project/kuberay/ray-operator $KUBERAY_VERSION . "
-  "trainer-controller-manager github.com/kubeflow/trainer/v2 $TRAINER_VERSION ./cmd/trainer-controller-manager "
-  "jobset-controller sigs.k8s.io/jobset $JOBSET_VERSION . sigs.k8s.io/jobset/pkg/version"
-  "training-operator github.com/kubeflow/training-operator $TRAINING_OPERATOR_VERSION ./cmd/training-operator.v1 "
-  "lws-controller sigs.k8s.io/lws $LWS_VERSION ./cmd sigs.k8s.io/lws/pkg/version"
-  "kueue-controller sigs.k8s.io/kueue $KUEUE_VERSION ./cmd/kueue sigs.k8s.io/kueue/pkg/version"
-)
+source "$(dirname "${BASH_SOURCE[0]}")/addons.sh"  # addon_fields: what each add-on is built from
 
-build_addon() {  # build_addon NAME MODULE VERSION MAIN [VERSION-PACKAGE]
-  local name="$1" module="$2" version="$3" main="$4" version_pkg="${5:-}" dir ldflags="-s -w"
-  fresh "$name" "$version" && return 0
-  log "$name ($module $version)"
+build_addon() {  # build_addon NAME: the add-on's controller, from its module at the pinned version
+  local binary module version main version_pkg dir ldflags="-s -w"
+  read -r binary module version _ _ _ _ main version_pkg <<<"$(addon_fields "$1")"
+  fresh "$binary" "$version" && return 0
+  log "$binary ($module $version)"
   # Each builds inside its own module at the pinned version, with that module's go.sum: exactly
   # the dependency versions upstream released. Go's build cache is shared, so the Kubernetes
   # libraries they have in common compile once.
   dir="$(go mod download -json "$module@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-  [[ -z "$version_pkg" ]] || ldflags+=" -X '$version_pkg.GitVersion=$version' -X '$version_pkg.BuildDate=$build_date'"
-  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$name" "$main")
-  stamp "$version" "$name"
-}
-
-# The add-ons' own manifests (CRDs, RBAC, webhooks), from the same module versions.
-addon_source() {  # addon_source MODULE VERSION: the module's folder in Go's module cache
-  go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+  [[ "$version_pkg" == - ]] || ldflags+=" -X '$version_pkg.GitVersion=$version' -X '$version_pkg.BuildDate=$build_date'"
+  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$bin/$binary" "$main")
+  stamp "$version" "$binary"
 }
 
 build_addons() {
-  local entry
-  for entry in "${addons[@]}"; do
-    # shellcheck disable=SC2086  # the fields are words
-    build_addon $entry
-  done
+  local name
+  for name in "${addons_all[@]}"; do build_addon "$name"; done
 }
 
 if [[ "${1:-}" == --addons ]]; then
