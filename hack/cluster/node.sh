@@ -287,7 +287,8 @@ node_sandboxes_remove() {
 node_unmount_below() {
   local target
   [[ -d "$1" ]] || return 0
-  findmnt -rn -o TARGET | awk -v d="$1" 'index($0, d) == 1' | sort -r | while read -r target; do
+  # DIR itself and what lies below it: DIR/, so that a sibling named DIR-other is left alone.
+  findmnt -rn -o TARGET | awk -v d="${1%/}" '$0 == d || index($0, d "/") == 1' | sort -r | while read -r target; do
     umount -l "$target" 2>/dev/null || true
   done
 }
