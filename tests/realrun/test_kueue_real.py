@@ -4,6 +4,7 @@ The RaftRun names no queue. Kueue's default LocalQueue takes its children anyway
 them and gates or suspends them until the ClusterQueue has quota. The run must:
 * wait while the ClusterQueue has no GPU quota, saying so, holding no GPU, and not fail (its
   pending deadline is 10 s);
+* with quota for the teacher only, keep its RayJob suspended and waiting, saying so;
 * run once the quota is raised, Kueue (not the operator) un-suspending the queued RayJob;
 * say so in a condition when the teacher's start-up timeout is longer than Kueue's
   waitForPodsReady timeout;
@@ -26,15 +27,15 @@ CLUSTER_QUEUE = "ci-cq"
 KUEUE = "kueue.x-k8s.io/v1beta2"
 
 
-def queue_objects(gpus: int, namespace: str) -> list[dict]:
-    """A flavor, a ClusterQueue with ``gpus`` of GPU quota, and the namespace's LocalQueue ``default``."""
+def queue_objects(gpus: int, namespace: str, cpu: str = "64") -> list[dict]:
+    """A flavor, a ClusterQueue with ``gpus`` of GPU and ``cpu`` of CPU quota, and the namespace's LocalQueue ``default``."""
     return [
         {"apiVersion": KUEUE, "kind": "ResourceFlavor", "metadata": {"name": "ci-flavor"}},
         {"apiVersion": KUEUE, "kind": "ClusterQueue", "metadata": {"name": CLUSTER_QUEUE},
          "spec": {"namespaceSelector": {}, "resourceGroups": [{
              "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
              "flavors": [{"name": "ci-flavor", "resources": [
-                 {"name": "cpu", "nominalQuota": "64"}, {"name": "memory", "nominalQuota": "512Gi"},
+                 {"name": "cpu", "nominalQuota": cpu}, {"name": "memory", "nominalQuota": "512Gi"},
                  {"name": "nvidia.com/gpu", "nominalQuota": str(gpus)}]}]}]}},
         {"apiVersion": KUEUE, "kind": "LocalQueue", "metadata": {"name": "default", "namespace": namespace},
          "spec": {"clusterQueue": CLUSTER_QUEUE}},
@@ -81,6 +82,7 @@ def test_waits_for_quota_then_runs_and_deleting_it_releases_everything(queued):
     body = manifest(RUN)
     body["spec"]["failurePolicy"] = {"pendingDeadlineSeconds": 10}
     body["spec"]["teacher"]["vllm"]["startupTimeoutSeconds"] = 3600  # longer than waitForPodsReady (1800)
+    body["spec"]["datagen"]["resources"] = {"requests": {"cpu": "100m"}}  # the Ray pods ask for CPU quota
     stack.apply(body)
 
     # 1. No GPU quota: the teacher's pods are gated by Kueue, the run waits and says why.
@@ -99,7 +101,18 @@ def test_waits_for_quota_then_runs_and_deleting_it_releases_everything(queued):
     assert teacher and all(not p["spec"].get("nodeName") for p in teacher), "a gated pod was scheduled"
     assert all(p["spec"].get("schedulingGates") for p in teacher)
 
-    # 2. Quota: Kueue admits the teacher, then the RayJob it labelled and suspended itself.
+    # 2. GPU quota, and CPU quota for the teacher only: Kueue admits the teacher; the RayJob it
+    #    labelled and suspended itself waits for CPU quota, and the run says so without failing.
+    stack.cluster.apply(queue_objects(8, stack.namespace, cpu="0")[1])  # the teacher asks for GPUs only
+    status = wait(stack, "its RayJob waiting for quota", lambda s: s.get("phase") == "GeneratingData" and
+                  "quota" in condition(s, "DataGenerated").get("message", ""))
+    rayjob = stack.cluster.kubectl_json("get", "rayjob", f"{RUN}-datagen", "-n", stack.namespace)
+    assert rayjob["spec"].get("suspend") is True, "a RayJob waiting for quota runs nothing"
+    time.sleep(20)  # twice the pending deadline
+    assert run_status(stack).get("phase") != "Failed", run_status(stack)
+    assert stack.cluster.kubectl_json("get", "rayjob", f"{RUN}-datagen", "-n", stack.namespace)["spec"]["suspend"]
+
+    # 3. CPU quota: Kueue admits the RayJob and un-suspends it.
     stack.cluster.apply(queue_objects(8, stack.namespace)[1])
     wait(stack, "generating data", lambda s: s.get("phase") == "GeneratingData" and
          stack.cluster.kubectl_json("get", "rayjob", f"{RUN}-datagen", "-n", stack.namespace)
@@ -115,7 +128,7 @@ def test_waits_for_quota_then_runs_and_deleting_it_releases_everything(queued):
                   if f"patched RayJob/{RUN}-datagen" in line and '"suspend": false' in line]
     assert not unsuspends, unsuspends
 
-    # 3. Delete mid-run: every child goes, and with them the Workloads and the quota they held.
+    # 4. Delete mid-run: every child goes, and with them the Workloads and the quota they held.
     stack.cluster.kubectl("delete", "raftrun", RUN, "-n", stack.namespace, "--wait=true", "--timeout=120s")
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
