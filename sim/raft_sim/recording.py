@@ -81,6 +81,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from raft_operator import child_kinds
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -165,18 +167,19 @@ class KindSpec:
     child: bool = False  # made by another recorded kind's controller, never by a user
 
 
+# The versions the operator creates and reads (child_kinds); JobSet only Trainer creates.
 KINDS: dict[str, KindSpec] = {
-    "RayJob": KindSpec("ray.io/v1", "kuberay", "KUBERAY_VERSION", rayjob_signature,
+    "RayJob": KindSpec(child_kinds.RAYJOB.api_version, "kuberay", "KUBERAY_VERSION", rayjob_signature,
                        lambda s: s.get("jobDeploymentStatus") in ("Complete", "Failed", "ValidationFailed")),
-    "TrainJob": KindSpec("trainer.kubeflow.org/v1alpha1", "kubeflow-trainer", "TRAINER_VERSION", trainjob_signature,
+    "TrainJob": KindSpec(child_kinds.TRAINJOB.api_version, "kubeflow-trainer", "TRAINER_VERSION", trainjob_signature,
                          _condition_true("Complete", "Failed")),
     "JobSet": KindSpec("jobset.x-k8s.io/v1alpha2", "jobset", "JOBSET_VERSION", jobset_signature,
                        lambda s: bool(s.get("terminalState")), child=True),
-    "PyTorchJob": KindSpec("kubeflow.org/v1", "training-operator", "TRAINING_OPERATOR_VERSION", pytorchjob_signature,
+    "PyTorchJob": KindSpec(child_kinds.PYTORCHJOB.api_version, "training-operator", "TRAINING_OPERATOR_VERSION", pytorchjob_signature,
                            _condition_true("Succeeded", "Failed")),
-    "LeaderWorkerSet": KindSpec("leaderworkerset.x-k8s.io/v1", "lws", "LWS_VERSION", conditions_signature,
+    "LeaderWorkerSet": KindSpec(child_kinds.LEADER_WORKER_SET.api_version, "lws", "LWS_VERSION", conditions_signature,
                                 _condition_true("Available")),
-    "Workload": KindSpec("kueue.x-k8s.io/v1beta2", "kueue", "KUEUE_VERSION", conditions_signature,
+    "Workload": KindSpec(child_kinds.WORKLOAD.api_version, "kueue", "KUEUE_VERSION", conditions_signature,
                          _condition_true("Finished"), child=True),
 }
 
