@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = ("operator", "jobs")  # raft_operator, raft_jobs: what the images install
+PRODUCTION = ("api", "operator", "jobs")  # raft_api, raft_operator, raft_jobs: what the images install
 SIMULATORS = "raft_sim"
 
 
