@@ -5,7 +5,7 @@ manager, scheduler and etcd built from source; kwok fake GPU/CPU nodes; the SIMU
 PyTorchJob CRDs and controllers) and ``hack/cluster/down.sh`` on exit, also on test failure,
 Ctrl-C, SIGTERM and interpreter exit. Typical use in a ``conftest.py``::
 
-    from raft_sim.cluster import cluster_fixture
+    from raft_dev.cluster import cluster_fixture
     cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=18000)
 
     def test_something(cluster):

@@ -1,6 +1,6 @@
 """The whole stack of a real local run: cluster, real node, images, chart, volumes, operator, one RaftRun.
 
-Used by ``make demo`` (:mod:`raft_sim.localrun.demo`) and the real-run CI test. Everything that
+Used by ``make demo`` (:mod:`raft_dev.localrun.demo`) and the real-run CI test. Everything that
 runs is real: the API server and controllers, the node (containerd, kubelet, kube-proxy, pod
 network, CoreDNS: ``hack/cluster/node.sh``), the operator (the chart's Deployment, from the image
 built here), and every pod of the run, each a container of an image built from ``images/``.

@@ -1,6 +1,6 @@
-"""Record the real controllers for ``tests/fixtures/recordings`` (``python -m raft_sim.localrun.record``).
+"""Record the real controllers for ``tests/fixtures/recordings`` (``python -m raft_dev.localrun.record``).
 
-On the real stack (:class:`~raft_sim.localrun.stack.RealStack`: real node, real KubeRay, Trainer
+On the real stack (:class:`~raft_dev.localrun.stack.RealStack`: real node, real KubeRay, Trainer
 with JobSet, training operator and Kueue), the recorder (:mod:`raft_sim.recording`) follows the
 children of real runs and of a RayJob KubeRay refuses:
 

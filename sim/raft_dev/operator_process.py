@@ -2,7 +2,7 @@
 
 Running it outside the cluster but with the token of the chart's ServiceAccount means every API
 call it makes goes through the chart's real RBAC. Used by the e2e tests on the simulated nodes;
-real local runs run the chart's operator pod instead (:mod:`raft_sim.operator_pod`).
+real local runs run the chart's operator pod instead (:mod:`raft_dev.operator_pod`).
 """
 
 from __future__ import annotations

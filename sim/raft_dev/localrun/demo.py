@@ -1,11 +1,11 @@
 """``make demo``: one REAL RAFT run, from ``kubectl apply`` to Succeeded, on this machine.
 
-Starts the local stack (:mod:`raft_sim.localrun.stack`), puts the real small model and this
+Starts the local stack (:mod:`raft_dev.localrun.stack`), puts the real small model and this
 repository's documents on two volumes, applies ``examples/local-real.yaml``, prints progress as
 the run goes, and ends with the results and where the dataset, the model and the report are.
 The outputs are kept (hard-linked) under ``$RAFT_CACHE/demo/<run>`` after the cluster is gone.
 
-    python -m raft_sim.localrun.demo [--manifest FILE] [--timeout SECONDS] [--teardown]
+    python -m raft_dev.localrun.demo [--manifest FILE] [--timeout SECONDS] [--teardown]
 """
 
 from __future__ import annotations

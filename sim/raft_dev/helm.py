@@ -4,7 +4,7 @@ Order: $RAFT_HELM; the helm hack/cluster/build.sh built for the local cluster; a
 module built before; else ``go install helm.sh/helm/v3/cmd/helm@<HELM_VERSION>`` into
 ``${RAFT_CACHE:-~/.cache/raft-operator}/helm/<HELM_VERSION>/bin`` (a few minutes, once).
 
-    python -m raft_sim.helm    # print the path, building helm if needed
+    python -m raft_dev.helm    # print the path, building helm if needed
 """
 
 from __future__ import annotations

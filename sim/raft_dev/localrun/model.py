@@ -8,7 +8,7 @@ tokenizer, as an ordinary Hugging Face checkpoint. The result is cached (``$RAFT
 and copied onto a run's volume, where it is both the teacher's model and the student's base
 model: every program loads it exactly as it would load a model on a GPU cluster.
 
-Run ``python -m raft_sim.localrun.model`` to prepare it and print its folder.
+Run ``python -m raft_dev.localrun.model`` to prepare it and print its folder.
 """
 
 from __future__ import annotations
