@@ -49,8 +49,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-from raft_sim.cluster import LocalCluster, cache_dir  # noqa: E402
-from raft_sim.operator_process import RELEASE, RELEASE_NAMESPACE, OperatorProcess, install_chart  # noqa: E402
+from raft_dev.cluster import LocalCluster, cache_dir  # noqa: E402
+from raft_dev.operator_process import RELEASE, RELEASE_NAMESPACE, OperatorProcess, install_chart  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 OPERATOR_USER = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"

@@ -34,7 +34,7 @@ fi
 say "Installing what is needed (cached under $CACHE; the first run builds Kubernetes from source)"
 VENV=$("$ROOT/hack/install.sh")
 export PATH="$VENV/bin:$PATH" RAFT_PYTHON="$VENV/bin/python"
-HELM=$("$VENV/bin/python" -c 'from raft_sim.cluster import bin_dir; print(bin_dir() / "helm")')
+HELM=$("$VENV/bin/python" -c 'from raft_dev.cluster import bin_dir; print(bin_dir() / "helm")')
 
 cat <<'EOF2'
 
@@ -58,7 +58,7 @@ kubectl wait --for=condition=Established crd/raftruns.raftoperator.io --timeout=
 
 say "Running the operator locally with the chart ServiceAccount's token (so its RBAC applies)"
 SA_KUBECONFIG=$("$VENV/bin/python" -c "
-from raft_sim.cluster import LocalCluster
+from raft_dev.cluster import LocalCluster
 print(LocalCluster('$NAME').service_account_kubeconfig('raft-system', 'raft-operator'))")
 KUBECONFIG=$SA_KUBECONFIG RAFT_RECONCILE_INTERVAL=2 RAFT_ENDPOINT_URL_TEMPLATE="http://127.0.0.1:$VLLM_PORT" \
   RAFT_METRICS_PORT=0 setsid "$VENV/bin/python" -m raft_operator --all-namespaces --peering raft-operator \
@@ -66,7 +66,7 @@ KUBECONFIG=$SA_KUBECONFIG RAFT_RECONCILE_INTERVAL=2 RAFT_ENDPOINT_URL_TEMPLATE="
 echo $! > "$STATE/operator.pid"
 
 say "Applying examples/demo.yaml"
-"$VENV/bin/python" -c 'import yaml; from raft_sim.storage import corpus_claim; print(yaml.safe_dump(corpus_claim("demo-docs", "default")))' \
+"$VENV/bin/python" -c 'import yaml; from raft_dev.storage import corpus_claim; print(yaml.safe_dump(corpus_claim("demo-docs", "default")))' \
   | kubectl apply -f - >/dev/null
 kubectl apply -f "$ROOT/examples/demo.yaml"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main command (`make demo`): install what is needed, then run ONE REAL RAFT run on
-# this machine, from `kubectl apply` to Succeeded (raft_sim.localrun.demo):
+# this machine, from `kubectl apply` to Succeeded (raft_dev.localrun.demo):
 #   - a local Kubernetes (real API server, etcd, controller-manager, scheduler built from source)
 #     with a real node (containerd, kubelet, kube-proxy, pod network, CoreDNS: hack/cluster/node.sh);
 #   - the project's images built here (hack/images/build.sh), one container per pod;
@@ -15,4 +15,4 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$("$ROOT/hack/install.sh")
 export PATH="$VENV/bin:$PATH" PYTHONUNBUFFERED=1
-exec "$VENV/bin/python" -m raft_sim.localrun.demo "$@"
+exec "$VENV/bin/python" -m raft_dev.localrun.demo "$@"

@@ -34,14 +34,14 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from raft_sim.recording import Obj, StatusRecorder, apply_merge_patch, compare, match_prefix, merge_patch
-from raft_sim.storage import corpus_claim
+from raft_dev.storage import corpus_claim
 
 # The kinds the simulated controllers serve (raft_sim.controllers; TrainJob with trainer=True).
 SIMULATED_KINDS = ("RayJob", "TrainJob", "PyTorchJob", "LeaderWorkerSet")
 PLACEMENT = ("nodeName", "nodeSelector", "affinity", "topologySpreadConstraints", "runtimeClassName", "schedulerName")
 DEFAULT_TIMEOUT = 120.0
 SETTLE = 1.5  # seconds the simulated objects must stay at their recorded end state
-DEFAULT_RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
+DEFAULT_RECORDINGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "recordings"
 
 
 def recordings_dir() -> Path:

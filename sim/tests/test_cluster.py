@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from raft_sim.cluster import LocalCluster, bin_dir, cache_dir, pinned_versions
+from raft_dev.cluster import LocalCluster, bin_dir, cache_dir, pinned_versions
 
 from cluster_manifests import deployment, job, owner_reference
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raft_sim.cluster import LocalCluster
+from raft_dev.cluster import LocalCluster
 
 from cluster_manifests import leaderworkerset
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raft_sim.cluster import LocalCluster
+from raft_dev.cluster import LocalCluster
 from raft_sim.recording import load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from raft_sim.cluster import LocalCluster
+from raft_dev.cluster import LocalCluster
 from raft_sim.recording import load
 
 from replay_support import DEFAULT_RECORDINGS, Replay, recording_files, recordings_dir

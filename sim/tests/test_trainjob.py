@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from raft_sim.cluster import LocalCluster
+from raft_dev.cluster import LocalCluster
 
 from cluster_manifests import trainjob
 from test_simulated import make_parent, status as child_status

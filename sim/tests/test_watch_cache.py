@@ -8,10 +8,13 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from kubernetes.dynamic import DynamicClient
 
-from raft_sim.cluster import LocalCluster
+from raft_dev.cluster import LocalCluster
 from raft_sim.controllers.cache import WatchCache, owner_uids
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # on the session's simulated cluster
 
 
 def _configmap(namespace: str, name: str, owner: dict[str, Any] | None = None) -> dict[str, Any]:

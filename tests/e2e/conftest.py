@@ -1,5 +1,6 @@
-"""End-to-end fixtures: one real local cluster per session, the chart installed with the real
-helm, the operator running as a local process with the chart ServiceAccount's token."""
+"""End-to-end fixtures: the session's one simulated local cluster (:mod:`raft_dev.shared_cluster`,
+the fixture ``cluster``, shared with sim/tests), the chart installed with the real helm, the
+operator running as a local process with the chart ServiceAccount's token."""
 
 from __future__ import annotations
 
@@ -15,15 +16,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from operator_process import OperatorProcess, install, run_operator  # noqa: E402
-from raft_sim.cluster import cluster_fixture  # noqa: E402
-from raft_sim.storage import corpus_claim  # noqa: E402
+from raft_dev.shared_cluster import VLLM_PORT  # noqa: E402
+from raft_dev.storage import corpus_claim  # noqa: E402
 
-VLLM_PORT = 18600
-TEACHER_MODEL = "meta-llama/Meta-Llama-3-70B-Instruct"  # the model of examples/demo.yaml
-# OwnerReferencesPermissionEnforcement (on by default in OpenShift): every child's owner reference
-# with blockOwnerDeletion needs update on raftruns/finalizers, so every e2e test checks the chart grants it.
-cluster = cluster_fixture("raft-e2e", sim_duration=2.0, vllm_port=VLLM_PORT, vllm_models=(TEACHER_MODEL,),
-                          admission_plugins=("OwnerReferencesPermissionEnforcement",))
+# The shared cluster serves TrainJob as well as PyTorchJob, so trainingApi auto would pick TrainJob;
+# these tests were written for the PyTorchJob path and name it (test_trainjob.py walks auto).
+TRAINING_API = {"student.trainingApi": "PyTorchJob"}
 _namespaces = itertools.count()
 
 
@@ -47,10 +45,12 @@ class Runs:
 
     def create(self, name: str, spec_overrides: dict[str, Any] | None = None, annotations: dict[str, str] | None = None,
                base: str = "demo.yaml") -> dict[str, Any]:
+        """Apply ``examples/<base>`` as ``name`` with ``spec_overrides`` (dotted path → value) on top
+        of :data:`TRAINING_API`."""
         body = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / base).read_text())
         body["metadata"] = {"name": name, "namespace": self.namespace,
                             "annotations": {**body["metadata"].get("annotations", {}), **(annotations or {})}}
-        for path, value in (spec_overrides or {}).items():
+        for path, value in {**TRAINING_API, **(spec_overrides or {})}.items():
             node = body["spec"]
             keys = path.split(".")
             for k in keys[:-1]:

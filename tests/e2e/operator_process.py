@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raft_sim.cluster import LocalCluster
-from raft_sim.operator_process import RELEASE, RELEASE_NAMESPACE, helm, install_chart  # noqa: F401 - re-exported
-from raft_sim.operator_process import OperatorProcess as LocalOperatorProcess
+from raft_dev.cluster import LocalCluster
+from raft_dev.operator_process import RELEASE, RELEASE_NAMESPACE, helm, install_chart  # noqa: F401 - re-exported
+from raft_dev.operator_process import OperatorProcess as LocalOperatorProcess
 
 
 

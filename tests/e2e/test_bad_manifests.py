@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from raft_sim.storage import corpus_claim
+from raft_dev.storage import corpus_claim
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,9 @@ BASE_SPEC: dict[str, Any] = {
     "corpus": {"volume": {"claimName": "demo-docs"}},
     "teacher": {"vllm": {"model": "meta-llama/Meta-Llama-3-70B-Instruct", "tensorParallelSize": 4}},
     "datagen": {"workers": 1},
-    "student": {"baseModel": "meta-llama/Meta-Llama-3-8B-Instruct", "nodes": 1, "gpusPerNode": 8},
+    # The PyTorchJob path, as before the session's cluster served TrainJob too (tests/e2e/conftest.py).
+    "student": {"baseModel": "meta-llama/Meta-Llama-3-8B-Instruct", "nodes": 1, "gpusPerNode": 8,
+                "trainingApi": "PyTorchJob"},
     "storage": {"size": "1Gi", "retentionPolicy": "Delete"},
     "failurePolicy": {"pendingDeadlineSeconds": 10},
 }

@@ -78,7 +78,7 @@ def impersonate(cluster, service_account: str, namespace: str, manifest: dict[st
 
 
 def test_owner_references_need_update_on_raftruns_finalizers(runs) -> None:
-    """With OwnerReferencesPermissionEnforcement on (tests/e2e/conftest.py), a child blocking its
+    """With OwnerReferencesPermissionEnforcement on (raft_dev.shared_cluster), a child blocking its
     RaftRun's deletion may be created only by who may update raftruns/finalizers: the chart's
     operator may; the same ClusterRole without that rule may not."""
     cluster, namespace = runs.cluster, runs.namespace

@@ -5,29 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from operator_process import install, run_operator
-from raft_sim.cluster import cluster_fixture
-
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-VLLM_PORT = 18601  # the session cluster's simulated vLLM has 18600
-
-# This module's own cluster, with the Trainer CRDs; the fixtures below replace the session ones.
-cluster = cluster_fixture("raft-e2e-trainer", scope="module", sim_duration=2.0, vllm_port=VLLM_PORT,
-                          vllm_models=("meta-llama/Meta-Llama-3-70B-Instruct",), trainer=True)
-
-
-@pytest.fixture(scope="module")
-def installed(cluster):
-    return install(cluster)
-
-
-@pytest.fixture(scope="module")
-def operator(installed, tmp_path_factory):
-    yield from run_operator(installed, VLLM_PORT, tmp_path_factory.mktemp("operator-trainer"))
 
 
 def test_auto_picks_trainjob_when_trainer_is_installed(runs) -> None:
-    runs.create("tj")
+    runs.create("tj", {"student.trainingApi": "auto"})  # the other e2e tests name PyTorchJob
     runs.wait_phase("tj", "Succeeded", timeout=360)
     (trainjob,) = runs.children("trainjobs", "tj")
     assert trainjob["metadata"]["name"] == "tj-finetune" and trainjob["metadata"]["ownerReferences"][0]["name"] == "tj"

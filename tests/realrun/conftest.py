@@ -1,5 +1,9 @@
-"""The real runs' shared stack: one local cluster with the real node, the real add-on controllers
-and the operator pod, for every module of this folder (one real node per machine)."""
+"""The real-node tier's one stack: a local cluster with the real node, the real add-on controllers
+and the operator pod, for every module of this folder (one real node per machine): the real runs
+(test_real_run, test_failure_states, test_kueue_real) and the node's own tests (test_real_node,
+test_network_policy, each in namespaces of its own). The tier runs after every test of the
+simulated cluster (tests/conftest.py orders the tiers), so that no test of the simulated cluster,
+several of which time themselves, shares the machine with the real node's start-up and teardown."""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-# Test modules import realrun_support.py (importlib import mode).
+# Test modules import realrun_support.py and real_node_support.py (importlib import mode).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from raft_sim.cluster import REPO_ROOT, real_node_skip_reason  # noqa: E402
-from raft_sim.localrun.stack import RealStack  # noqa: E402
+from raft_dev.cluster import REPO_ROOT, real_node_skip_reason  # noqa: E402
+from raft_dev.localrun.stack import RealStack  # noqa: E402
 
 
 @pytest.fixture(scope="package")

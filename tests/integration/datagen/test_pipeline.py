@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import sim_servers
+from datagen_fixtures import sim_servers
 from raft_jobs.common.runconfig import RunConfig, run_config_to_dict
 from raft_jobs.datagen.pipeline import DatagenError, DatagenOptions, run_datagen
 from raft_jobs.datagen.shards import read_shards

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import sim_servers
+from datagen_fixtures import sim_servers
 from raft_jobs.datagen.executors import ACTOR_PREFIX
 from raft_jobs.datagen.pipeline import DatagenOptions, run_datagen
 from raft_jobs.datagen.shards import read_shard, shard_path

@@ -5,7 +5,7 @@ The ``model_server`` fixture is any OpenAI-compatible server: set ``RAFT_EVAL_SE
 (for example SmolLM2-135M-Instruct served by ``transformers serve``), which then plays the
 student, the baseline and the judge. With ``RAFT_EVAL_REAL_MODEL=1`` the real SmolLM2-135M-Instruct
 of local runs is served by ``transformers serve`` on CPU (its checkpoint prepared by ``python -m
-raft_sim.localrun.model``; about 15 minutes on two busy cores). Otherwise the SIMULATED vLLM
+raft_dev.localrun.model``; about 15 minutes on two busy cores). Otherwise the SIMULATED vLLM
 server is started as an imperfect model:
 answers without the ``<ANSWER>:`` line, refusals, answers cut off, and judge verdicts in prose
 with structured outputs ignored.
@@ -32,7 +32,7 @@ import pytest
 from raft_jobs.eval import aggregate, report, runner
 from raft_jobs.eval.__main__ import main
 from raft_sim import vllm_cli
-from raft_sim.localrun import model as localrun_model
+from raft_dev.localrun import model as localrun_model
 from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 
 pytestmark = pytest.mark.slow

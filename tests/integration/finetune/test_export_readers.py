@@ -26,7 +26,7 @@ from raft_jobs.finetune.distributed import init_distributed
 from raft_jobs.finetune.export import export_hf_model
 from raft_jobs.finetune.model import build_model, load_tokenizer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 READERS_FILE = ROOT / "hack" / "transformers-readers.txt"
 PROBE = Path(__file__).with_name("reader_probe.py")
 CACHE = Path(os.environ.get("RAFT_CACHE", Path.home() / ".cache" / "raft-operator"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from raft_sim.cluster import REPO_ROOT, cache_dir
+from raft_dev.cluster import REPO_ROOT, cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,11 @@ def test_the_entrypoint_starts(built, name):
     assert "usage" in (result.stdout + result.stderr).lower()
 
 
+@pytest.mark.parametrize("package", ["raft_sim", "raft_dev"])
 @pytest.mark.parametrize("name", PRODUCTION)
-def test_production_images_hold_no_simulator_code(built, name):
-    result = run_in(f"{PREFIX}/{name}:local", ["python", "-c", "import raft_sim"])
-    assert result.returncode != 0 and "No module named 'raft_sim'" in result.stderr
+def test_production_images_hold_no_simulator_code(built, name, package):
+    result = run_in(f"{PREFIX}/{name}:local", ["python", "-c", f"import {package}"])
+    assert result.returncode != 0 and f"No module named '{package}'" in result.stderr
 
 
 @pytest.mark.parametrize("name", PRODUCTION)

@@ -10,9 +10,9 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from raft_sim.helm import helm_path, kube_version
+from raft_dev.helm import helm_path, kube_version
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "charts" / "raft-operator"
 VALUES_DIR = Path(__file__).parent / "values"
 RELEASE, NAMESPACE = "raft-operator", "raft-system"

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 import yaml
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 WATCH_VERBS = ("list", "watch")
 
 

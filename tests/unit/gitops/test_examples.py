@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 GITOPS = REPO_ROOT / "examples" / "gitops"
 FILES = sorted(GITOPS.rglob("*.yaml"))
 

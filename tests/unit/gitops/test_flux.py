@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from run_states import condition, run_states  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 FLUX = REPO_ROOT / "examples" / "gitops" / "flux"
 STATES = run_states()
 RUNNING = ("serving-teacher", "generating-data", "fine-tuning", "evaluating")

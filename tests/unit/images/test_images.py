@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGES = REPO_ROOT / "images"
 OWN_REGISTRY = "ghcr.io/raft-operator/"
 OCI_LABELS = {"title", "description", "version", "source", "licenses", "base.name"}
@@ -291,7 +291,7 @@ def test_eval_image_installs_cpu_torch_at_the_pinned_version_and_no_cuda() -> No
 
 # ---- no simulator code in production images ------------------------------------------------------
 
-SIMULATORS = "sim"  # raft_sim: the SIMULATED stand-ins, a separate distribution (sim/pyproject.toml)
+SIMULATORS = "sim"  # raft_sim and raft_dev: the stand-ins and the development platform, a separate distribution (sim/pyproject.toml)
 PRODUCTION_PACKAGES = ("raft_operator", "raft_jobs")  # what the images install
 
 
@@ -349,4 +349,4 @@ def test_the_image_wheel_holds_the_production_packages_and_no_simulator(tmp_path
     (wheel,) = dist.glob("raft_operator-*.whl")
     top = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert set(PRODUCTION_PACKAGES) <= top, f"the wheel lacks production packages: {sorted(top)}"
-    assert "raft_sim" not in top, "the production wheel holds the simulators (raft_sim)"
+    assert not {"raft_sim", "raft_dev"} & top, f"the production wheel holds the simulators or the development platform: {sorted(top)}"

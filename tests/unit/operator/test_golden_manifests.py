@@ -2,7 +2,7 @@
 each example RaftRun, walked to success on each training API. A refactor that changes a single
 byte of what reaches the cluster fails here.
 
-    RAFT_UPDATE_GOLDEN=1 pytest tests/operator/test_golden_manifests.py   # rewrite after a deliberate change
+    RAFT_UPDATE_GOLDEN=1 pytest tests/unit/operator/test_golden_manifests.py   # rewrite after a deliberate change
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 
 from harness import FakeCluster
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = REPO_ROOT / "tests" / "fixtures" / "golden"
 EXAMPLES = sorted([*REPO_ROOT.glob("examples/*.yaml"), REPO_ROOT / "examples" / "gitops" / "runs" / "raftrun.yaml"])
 SERVED = {

@@ -105,7 +105,7 @@ def test_the_simulated_rayjob_crd_accepts_what_the_operator_sends() -> None:
     import yaml
     from pathlib import Path
 
-    crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "sim/raft_sim/crds/ray.io_rayjobs.yaml").read_text())
+    crd = yaml.safe_load((Path(__file__).resolve().parents[3] / "sim/raft_sim/crds/ray.io_rayjobs.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     auth = schema["properties"]["spec"]["properties"]["rayClusterSpec"]["properties"]["authOptions"]
     (rayjob,) = datagen.build(make_run())
