@@ -1,4 +1,8 @@
-"""Manifest builders over representative specs: what production receives, field by field."""
+"""Manifest builders over representative specs: what production receives, field by field.
+
+Tests of what every workload shares take the fixture ``training_api`` (conftest.py) and run for
+both fine-tuning APIs: TrainJob, whose pods Kubeflow Trainer makes from ``spec.trainer`` and the
+runtime patch, and the legacy PyTorchJob."""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ import copy
 from pathlib import Path
 
 import pytest
+import raft_sim
 import yaml
 
 from harness import raftrun
 from raft_jobs.common.runconfig import run_config_from_dict
 from raft_operator.builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from raft_operator.builders.common import Run
+from raft_sim.controllers import trainjob as trainer
+
+# Kubeflow Trainer's torch-distributed ClusterTrainingRuntime, the runtime every TrainJob names by default.
+TORCH_RUNTIME = yaml.safe_load((Path(raft_sim.__file__).parent / "crds" / "trainer" / "torch-distributed.yaml").read_text())
 
 
 def make_run(**overrides) -> Run:
@@ -33,7 +42,12 @@ def container(manifest: dict, path: tuple = ("spec", "template", "spec")) -> dic
 
 
 def pod_specs(manifest: dict) -> list[dict]:
-    """Every pod spec inside a workload manifest."""
+    """Every pod spec of a workload manifest, as its controller makes the pods. A TrainJob's is the
+    node pod Kubeflow Trainer makes from the runtime, ``spec.trainer`` (image, command, env,
+    resources) and the runtime patch (pod settings): the SIMULATED Trainer's
+    :func:`raft_sim.controllers.trainjob.pod_template`."""
+    if manifest["kind"] == "TrainJob":
+        return [trainer.pod_template(manifest, TORCH_RUNTIME, manifest["spec"]["trainer"]["numNodes"])["spec"]]
     found = []
 
     def walk(node):
@@ -49,8 +63,16 @@ def pod_specs(manifest: dict) -> list[dict]:
     return found
 
 
+def finetune_job(run: Run) -> dict:
+    """The run's fine-tuning child, of the kind its ``student.trainingApi`` names (the legacy
+    PyTorchJob for ``auto`` when what the cluster serves is not known)."""
+    kind, _ = finetune.choose_kind(run.spec.student.training_api, None, None)
+    (job,) = finetune.build(run, kind=kind)
+    return job
+
+
 def all_workloads(run: Run) -> list[dict]:
-    return (teacher.build(run) + datagen.build(run) + finetune.build(run)
+    return (teacher.build(run) + datagen.build(run) + [finetune_job(run)]
             + evaluation.server_manifests(run) + [evaluation.job(run)])
 
 
@@ -81,8 +103,8 @@ def test_teacher_gpus_per_replica_overrides_tp() -> None:
     assert container(teacher.build(run)[0])["resources"]["limits"]["nvidia.com/gpu"] == 8
 
 
-def test_hf_token_comes_from_secret_reference() -> None:
-    run = make_run(scheduling={"huggingFaceTokenSecretRef": {"name": "hf"}})
+def test_hf_token_comes_from_secret_reference(training_api: str) -> None:
+    run = make_run(scheduling={"huggingFaceTokenSecretRef": {"name": "hf"}}, student__trainingApi=training_api)
     for manifest in all_workloads(run):
         if manifest["kind"] == "Service":
             continue
@@ -139,9 +161,13 @@ def test_pytorchjob_two_nodes_by_eight_gpus() -> None:
     assert any(m["mountPath"] == "/dev/shm" for m in c["volumeMounts"])
 
 
-def test_single_node_training_has_no_workers() -> None:
-    run = make_run(student={"baseModel": "m", "nodes": 1, "gpusPerNode": 4})
-    assert set(finetune.build(run)[0]["spec"]["pytorchReplicaSpecs"]) == {"Master"}
+def test_single_node_training_has_no_workers(training_api: str) -> None:
+    run = make_run(student={"baseModel": "m", "nodes": 1, "gpusPerNode": 4, "trainingApi": training_api})
+    job = finetune_job(run)
+    if training_api == "TrainJob":
+        assert job["spec"]["trainer"]["numNodes"] == 1 and job["spec"]["trainer"]["numProcPerNode"] == 4
+    else:
+        assert set(job["spec"]["pytorchReplicaSpecs"]) == {"Master"}
 
 
 def test_kueue_queue_labels_and_suspends_batch_jobs() -> None:
@@ -156,26 +182,27 @@ def test_kueue_queue_labels_and_suspends_batch_jobs() -> None:
     assert tj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue" and tj["spec"]["suspend"] is True
 
 
-def test_tolerations_node_selector_priority_pull_secrets_everywhere() -> None:
+def test_tolerations_node_selector_priority_pull_secrets_everywhere(training_api: str) -> None:
     scheduling = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                   "nodeSelector": {"pool": "a100"}, "priorityClassName": "training",
                   "imagePullSecrets": [{"name": "regcred"}]}
-    run = make_run(scheduling=scheduling)
+    run = make_run(scheduling=scheduling, student__trainingApi=training_api)
     for manifest in all_workloads(run):
         for spec in pod_specs(manifest):
             assert spec["tolerations"] == scheduling["tolerations"]
             assert spec["nodeSelector"] == {"pool": "a100"}
-            assert spec["priorityClassName"] == "training"
+            # Trainer's pod patch has no priorityClassName (builders/trainjob.py: use a WorkloadPriorityClass).
+            assert spec.get("priorityClassName") == (None if manifest["kind"] == "TrainJob" else "training")
             assert spec["imagePullSecrets"] == [{"name": "regcred"}]
 
 
-def test_custom_images() -> None:
+def test_custom_images(training_api: str) -> None:
     images = {"vllm": "registry.example.com/vllm:1", "datagen": "registry.example.com/datagen:2",
               "trainer": "registry.example.com/trainer:3", "eval": "registry.example.com/eval:4"}
-    run = make_run(scheduling={"images": images})
+    run = make_run(scheduling={"images": images}, student__trainingApi=training_api)
     assert container(teacher.build(run)[0])["image"] == images["vllm"]
     assert all(s["containers"][0]["image"] == images["datagen"] for s in pod_specs(datagen.build(run)[0]))
-    assert all(s["containers"][0]["image"] == images["trainer"] for s in pod_specs(finetune.build(run)[0]))
+    assert all(s["containers"][0]["image"] == images["trainer"] for s in pod_specs(finetune_job(run)))
     assert container(evaluation.job(run))["image"] == images["eval"]
     assert container(evaluation.server_manifests(run)[0])["image"] == images["vllm"]
 
@@ -185,19 +212,23 @@ def test_default_images_from_schema() -> None:
     assert container(evaluation.job(run))["image"].endswith("/eval:0.1.0")
 
 
-def test_every_workload_runs_non_root_with_seccomp_and_no_escalation() -> None:
-    run = make_run()
-    for manifest in all_workloads(run):
+def test_every_workload_runs_non_root_with_seccomp_and_no_escalation(training_api: str) -> None:
+    run = make_run(student__trainingApi=training_api)
+    workloads = all_workloads(run)
+    assert training_api in {m["kind"] for m in workloads}
+    for manifest in workloads:
         for spec in pod_specs(manifest):
             assert spec["securityContext"]["runAsNonRoot"] is True
             assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
             assert spec["serviceAccountName"] == "demo-workload"
-            sc = spec["containers"][0]["securityContext"]
-            assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+            for c in spec["containers"]:
+                sc = c["securityContext"]
+                assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}, c["name"]
+                assert sc["runAsNonRoot"] is True, c["name"]
 
 
-def test_every_child_is_owned_and_labelled() -> None:
-    run = make_run(storage={"size": "1Ti", "retentionPolicy": "Delete"})
+def test_every_child_is_owned_and_labelled(training_api: str) -> None:
+    run = make_run(storage={"size": "1Ti", "retentionPolicy": "Delete"}, student__trainingApi=training_api)
     children = (workload_rbac.build(run) + configmaps.build(run) + [storage.build(run)] + all_workloads(run))
     for m in children:
         meta = m["metadata"]
@@ -250,8 +281,9 @@ def test_student_servers_select_only_their_own_pods() -> None:
         assert all(labels[k] == v for k, v in d["spec"]["selector"]["matchLabels"].items())
 
 
-def test_builders_do_not_mutate_the_spec() -> None:
+def test_builders_do_not_mutate_the_spec(training_api: str) -> None:
     body = raftrun()
+    body["spec"]["student"]["trainingApi"] = training_api
     before = copy.deepcopy(body)
     run = Run.from_body(body)
     all_workloads(run)

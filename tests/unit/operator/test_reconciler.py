@@ -179,6 +179,8 @@ def drive_to_success(c: FakeCluster, max_steps: int = 20) -> None:
                 c.rayjob(name, "Complete", "SUCCEEDED")
             elif kind == "PyTorchJob" and not obj["spec"]["runPolicy"]["suspend"]:
                 c.pytorchjob(name, "Succeeded")
+            elif kind == "TrainJob" and not obj["spec"]["suspend"]:
+                c.trainjob(name, "Complete")
             elif kind == "Job" and not obj["spec"]["suspend"]:
                 c.job(name, "Complete")
         c.step()

@@ -1,7 +1,9 @@
-"""What each workload pod may do: tokens, keys, network (issue: security hardening)."""
+"""What each workload pod may do: tokens, keys, network (issue: security hardening), for both
+fine-tuning APIs (the fixture ``training_api``, conftest.py)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from raft_operator.builders import datagen, evaluation, finetune, teacher
@@ -13,17 +15,24 @@ def token_mounted(spec: dict[str, Any]) -> bool:
     return spec.get("automountServiceAccountToken", True) is not False
 
 
-def test_service_account_token_only_where_a_program_writes_progress() -> None:
+def test_service_account_token_only_where_a_program_writes_progress(training_api: str) -> None:
     run = make_run(student__nodes=3)
     (rayjob,) = datagen.build(run)
     cluster = rayjob["spec"]["rayClusterSpec"]
     assert token_mounted(cluster["headGroupSpec"]["template"]["spec"]), "the datagen driver runs on the head"
     assert not token_mounted(cluster["workerGroupSpecs"][0]["template"]["spec"])
     assert not token_mounted(rayjob["spec"]["submitterPodTemplate"]["spec"])
-    (ptjob,) = finetune.build(run)
-    replicas = ptjob["spec"]["pytorchReplicaSpecs"]
-    assert token_mounted(replicas["Master"]["template"]["spec"]), "rank 0 reports progress"
-    assert not token_mounted(replicas["Worker"]["template"]["spec"])
+    (job,) = finetune.build(run, kind=training_api)
+    if training_api == "PyTorchJob":
+        replicas = job["spec"]["pytorchReplicaSpecs"]
+        assert token_mounted(replicas["Master"]["template"]["spec"]), "rank 0 reports progress"
+        assert not token_mounted(replicas["Worker"]["template"]["spec"])
+    else:
+        # Trainer makes every node's pod from one template (the runtime patch), and rank 0 reports
+        # progress: every node mounts the token.
+        (node,) = pod_specs(job)
+        assert token_mounted(node), "rank 0 reports progress"
+        assert job["spec"]["trainer"]["numNodes"] == 3
     assert token_mounted(evaluation.job(run)["spec"]["template"]["spec"])
     for server in teacher.build(run) + evaluation.server_manifests(run):
         for spec in pod_specs(server):
@@ -110,3 +119,44 @@ def test_the_simulated_rayjob_crd_accepts_what_the_operator_sends() -> None:
     auth = schema["properties"]["spec"]["properties"]["rayClusterSpec"]["properties"]["authOptions"]
     (rayjob,) = datagen.build(make_run())
     jsonschema.validate(rayjob["spec"]["rayClusterSpec"]["authOptions"], auth)
+
+
+# ---- both fine-tuning APIs through the reconciler ------------------------------------------------
+
+from test_reconciler import drive_to_success  # noqa: E402
+
+
+class Recording(FakeCluster):
+    """A FakeCluster that keeps every manifest the reconciler created (deleted ones included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.created: list[dict[str, Any]] = []
+
+    def step(self, seconds: float = 10):
+        plan = super().step(seconds)
+        self.created += [copy.deepcopy(m) for m in plan.create]
+        return plan
+
+
+WORKLOAD_KINDS = {"Deployment", "LeaderWorkerSet", "RayJob", "TrainJob", "PyTorchJob", "Job"}
+
+
+def test_every_pod_of_a_whole_run_is_hardened_on_the_api_the_cluster_serves(training_api: str, served) -> None:
+    """The reconciler, not the builders: a run driven to Succeeded on a cluster where ``auto``
+    picks ``training_api``; every pod of every workload it created runs hardened."""
+    c = Recording(raftrun(), served=served)
+    drive_to_success(c)
+    assert c.phase == "Succeeded"
+    workloads = [m for m in c.created if m["kind"] in WORKLOAD_KINDS]
+    kinds = {m["kind"] for m in workloads}
+    assert training_api in kinds and not kinds & ({"TrainJob", "PyTorchJob"} - {training_api}), kinds
+    for manifest in workloads:
+        for spec in pod_specs(manifest):
+            name = f"{manifest['kind']} {manifest['metadata']['name']}"
+            assert spec["serviceAccountName"] == "demo-workload", name
+            assert spec["securityContext"]["runAsNonRoot"] is True, name
+            assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            for container in spec["containers"] + spec.get("initContainers", []):
+                sc = container["securityContext"]
+                assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}, name
