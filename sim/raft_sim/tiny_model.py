@@ -6,7 +6,7 @@
   directory, so tests load it with ``from_pretrained`` exactly as production loads a real model.
 * :func:`raft_records` / :func:`write_dataset`: synthetic records in datagen's RAFT format.
 
-Shared by the tests (tests/finetune) and the benchmarks (benchmarks/finetune_packing.py).
+Shared by the tests (tests/unit/finetune, tests/integration/finetune) and the benchmarks (benchmarks/finetune_packing.py).
 """
 
 from __future__ import annotations
