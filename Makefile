@@ -16,7 +16,7 @@ test:               ## every test, including the real local cluster end to end
 test-fast:          ## unit tests only (no cluster, no Ray, no torchrun)
 	hack/test.sh -m "not e2e and not slow"
 
-crds:               ## regenerate crds/ and docs/api.md from raft_operator/schema.py
+crds:               ## regenerate crds/, docs/api.md and docs/architecture.md tables from api/raft_api
 	$$(hack/install.sh)/bin/python hack/crdgen.py
 
 clean-cache:        ## remove the cache folder (venv, built binaries)

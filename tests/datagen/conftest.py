@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from corpus import write_corpus  # noqa: E402
 
-from raft_jobs.common.runconfig import RunConfig, run_config_from_dict  # noqa: E402
+from raft_api.runconfig import RunConfig, run_config_from_dict  # noqa: E402
 from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer  # noqa: E402
 
 MODEL = "sim-teacher"
