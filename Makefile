@@ -16,7 +16,7 @@ test:               ## every test, tier by tier: unit, integration, e2e (simulat
 test-fast:          ## the unit tier only: tests/unit and sim/tests' unmarked tests (no cluster, no Ray, no torchrun)
 	hack/test.sh -m "not e2e and not slow"
 
-crds:               ## regenerate crds/ and docs/api.md from raft_operator/schema.py
+crds:               ## regenerate crds/, docs/api.md and docs/architecture.md tables from api/raft_api
 	$$(hack/install.sh)/bin/python hack/crdgen.py
 
 clean-cache:        ## remove the cache folder (venv, built binaries)

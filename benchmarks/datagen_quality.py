@@ -27,7 +27,7 @@ from typing import Any
 from datagen_throughput import write_corpus
 
 from raft_jobs.common.refusal import is_refusal
-from raft_jobs.common.runconfig import run_config_from_dict
+from raft_api.runconfig import run_config_from_dict
 from raft_jobs.datagen.parsing import QUOTE_BEGIN, QUOTE_END, final_answer, quote_found
 from raft_jobs.datagen.pipeline import DatagenOptions, run_datagen
 from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer, sentences

@@ -64,7 +64,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from raft_jobs.common.runconfig import run_config_from_dict
+from raft_api.runconfig import run_config_from_dict
 from raft_jobs.datagen.loaders import load_file
 from raft_jobs.datagen.pipeline import DatagenOptions, run_datagen
 

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from raft_jobs.common.runconfig import StudentConfig
+from raft_api.runconfig import StudentConfig
 from raft_jobs.finetune.data import (
     IGNORE_INDEX,
     MicroBatch,

@@ -13,9 +13,10 @@ from typing import Any, Callable
 
 from kubernetes.client.rest import ApiException
 
+from raft_api.spec import ImagePullSecret, SecretKeyRef
+
 from .builders.common import Run
 from .permissions import KUEUE_GROUP
-from .run_spec import ImagePullSecret, SecretKeyRef
 
 Reader = Callable[[str], "dict[str, Any] | None"]  # GET a path; None when it does not exist (404)
 # What the preflight reads (RBAC) is listed in raft_operator.permissions.

@@ -1,7 +1,7 @@
 """Folding the programs' progress reports into the RaftRun status.
 
 The reports are untrusted input (a job can write anything into its progress ConfigMap), so
-each is read through its typed definition (:mod:`raft_jobs.common.progress_schema`): an
+each is read through its typed definition (:mod:`raft_api.progress`): an
 unreadable report is ignored and a field of the wrong type is dropped, never fatal, and what
 reaches status is bounded by the definition.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from raft_jobs.common.progress_schema import STAGE_KEYS, parse_report
+from raft_api.progress import STAGE_KEYS, parse_report
 
 # Where each report's fields land in status: (report key, field or None for the whole report) → status path.
 STATUS_TARGETS: dict[tuple[str, str | None], tuple[str, ...]] = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .runconfig import REFUSAL_ANSWER
+from raft_api.runconfig import REFUSAL_ANSWER
 
 ANSWER_TAG = "<ANSWER>:"
 QUOTE_BEGIN = "##begin_quote##"

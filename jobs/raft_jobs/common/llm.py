@@ -48,7 +48,7 @@ from openai.types.chat import ChatCompletion
 
 from .replicas import replica_urls
 from .concurrency import AdaptiveLimit, AdaptiveSettings, ServerLoad, parse_server_load
-from .runconfig import Endpoint
+from raft_api.runconfig import Endpoint
 
 try:  # the HTTP library of the installed OpenAI SDK (httpx2 from SDK 3, httpx before)
     import httpx2 as _httpx
@@ -304,7 +304,7 @@ class LLMPool:
         policy = RetryPolicy(max_retries=max_retries, timeout=timeout)
         if down_after is not None:
             policy.down_after = down_after
-        urls = replica_urls(endpoint.endpoints) if endpoint.resolveReplicas else endpoint.endpoints
+        urls = replica_urls(endpoint.endpoints) if endpoint.resolve_replicas else endpoint.endpoints
         return cls(
             urls,
             endpoint.model,

@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .progress_schema import STAGE_KEYS, Report, encode_report
-from .runconfig import ProgressConfig
+from raft_api.progress import STAGE_KEYS, Report, encode_report
+from raft_api.runconfig import ProgressConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +55,18 @@ class ProgressReporter:
     @property
     def enabled(self) -> bool:
         """True when reports go to a ConfigMap (in a cluster, with a channel configured)."""
-        return bool(self.config.configMap and self._api_server and self._token)
+        return bool(self.config.config_map and self._api_server and self._token)
 
     def report(self, payload: Report, *, force: bool = False) -> bool:
         """Send ``payload`` unless the last send was under ``intervalSeconds`` ago.
 
-        The payload is written as its stage's report type (``progress_schema``): fields outside
+        The payload is written as its stage's report type (``raft_api.progress``): fields outside
         it, missing values and non-finite numbers are left out. ``force`` sends regardless (use
         it for the final report). Returns whether it was sent.
         """
         now = time.monotonic()
         with self._lock:
-            if not force and now - self._last_sent < self.config.intervalSeconds:
+            if not force and now - self._last_sent < self.config.interval_seconds:
                 return False
             self._last_sent = now
         text = encode_report(self.stage, payload)
@@ -82,7 +82,7 @@ class ProgressReporter:
 
     def _patch(self, patch: dict[str, Any]) -> None:
         namespace = self.config.namespace or _read(SA_DIR / "namespace") or "default"
-        url = f"{self._api_server}/api/v1/namespaces/{namespace}/configmaps/{self.config.configMap}"
+        url = f"{self._api_server}/api/v1/namespaces/{namespace}/configmaps/{self.config.config_map}"
         request = urllib.request.Request(
             url,
             data=json.dumps(patch).encode(),

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from .runconfig import RunConfig
+from raft_api.runconfig import RunConfig
 
 OWNER_FILE = ".raft-run.json"
 

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from raft_jobs.common.runconfig import DEFAULT_PATH, load_run_config
+from raft_api.runconfig import DEFAULT_PATH, load_run_config
 
 from .pipeline import DatagenError, DatagenOptions, run_datagen
 

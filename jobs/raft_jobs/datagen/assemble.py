@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raft_jobs.common.conversation import NO_ORACLE_REFUSE
-from raft_jobs.common.runconfig import DatagenConfig
+from raft_api.runconfig import DatagenConfig
 
 from .chunking import Chunk
 from .parsing import final_answer
@@ -95,16 +95,16 @@ def make_plan(chunks: Sequence[Chunk], config: DatagenConfig) -> Plan:
     """
     ids = [c.id for c in chunks]
     n_eval = 0
-    if config.evalQuestions > 0 and len(ids) > 1:
-        per_chunk = max(1, config.questionsPerChunk)
+    if config.eval_questions > 0 and len(ids) > 1:
+        per_chunk = max(1, config.questions_per_chunk)
         # Some slack: questions get de-duplicated or fail validation.
-        n_eval = math.ceil(1.25 * config.evalQuestions / per_chunk) + 1
+        n_eval = math.ceil(1.25 * config.eval_questions / per_chunk) + 1
         n_eval = min(n_eval, len(ids) // 2)
     ranked = sorted(ids, key=lambda cid: derive_seed(config.seed, "eval", cid))
     eval_ids = set(ranked[:n_eval])
     buffer_ids = _neighbours_sharing_text(chunks, eval_ids)
     rest = [cid for cid in ids if cid not in eval_ids and cid not in buffer_ids]
-    validation_ids = {cid for cid in rest if _unit(config.seed, "validation", cid) < config.validationFraction}
+    validation_ids = {cid for cid in rest if _unit(config.seed, "validation", cid) < config.validation_fraction}
     if len(validation_ids) == len(rest) and rest:  # never leave training empty
         validation_ids.discard(min(validation_ids))
     return Plan(eval_ids, validation_ids, sorted(rest), buffer_ids)
@@ -161,12 +161,12 @@ def assemble_records(
     """
     oracle_doc = (chunk.text, chunk.title or chunk.source)
     d = max(0, config.distractors)
-    refuse = config.noOracleLabel == NO_ORACLE_REFUSE
+    refuse = config.no_oracle_label == NO_ORACLE_REFUSE
     records = []
     for index, question, cot in qa:
         rng = derive_rng(config.seed, "record", chunk.id, index)
-        include_oracle = rng.random() < config.oracleProbability
-        add_refusal = rng.random() < config.refusalProbability and refuse and include_oracle
+        include_oracle = rng.random() < config.oracle_probability
+        add_refusal = rng.random() < config.refusal_probability and refuse and include_oracle
         picked = _distractors(rng, pool_ids, chunk.id, 2 * (d + 1))
         main_ids, refusal_ids = picked[: d + 1], picked[d + 1 :]
         if include_oracle:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from raft_jobs.common.llm import ChatResult, LLMPool
-from raft_jobs.common.runconfig import DatagenConfig
+from raft_api.runconfig import DatagenConfig
 
 from .assemble import PoolTexts, assemble_records, derive_seed, eval_items
 from .chunking import Chunk
@@ -91,7 +91,7 @@ class ChunkProcessor:
     async def _ask(self, messages: list[dict[str, str]], seed: int, stats: ChunkStats, priority: int) -> ChatResult:
         result = await self.llm.chat_completion(
             messages,
-            max_tokens=self.config.maxTokens,
+            max_tokens=self.config.max_tokens,
             temperature=self.config.temperature,
             seed=seed,
             priority=priority,
@@ -103,7 +103,7 @@ class ChunkProcessor:
         return result
 
     async def _questions(self, chunk: Chunk, stats: ChunkStats) -> list[str]:
-        n = max(1, self.config.questionsPerChunk)
+        n = max(1, self.config.questions_per_chunk)
         for attempt in range(2):  # a malformed list is asked for once more
             seed = derive_seed(self.config.seed, "questions", chunk.id, attempt) % 2**31
             # Question requests go first: each one unlocks several answer requests, which keeps

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from raft_jobs.common.runconfig import CorpusConfig
+from raft_api.runconfig import CorpusConfig
+from raft_api.spec import HuggingFaceCorpus
 
 from .documents import Document, clean_text
 from .web import Fetcher, FetchPolicy, FetchRefused
@@ -43,14 +44,14 @@ def load_corpus(corpus: CorpusConfig) -> list[Document]:
     if len(sources) != 1:
         raise CorpusError(f"corpus must set exactly one of volume, sitemap, huggingface; got {sorted(sources) or 'none'}")
     kind, spec = next(iter(sources.items()))
-    if kind == "volume":
-        documents = load_directory(spec.get("path") or "/corpus", include=spec.get("include"))
-    elif kind == "sitemap":
-        urls = spec.get("urls") or ([spec["url"]] if spec.get("url") else [])
-        policy = FetchPolicy(allow_private_addresses=bool(spec.get("allowPrivateAddresses")))
-        documents = load_sitemaps(urls, max_pages=int(spec.get("maxPages") or 10_000), policy=policy)
+    if corpus.volume:
+        documents = load_directory(corpus.volume.path, include=list(corpus.volume.include))
+    elif corpus.sitemap:
+        policy = FetchPolicy(allow_private_addresses=corpus.sitemap.allow_private_addresses)
+        documents = load_sitemaps(list(corpus.sitemap.urls), max_pages=corpus.sitemap.max_pages, policy=policy)
     else:
-        documents = load_huggingface(spec)
+        assert corpus.huggingface is not None
+        documents = load_huggingface(corpus.huggingface)
     documents = [d for d in documents if d.text]
     if not documents:
         raise CorpusError(f"the {kind} corpus {spec} yielded no text")
@@ -234,7 +235,7 @@ def _load_page(fetcher: Fetcher, url: str) -> Document | None:
 # ---- Hugging Face ---------------------------------------------------------------------------
 
 
-def load_huggingface(spec: dict[str, Any]) -> list[Document]:
+def load_huggingface(spec: HuggingFaceCorpus) -> list[Document]:
     """Rows of a Hugging Face dataset: ``{name, config, split, textField}``.
 
     ``name`` may be a hub dataset, a directory written by ``save_to_disk`` (loaded with
@@ -242,11 +243,7 @@ def load_huggingface(spec: dict[str, Any]) -> list[Document]:
     """
     import datasets
 
-    name = spec.get("name")
-    if not name:
-        raise CorpusError("corpus.huggingface.name is required")
-    split = spec.get("split") or "train"
-    field = spec.get("textField") or "text"
+    name, split, field = spec.name, spec.split, spec.text_field
     path = Path(name)
     if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
         loaded = datasets.load_from_disk(str(path))
@@ -261,7 +258,7 @@ def load_huggingface(spec: dict[str, Any]) -> list[Document]:
             raise CorpusError(f"{name}: unsupported data file type {path.suffix}")
         dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
     else:
-        dataset = datasets.load_dataset(name, spec.get("config"), split=split)
+        dataset = datasets.load_dataset(name, spec.config, split=split, revision=spec.revision)
     if field not in dataset.column_names:
         raise CorpusError(f"dataset {name} has no column {field!r}; columns: {dataset.column_names}")
     titles = dataset["title"] if "title" in dataset.column_names else None

@@ -8,7 +8,6 @@ shard → write train/validation JSONL, the HF ``DatasetDict``, eval.jsonl, mani
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import logging
@@ -20,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raft_jobs.common.conversation import NO_ORACLE_POLICIES
 from raft_jobs.common.llm import LLMError, LLMPool
 from raft_jobs.common.progress import ProgressReporter
-from raft_jobs.common.progress_schema import DatagenReport
+from raft_api.progress import DatagenReport
 from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
-from raft_jobs.common.runconfig import RunConfig
+from raft_api.runconfig import RunConfig, section_to_dict
 
 from . import dedup, executors, prompts
 from .assemble import DISTRACTOR, ORACLE, REFUSAL, SHARED_TEXT_CHARS, Plan, derive_seed, make_plan
@@ -67,7 +65,7 @@ def input_hash(chunks: list[Chunk], config: RunConfig) -> str:
     The chunks, every generation setting but those in ``_NOT_IN_HASH``, the teacher model, and
     the prompts and checks themselves (a new version of the program asks differently).
     """
-    settings = {k: v for k, v in dataclasses.asdict(config.datagen).items() if k not in _NOT_IN_HASH}
+    settings = {k: v for k, v in section_to_dict(config.datagen).items() if k not in _NOT_IN_HASH}
     program = {
         "prompts": [prompts.QUESTION_SYSTEM, prompts.COT_SYSTEM, prompts.question_messages("", 0),
                     prompts.refusal_answer()],
@@ -153,8 +151,6 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
         claim_root(config)
     except ForeignRunDirectory as exc:
         raise DatagenError(str(exc)) from exc
-    if cfg.noOracleLabel not in NO_ORACLE_POLICIES:
-        raise DatagenError(f"datagen.noOracleLabel must be one of {list(NO_ORACLE_POLICIES)}, got {cfg.noOracleLabel!r}")
 
     try:
         documents = load_corpus(config.corpus)
@@ -162,9 +158,9 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
         raise DatagenError(str(exc)) from exc
     timings["loadSeconds"] = time.monotonic() - t0
     t = time.monotonic()
-    chunks, chunk_stats = split_documents(documents, size=cfg.chunkSize, overlap=cfg.chunkOverlap, min_chars=cfg.minChunkChars)
+    chunks, chunk_stats = split_documents(documents, size=cfg.chunk_size, overlap=cfg.chunk_overlap, min_chars=cfg.min_chunk_chars)
     if not chunks:
-        raise DatagenError(f"no chunk of at least minChunkChars={cfg.minChunkChars} characters in {len(documents)} documents")
+        raise DatagenError(f"no chunk of at least minChunkChars={cfg.min_chunk_chars} characters in {len(documents)} documents")
     timings["chunkSeconds"] = time.monotonic() - t
     log.info("%d documents → %d chunks (%s)", len(documents), len(chunks), chunk_stats)
 
@@ -317,7 +313,7 @@ def _write_outputs(
             "check the teacher's answers in the worker logs"
         )
     eval_pool.sort(key=lambda item: derive_seed(cfg.seed, "eval-pick", item["id"]))
-    eval_rows = dedup.unique_questions(eval_pool)[: max(0, cfg.evalQuestions)]
+    eval_rows = dedup.unique_questions(eval_pool)[: max(0, cfg.eval_questions)]
     # Questions are de-duplicated over the whole corpus, and none close to an eval question is trained on.
     held_out = dedup.EvalQuestions([row["question"] for row in eval_rows])
     kept, question_counts = dedup.filter_training(splits["train"] + splits["validation"], held_out)
@@ -344,7 +340,7 @@ def _write_outputs(
         "run": config.run,
         "inputHash": digest,
         "teacher": {"model": config.teacher.model, "endpoints": config.teacher.endpoints},
-        "datagen": dataclasses.asdict(cfg),
+        "datagen": section_to_dict(cfg),
         "counts": {
             "documents": n_documents,
             "chunks": len(chunks),
@@ -364,15 +360,15 @@ def _write_outputs(
             "train": len(splits["train"]),
             "validation": len(splits["validation"]),
             "eval": len(eval_rows),
-            "evalRequested": cfg.evalQuestions,
+            "evalRequested": cfg.eval_questions,
             "byType": kinds,
         },
         "ratios": {
-            "noOracleLabel": cfg.noOracleLabel,
+            "noOracleLabel": cfg.no_oracle_label,
             "oracle": _ratio(kinds[ORACLE], len(everything)),
-            "oracleTarget": cfg.oracleProbability,
+            "oracleTarget": cfg.oracle_probability,
             "refusal": _ratio(kinds[REFUSAL], len(everything)),
-            "refusalTarget": cfg.refusalProbability,
+            "refusalTarget": cfg.refusal_probability,
         },
         "quality": {
             "malformed": stats.malformed,

@@ -17,7 +17,7 @@ from typing import Any
 
 from raft_jobs.common.concurrency import in_flight_options
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMPool, RequestFailedError
-from raft_jobs.common.runconfig import DatagenConfig, Endpoint
+from raft_api.runconfig import DatagenConfig, Endpoint
 
 from .assemble import PoolTexts
 from .chunking import Chunk
@@ -83,12 +83,12 @@ class ShardWorker:
         self.progress = WorkerProgress()
         log.info("worker %d: %d chunks to do, %d already in %s", spec.index, len(todo), len(done), spec.shard.name)
         teacher = Endpoint(endpoints=spec.endpoints or spec.teacher.endpoints, model=spec.teacher.model,
-                           apiKeyEnv=spec.teacher.apiKeyEnv)
+                           apiKeyEnv=spec.teacher.api_key_env)
         llm = LLMPool.from_endpoint(
             teacher,
-            **in_flight_options(cfg.concurrency, cfg.maxInFlightPerReplica, clients=cfg.workers),
-            timeout=cfg.requestTimeoutSeconds,
-            max_retries=cfg.maxRetries,
+            **in_flight_options(cfg.concurrency, cfg.max_in_flight_per_replica, clients=cfg.workers),
+            timeout=cfg.request_timeout_seconds,
+            max_retries=cfg.max_retries,
             down_after=spec.down_after,
             name=f"teacher (worker {spec.index})",
             seed=cfg.seed + spec.index,

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from raft_jobs.common.runconfig import DEFAULT_PATH, load_run_config
+from raft_api.runconfig import DEFAULT_PATH, load_run_config
 
 log = logging.getLogger("raft_jobs.eval")
 

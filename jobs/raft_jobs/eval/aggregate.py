@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..common.progress_schema import EvalReport, EvalResult
+from raft_api.progress import EvalReport, EvalResult
 from . import metrics, stats
 from .judge import ERROR, NO, RUBRIC_CRITERIA, UNPARSEABLE, YES
 from .records import AnswerRecord, Mode

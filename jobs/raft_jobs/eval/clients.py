@@ -12,7 +12,7 @@ from typing import Any
 
 from raft_jobs.common.concurrency import in_flight_options
 from raft_jobs.common.llm import LLMPool
-from raft_jobs.common.runconfig import Endpoint, RunConfig
+from raft_api.runconfig import Endpoint, RunConfig
 
 
 def make_client(name: str, endpoint: Endpoint, config: RunConfig, **overrides: Any) -> LLMPool:
@@ -22,9 +22,9 @@ def make_client(name: str, endpoint: Endpoint, config: RunConfig, **overrides: A
     """
     ev = config.eval
     options: dict[str, Any] = {
-        **in_flight_options(ev.concurrency, ev.maxInFlightPerReplica),
-        "timeout": ev.requestTimeoutSeconds,
-        "max_retries": ev.maxRetries,
+        **in_flight_options(ev.concurrency, ev.max_in_flight_per_replica),
+        "timeout": ev.request_timeout_seconds,
+        "max_retries": ev.max_retries,
         "name": name,
         "seed": 0,
     }

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMError, RequestFailedError
 from raft_jobs.common.progress import ProgressReporter
-from raft_jobs.common.progress_schema import EvalReport
+from raft_api.progress import EvalReport
 from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
-from raft_jobs.common.runconfig import Endpoint, EvalModel, RunConfig
+from raft_api.runconfig import Endpoint, EvalModel, RunConfig
 
 from . import aggregate, metrics, plots, report
 from .data import Chunk, EvalItem, load_chunks, load_eval_items
@@ -88,12 +88,10 @@ class EvalOutcome:
 
 def modes_for(config: RunConfig) -> list[Mode]:
     """No-RAG (when ``eval.withoutRag``) then RAG at each distinct ``eval.topK``, ascending."""
-    modes = [Mode(NO_RAG)] if config.eval.withoutRag else []
-    modes += [Mode(RAG, int(k)) for k in sorted(set(config.eval.topK or []))]
+    modes = [Mode(NO_RAG)] if config.eval.without_rag else []
+    modes += [Mode(RAG, int(k)) for k in sorted(set(config.eval.top_k or []))]
     if not modes:
         raise EvalError("nothing to evaluate: eval.withoutRag is false and eval.topK is empty")
-    if any(m.top_k is not None and m.top_k < 1 for m in modes):
-        raise EvalError(f"eval.topK values must be positive, got {config.eval.topK}")
     return modes
 
 
@@ -103,17 +101,15 @@ def primary_mode(config: RunConfig) -> Mode:
     The default is RAG at the first ``eval.topK``. It must be one of the evaluated modes.
     """
     ev = config.eval
-    if ev.primaryMode == NO_RAG:
+    if ev.primary_mode == NO_RAG:
         mode = Mode(NO_RAG)
-    elif ev.primaryMode == RAG:
-        if ev.primaryTopK is None and not ev.topK:
-            raise EvalError("eval.primaryMode is rag but eval.topK is empty")
-        mode = Mode(RAG, int(ev.primaryTopK if ev.primaryTopK is not None else ev.topK[0]))
     else:
-        raise EvalError(f"eval.primaryMode must be rag or none, got {ev.primaryMode!r}")
+        if ev.primary_top_k is None and not ev.top_k:
+            raise EvalError("eval.primaryMode is rag but eval.topK is empty")
+        mode = Mode(RAG, int(ev.primary_top_k if ev.primary_top_k is not None else ev.top_k[0]))
     if mode not in modes_for(config):
         raise EvalError(
-            f"eval.primaryMode {mode.label} is not evaluated (topK {list(ev.topK)}, withoutRag {ev.withoutRag})"
+            f"eval.primaryMode {mode.label} is not evaluated (topK {list(ev.top_k)}, withoutRag {ev.without_rag})"
         )
     return mode
 
@@ -125,8 +121,8 @@ def judge_is_teacher(judge: Endpoint, teacher: Endpoint) -> bool:
 
 def eval_source(config: RunConfig) -> Path:
     """``eval.evalFile`` (relative to the run's root unless absolute) or datagen's eval.jsonl."""
-    if config.eval.evalFile:
-        path = Path(config.eval.evalFile)
+    if config.eval.eval_file:
+        path = Path(config.eval.eval_file)
         return path if path.is_absolute() else Path(config.root) / path
     return config.dataset_dir / "eval.jsonl"
 
@@ -142,8 +138,8 @@ def judge_endpoint(config: RunConfig) -> Endpoint:
 
 
 def _model_endpoint(model: EvalModel) -> Endpoint:
-    return Endpoint(endpoints=list(model.endpoints), model=model.model, apiKeyEnv=model.apiKeyEnv,
-                    resolveReplicas=model.resolveReplicas)
+    return Endpoint(endpoints=list(model.endpoints), model=model.model, apiKeyEnv=model.api_key_env,
+                    resolveReplicas=model.resolve_replicas)
 
 
 def _record_key(model: EvalModel, mode: Mode, item: EvalItem, retrieved: Sequence[str]) -> str:
@@ -234,13 +230,13 @@ class _Run:
         self, client: ChatClient, model: EvalModel, question: str, texts: list[str] | None
     ) -> str:
         ev = self.config.eval
-        policy = self.config.datagen.noOracleLabel
+        policy = self.config.datagen.no_oracle_label
         fold = model.name in self.fold_system
         try:
             return await _call(
                 client,
                 answer_messages(question, texts, fold_system=fold, no_oracle_label=policy),
-                max_tokens=ev.maxTokens,
+                max_tokens=ev.max_tokens,
                 temperature=0.0,
             )
         except RequestFailedError as exc:
@@ -255,7 +251,7 @@ class _Run:
         return await _call(
             client,
             answer_messages(question, texts, fold_system=True, no_oracle_label=policy),
-            max_tokens=ev.maxTokens,
+            max_tokens=ev.max_tokens,
             temperature=0.0,
         )
 
@@ -270,7 +266,7 @@ class _Run:
                 reply = await _call(
                     judge,
                     rubric_prompt(record.question, record.reference, record.answer, texts),
-                    max_tokens=ev.maxTokens,
+                    max_tokens=ev.max_tokens,
                     temperature=0.0,
                 )
                 record.rubric = parse_rubric(
@@ -288,7 +284,7 @@ class _Run:
         answer freely (the reply is parsed leniently), and one that rejects it (HTTP 400 or 422)
         is asked without it from then on.
         """
-        max_tokens = self.config.eval.maxTokens
+        max_tokens = self.config.eval.max_tokens
         if self.structured_judge:
             try:
                 return await _call(
@@ -352,7 +348,7 @@ async def evaluate(
         # The scorers load meanwhile, off the event loop that will carry the requests.
         scorers = asyncio.create_task(asyncio.to_thread(metrics.load_scorers))
         try:
-            await _wait_ready([*clients.values(), judge], ev.readyTimeoutSeconds)
+            await _wait_ready([*clients.values(), judge], ev.ready_timeout_seconds)
         finally:
             await scorers
         contexts: dict[str, list[Chunk]] = {}
@@ -361,7 +357,7 @@ async def evaluate(
         if max_k:
             chunks = load_chunks(chunks_path)
             contexts, index_kind = await asyncio.to_thread(
-                _retrieve, ev.embeddingModel, chunks, items, max_k, run.out_dir / EMBEDDING_CACHE
+                _retrieve, ev.embedding_model, chunks, items, max_k, run.out_dir / EMBEDDING_CACHE
             )
         done = _load_partial(run.partial_path)
         if done:
@@ -479,16 +475,16 @@ def _results_document(
             "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "durationSeconds": time.monotonic() - started,
             "questions": questions,
-            "evalSource": source.name if not config.eval.evalFile else config.eval.evalFile,
+            "evalSource": source.name if not config.eval.eval_file else config.eval.eval_file,
             "chunks": len(chunks),
-            "embeddingModel": config.eval.embeddingModel if chunks else None,
+            "embeddingModel": config.eval.embedding_model if chunks else None,
             "index": index_kind or None,
             "judgeModel": judge_ep.model,
             "judgeIsTeacher": from_teacher,
             "judgeCoverageThreshold": aggregate.JUDGE_COVERAGE_THRESHOLD,
             "judgeAgreement": aggregate.judge_agreement(records),
             "primaryMode": primary.label,
-            "noOracleLabel": config.datagen.noOracleLabel,
+            "noOracleLabel": config.datagen.no_oracle_label,
             "models": [{"name": m.name, "role": m.role, "model": m.model} for m in config.eval.models],
             "modes": [m.label for m in modes_for(config)],
             "bootstrapSeed": BOOTSTRAP_SEED,

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from ..common.runconfig import DEFAULT_PATH, load_run_config
+from raft_api.runconfig import DEFAULT_PATH, RunConfigError, load_run_config
 from .errors import FinetuneError
 
 log = logging.getLogger("raft_jobs.finetune")
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             run(config, info)
         finally:
             distributed.shutdown()
-    except FinetuneError as exc:
+    except (FinetuneError, RunConfigError) as exc:
         log.error("finetune failed: %s", exc)
         return 2
     return 0

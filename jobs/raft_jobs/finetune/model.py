@@ -20,7 +20,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from ..common.runconfig import StudentConfig
+from raft_api.runconfig import StudentConfig
 from .data import require_chat_template
 from .distributed import DistInfo
 from .errors import FinetuneError
@@ -161,7 +161,7 @@ def build_model(base_model: str, student: StudentConfig, info: DistInfo) -> tupl
         attention_width=config.num_attention_heads
         * (getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads),
     )
-    if student.activationCheckpointing:
+    if student.activation_checkpointing:
         _enable_activation_checkpointing(model)
 
     mp_policy = MixedPrecisionPolicy()

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 
 from ..common import model_fetch
 from ..common.progress import ProgressReporter
-from ..common.progress_schema import FinetuneReport
+from raft_api.progress import FinetuneReport
 from ..common.run_root import ForeignRunDirectory, claim_root
 from ..common.conversation import system_prompt
-from ..common.runconfig import RunConfig
+from raft_api.runconfig import RunConfig
 from .checkpointing import Checkpointer, ModelAndOptimizer
 from .data import (
     IGNORE_INDEX,
@@ -81,10 +81,12 @@ class Progress:
 
 
 class FinetuneRecipe:
-    """Full fine-tuning of ``config.student.baseModel`` on the run's RAFT dataset."""
+    """Full fine-tuning of ``config.student.base_model`` on the run's RAFT dataset."""
 
     def __init__(self, config: RunConfig, info: DistInfo) -> None:
         self.config = config
+        if config.student is None:
+            raise ValueError("run.yaml has no student section: finetune needs student.baseModel")
         self.student = config.student
         self.info = info
         self.progress = Progress()
@@ -94,10 +96,9 @@ class FinetuneRecipe:
     def setup(self) -> None:
         """Data, model, optimizer, schedule, and resume state."""
         s = self.student
-        _check_student(s)
         seed_everything(s.seed)
-        model_fetch.ensure_requested(s.baseModel)  # into the shared model cache, once across runs
-        self.tokenizer = load_tokenizer(s.baseModel)
+        model_fetch.ensure_requested(s.base_model)  # into the shared model cache, once across runs
+        self.tokenizer = load_tokenizer(s.base_model)
         splits = load_raft_splits(self.config.dataset_dir)
 
         self.attn = attention_implementation(self.info)
@@ -117,11 +118,11 @@ class FinetuneRecipe:
             if self.info.is_main:
                 log.warning("no validation examples: validationLoss will not be reported")
 
-        self.model, self.shape = build_model(s.baseModel, s, self.info)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=s.learningRate, weight_decay=s.weightDecay)
+        self.model, self.shape = build_model(s.base_model, s, self.info)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=s.learning_rate, weight_decay=s.weight_decay)
         self.steps_per_epoch = self._plan(0).steps
         self.total_steps = self.steps_per_epoch * s.epochs
-        warmup = math.ceil(s.warmupRatio * self.total_steps)
+        warmup = math.ceil(s.warmup_ratio * self.total_steps)
         from transformers import get_cosine_schedule_with_warmup
 
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
@@ -135,8 +136,8 @@ class FinetuneRecipe:
                 "epochs = %d steps, warmup %d, world size %d, attention %s",
                 len(self.train_data.examples),
                 len(self.train_data.bins),
-                fill_ratio([len(e) for e in self.train_data.examples], self.train_data.bins, s.contextLength),
-                utilization([len(e) for e in self.train_data.examples], self.train_data.bins, s.perDeviceBatchSize),
+                fill_ratio([len(e) for e in self.train_data.examples], self.train_data.bins, s.context_length),
+                utilization([len(e) for e in self.train_data.examples], self.train_data.bins, s.per_device_batch_size),
                 self.steps_per_epoch,
                 s.epochs,
                 self.total_steps,
@@ -148,20 +149,20 @@ class FinetuneRecipe:
 
     def _prepare_split(self, records: list[dict[str, Any]], name: str, allow_empty: bool = False) -> SplitData:
         examples = tokenize_records(
-            self.tokenizer, records, system_prompt=system_prompt(self.config.datagen.noOracleLabel)
+            self.tokenizer, records, system_prompt=system_prompt(self.config.datagen.no_oracle_label)
         )
-        kept, report = drop_too_long(examples, self.student.contextLength)
+        kept, report = drop_too_long(examples, self.student.context_length)
         if report.dropped:
             message = (
                 f"{report.dropped} of {len(examples)} {name} examples are longer than "
-                f"student.contextLength={self.student.contextLength} tokens (longest: {report.longest})"
+                f"student.contextLength={self.student.context_length} tokens (longest: {report.longest})"
             )
             if not kept and not allow_empty:
                 raise FinetuneError(f"{message}: none left to train on; raise student.contextLength")
             if self.info.is_main:
                 log.warning("%s: dropped them, %d left", message, len(kept))
         lengths = [len(e) for e in kept]
-        bins = pack(lengths, self.student.contextLength) if self.packing else one_per_bin(lengths)
+        bins = pack(lengths, self.student.context_length) if self.packing else one_per_bin(lengths)
         return SplitData(kept, bins, report.dropped)
 
     def _plan(self, epoch: int, data: SplitData | None = None, shuffle: bool = True) -> EpochPlan:
@@ -171,8 +172,8 @@ class FinetuneRecipe:
             return cached[1]
         plan = plan_epoch(
             data.bins,
-            batch_size=self.student.perDeviceBatchSize,
-            grad_accum=self.student.gradientAccumulationSteps if shuffle else 1,
+            batch_size=self.student.per_device_batch_size,
+            grad_accum=self.student.gradient_accumulation_steps if shuffle else 1,
             rank=self.info.rank,
             world_size=self.info.world_size,
             seed=self.student.seed,
@@ -193,7 +194,7 @@ class FinetuneRecipe:
             "worldSize": self.info.world_size,
             "trainExamples": len(self.train_data.examples),
             "trainSequences": len(self.train_data.bins),
-            "baseModel": self.student.baseModel,
+            "baseModel": self.student.base_model,
             "scheduler": self.scheduler.state_dict(),
             "validationLoss": self.progress.validation_loss,
             "losses": self.progress.losses,
@@ -231,11 +232,11 @@ class FinetuneRecipe:
             self.progress.losses.append((self.progress.step, round(float(metrics["loss"]), 5)))
             step = self.progress.step
             done = step == self.total_steps
-            if self.val_data and (done or step % s.validationEverySteps == 0):
+            if self.val_data and (done or step % s.validation_every_steps == 0):
                 self.progress.validation_loss = self.validate()
                 metrics["validationLoss"] = self.progress.validation_loss
             self._report(metrics, epoch_progress=step / self.steps_per_epoch, force=done)
-            if done or step % s.checkpointEverySteps == 0:
+            if done or step % s.checkpoint_every_steps == 0:
                 self.checkpointer.save(step, self.state, self._meta())
                 last_saved = step
         if last_saved != self.progress.step:  # resumed from a final checkpoint with nothing left
@@ -261,8 +262,8 @@ class FinetuneRecipe:
             (loss * scale).backward()
             loss_sum += loss.detach()
         grad_norm = None
-        if self.student.maxGradNorm and self.student.maxGradNorm > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.student.maxGradNorm)
+        if self.student.max_grad_norm and self.student.max_grad_norm > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.student.max_grad_norm)
             grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
@@ -335,21 +336,9 @@ class FinetuneRecipe:
         """Export the final Hugging Face checkpoint to ``<root>/model``."""
         fallback = torch.bfloat16 if self.student.precision == "bf16" else torch.float32
         export_hf_model(
-            self.model, self.tokenizer, self.student.baseModel, self.config.model_dir, self.info,
+            self.model, self.tokenizer, self.student.base_model, self.config.model_dir, self.info,
             fallback_dtype=fallback, step=self.progress.step, losses=self.progress.losses,
         )
-
-
-def _check_student(s: Any) -> None:
-    if not s.baseModel:
-        raise FinetuneError("student.baseModel is empty: set a local path or a Hugging Face model id")
-    positive = ("contextLength", "perDeviceBatchSize", "gradientAccumulationSteps", "epochs",
-                "checkpointEverySteps", "validationEverySteps")
-    bad = [name for name in positive if getattr(s, name) < 1]
-    if bad:
-        raise FinetuneError(f"student.{', student.'.join(bad)} must be >= 1")
-    if s.precision not in ("bf16", "fp32"):
-        raise FinetuneError(f"student.precision must be bf16 or fp32, got {s.precision!r}")
 
 
 def run(config: RunConfig, info: DistInfo) -> None:

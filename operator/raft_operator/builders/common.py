@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from raft_api.spec import Images, RaftRunSpec, Resources, SecretKeyRef, VllmTeacher, view
+
 from .. import api
-from ..run_spec import Images, RaftRunSpec, Resources, SecretKeyRef, VllmTeacher, view
 
 Manifest = dict[str, Any]
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import yaml
 
-from raft_jobs.common.runconfig import run_config_from_dict, run_config_to_dict
+from raft_api.spec import Endpoint
+from raft_api.runconfig import run_config_from_dict, run_config_to_dict
 
 from .. import api
 from . import server_auth
-from ..run_spec import Endpoint
 from .common import Manifest, Run, metadata
 
 TEACHER_API_KEY_ENV = "TEACHER_API_KEY"

@@ -16,7 +16,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
-from raft_jobs.common.progress_schema import Report, encode_report
+from raft_api.progress import Report, encode_report
 
 from .cache import WatchCache, owner_uids
 

@@ -1,7 +1,7 @@
 """SIMULATED progress reports: plausible numbers where the workload programs would send real ones.
 
 The simulated controllers send these through the progress channel's one typed definition
-(:mod:`raft_jobs.common.progress_schema`) while a stage runs; with real workloads the programs
+(:mod:`raft_api.progress`) while a stage runs; with real workloads the programs
 report for themselves.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from raft_jobs.common.progress_schema import DatagenReport, EvalReport, FinetuneReport
+from raft_api.progress import DatagenReport, EvalReport, FinetuneReport
 
 from .base import Obj
 

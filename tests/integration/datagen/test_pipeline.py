@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from datagen_fixtures import sim_servers
-from raft_jobs.common.runconfig import RunConfig, run_config_to_dict
+from raft_api.runconfig import RunConfig, run_config_to_dict
 from raft_jobs.datagen.pipeline import DatagenError, DatagenOptions, run_datagen
 from raft_jobs.datagen.shards import read_shards
 
@@ -39,7 +39,7 @@ def test_end_to_end_outputs_format_and_no_leakage(teacher, config_factory) -> No
     manifest = run_datagen(config, LOCAL)
     d = config.dataset_dir
     train, validation, evals, chunks = (_jsonl(d / f) for f in ("train.jsonl", "validation.jsonl", "eval.jsonl", "chunks.jsonl"))
-    assert train and validation and len(evals) == config.datagen.evalQuestions
+    assert train and validation and len(evals) == config.datagen.eval_questions
     for record in train + validation:
         assert RECORD_FIELDS <= set(record)
         assert record["instruction"].startswith("<DOCUMENT>") and record["instruction"].endswith(record["question"])

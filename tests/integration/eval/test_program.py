@@ -195,7 +195,7 @@ async def test_endpoint_down_mid_run_fails_naming_it(dataset: Path, servers, hel
     """Models listed but every generation fails (HTTP 500): the circuit opens, the run stops."""
     from functools import partial
 
-    from raft_jobs.common.runconfig import run_config_from_dict
+    from raft_api.runconfig import run_config_from_dict
     from raft_jobs.eval.clients import make_client
     from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 

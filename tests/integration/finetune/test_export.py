@@ -6,7 +6,7 @@ import pytest
 from raft_sim import tiny_model
 import torch
 
-from raft_jobs.common.runconfig import StudentConfig
+from raft_api.runconfig import StudentConfig
 from raft_jobs.finetune.distributed import init_distributed
 from raft_jobs.finetune.export import export_hf_model
 from raft_jobs.finetune.model import build_model, load_tokenizer

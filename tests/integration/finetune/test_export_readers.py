@@ -21,7 +21,7 @@ from raft_sim import tiny_model
 import torch
 
 from raft_jobs.common import model_fingerprint
-from raft_jobs.common.runconfig import StudentConfig
+from raft_api.runconfig import StudentConfig
 from raft_jobs.finetune.distributed import init_distributed
 from raft_jobs.finetune.export import export_hf_model
 from raft_jobs.finetune.model import build_model, load_tokenizer
@@ -149,7 +149,7 @@ def test_startup_check_fails_loudly_on_a_misread_checkpoint(tmp_path: Path) -> N
 
 
 def test_the_default_vllm_image_is_the_first_reader() -> None:
-    from raft_operator.schema import DEFAULT_IMAGES
+    from raft_api.spec import DEFAULT_IMAGES
 
     image, version = readers()[0]
     assert DEFAULT_IMAGES["vllm"] == image and version.split(".")[0] == "5"

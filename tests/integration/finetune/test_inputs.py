@@ -96,7 +96,7 @@ def test_tokenizer_without_chat_template(tmp_path, student_dir, world_of_one, ca
 def test_empty_base_model(tmp_path, world_of_one, caplog) -> None:
     with caplog.at_level(logging.ERROR):
         assert main(["--config", str(_write_config(tmp_path, Path(""), baseModel=""))]) == 2
-    assert "student.baseModel is empty" in caplog.text
+    assert "student.baseModel: String should have at least 1 character" in caplog.text
 
 
 def test_unknown_base_model(tmp_path, world_of_one, caplog) -> None:

@@ -270,7 +270,7 @@ def test_custom_operator_image_by_digest_with_pull_secret(render) -> None:
 
 
 def test_default_operator_image_is_the_release_of_the_workload_images(render) -> None:
-    from raft_operator.schema import DEFAULT_IMAGE_TAG, DEFAULT_IMAGES
+    from raft_api.spec import DEFAULT_IMAGE_TAG, DEFAULT_IMAGES
 
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["appVersion"] == DEFAULT_IMAGE_TAG

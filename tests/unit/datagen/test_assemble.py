@@ -3,7 +3,7 @@
 import math
 import re
 
-from raft_jobs.common.runconfig import REFUSAL_ANSWER, DatagenConfig
+from raft_api.runconfig import REFUSAL_ANSWER, DatagenConfig
 from raft_jobs.datagen.assemble import DISTRACTOR, ORACLE, REFUSAL, assemble_records, make_plan
 from raft_jobs.datagen.chunking import Chunk, chunk_id
 
@@ -64,7 +64,7 @@ def test_oracle_and_refusal_ratios_are_within_statistical_bounds() -> None:
     refusals = sum(r["type"] == REFUSAL for r in records)
     assert len(records) - len(oracle) == refusals  # no distractor-only record keeps the CoT label
     assert _binomial_ok(refusals - (4000 - len(oracle)), len(oracle), 0.1)  # extra refusal records
-    answer = DatagenConfig(**{**config.__dict__, "noOracleLabel": "answer"})
+    answer = config.model_copy(update={"no_oracle_label": "answer"})
     records = _assemble(chunks, answer, make_plan(chunks, answer))
     assert len(records) == 4000 and not any(r["type"] == REFUSAL for r in records)
     assert _binomial_ok(sum(r["type"] == ORACLE for r in records), 4000, 0.7)

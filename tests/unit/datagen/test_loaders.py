@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from raft_jobs.common.runconfig import CorpusConfig
+from raft_api.runconfig import CorpusConfig
 from raft_jobs.datagen.loaders import CorpusError, load_corpus, load_sitemaps
 from raft_jobs.datagen.web import Fetcher, FetchPolicy, FetchRefused, check_address
 

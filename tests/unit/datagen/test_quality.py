@@ -9,11 +9,12 @@ is trained on, and every setting that changes the output is in the resume hash.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 from pathlib import Path
 from typing import Any
+
+from pydantic.alias_generators import to_snake
 
 from datagen_fixtures import sim_servers
 from raft_jobs.common.refusal import is_refusal
@@ -110,10 +111,10 @@ def test_every_output_setting_is_in_the_resume_hash(corpus_dir, config_factory) 
     base = pipeline.input_hash(chunks, config)
     for name, value in {"evalQuestions": 11, "validationFraction": 0.2, "noOracleLabel": "answer",
                         "refusalProbability": 0.2, "maxTokens": 77}.items():
-        changed = dataclasses.replace(config, datagen=dataclasses.replace(config.datagen, **{name: value}))
+        changed = config.model_copy(update={"datagen": config.datagen.model_copy(update={to_snake(name): value})})
         assert pipeline.input_hash(chunks, changed) != base, name
     for name, value in {"workers": 5, "concurrency": 3, "requestTimeoutSeconds": 9.0, "maxRetries": 1}.items():
-        same = dataclasses.replace(config, datagen=dataclasses.replace(config.datagen, **{name: value}))
+        same = config.model_copy(update={"datagen": config.datagen.model_copy(update={to_snake(name): value})})
         assert pipeline.input_hash(chunks, same) == base, name
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 from raft_jobs.common.llm import LLMPool
 from raft_jobs.common.replicas import replica_urls
-from raft_jobs.common.runconfig import Endpoint, run_config_from_dict
+from raft_api.runconfig import Endpoint, run_config_from_dict
 
 
 def fake_dns(host: str, port: int) -> list[str]:
@@ -40,4 +40,4 @@ def test_pool_from_a_resolving_endpoint_spreads_over_localhost_addresses() -> No
 def test_run_config_carries_the_flag() -> None:
     cfg = run_config_from_dict({"apiVersion": "raftoperator.io/v1alpha1", "kind": "RunConfig",
                                 "teacher": {"endpoints": ["http://t:8000/v1"], "model": "m", "resolveReplicas": True}})
-    assert cfg.teacher.resolveReplicas is True
+    assert cfg.teacher.resolve_replicas is True

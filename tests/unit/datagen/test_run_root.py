@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from raft_jobs.common.run_root import OWNER_FILE, ForeignRunDirectory, claim_root
-from raft_jobs.common.runconfig import RunConfig
+from raft_api.runconfig import RunConfig
 from raft_jobs.datagen.pipeline import DatagenError, run_datagen
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raft_jobs.common.conversation import system_prompt
-from raft_jobs.common.runconfig import REFUSAL_ANSWER, run_config_from_dict
+from raft_api.runconfig import REFUSAL_ANSWER, run_config_from_dict
 from raft_jobs.eval import metrics, runner
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from raft_jobs.common.runconfig import run_config_from_dict
+from raft_api.runconfig import run_config_from_dict
 from raft_jobs.eval import runner
 from raft_jobs.eval.clients import make_client
 from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer

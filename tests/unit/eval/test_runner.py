@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from raft_jobs.common.llm import FatalRequestError, RequestFailedError
-from raft_jobs.common.runconfig import run_config_from_dict
+from raft_api.runconfig import run_config_from_dict
 from raft_jobs.eval import runner
 
 
@@ -154,9 +154,9 @@ async def test_fatal_error_stops_and_resume_skips_done_answers(tmp_path: Path) -
 
 async def test_missing_inputs_fail_clearly(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    config.eval.topK = [3]
+    config.eval.top_k = [3]
     with pytest.raises(runner.EvalError, match="chunks.jsonl"):
         await runner.evaluate(config, _factory(), Recorder())
-    config.eval.evalFile = "missing.json"
+    config.eval.eval_file = "missing.json"
     with pytest.raises(runner.EvalError, match="missing.json"):
         await runner.evaluate(config, _factory(), Recorder())

@@ -91,7 +91,7 @@ EXPECTED = {
 
 
 def test_every_phase_of_the_crd_is_covered() -> None:
-    from raft_operator.schema import PHASES
+    from raft_api.status import PHASES
 
     seen = {(run.get("status") or {}).get("phase") for run in STATES.values()}
     assert set(PHASES) - seen <= {"Pending"}, "Pending is only a fallback the reconciler never leaves a run in"

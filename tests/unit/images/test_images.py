@@ -27,7 +27,7 @@ OCI_LABELS = {"title", "description", "version", "source", "licenses", "base.nam
 
 def default_images() -> dict[str, str]:
     """Image name (= images/<name>/) → the image reference the project defaults to."""
-    from raft_operator.schema import DEFAULT_IMAGE_TAG, DEFAULT_IMAGES
+    from raft_api.spec import DEFAULT_IMAGE_TAG, DEFAULT_IMAGES
 
     values = yaml.safe_load((REPO_ROOT / "charts" / "raft-operator" / "values.yaml").read_text())
     repository = values["image"]["repository"]

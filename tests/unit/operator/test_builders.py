@@ -14,7 +14,7 @@ import raft_sim
 import yaml
 
 from harness import raftrun
-from raft_jobs.common.runconfig import run_config_from_dict
+from raft_api.runconfig import run_config_from_dict
 from raft_operator.builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
 from raft_operator.builders.common import Run
 from raft_sim.controllers import trainjob as trainer
@@ -258,14 +258,15 @@ def test_run_config_round_trips_through_the_programs_schema() -> None:
     cm = configmaps.run_config_map(run)
     cfg = run_config_from_dict(yaml.safe_load(cm["data"]["run.yaml"]))
     assert cfg.root == "/data/runs/demo"
-    assert cfg.corpus.volume == {"path": "/corpus", "include": ["**/*.txt", "**/*.md", "**/*.pdf", "**/*.html"]}
-    assert cfg.teacher.endpoints == ["http://demo-teacher-replicas.team.svc:8000/v1"] and cfg.teacher.resolveReplicas
+    assert cfg.corpus.volume is not None and cfg.corpus.volume.path == "/corpus"
+    assert cfg.corpus.volume.include == ("**/*.txt", "**/*.md", "**/*.pdf", "**/*.html")
+    assert cfg.teacher.endpoints == ["http://demo-teacher-replicas.team.svc:8000/v1"] and cfg.teacher.resolve_replicas
     assert cfg.eval.judge.endpoints == cfg.teacher.endpoints, "the judge defaults to the teacher"
     assert [m.name for m in cfg.eval.models] == ["student", "base"]
     assert cfg.eval.models[0].endpoints == ["http://demo-serve-student.team.svc:8000/v1"]
-    assert cfg.eval.evalFile == "/data/runs/demo/qa/eval.json"
-    assert cfg.eval.topK == [1, 4]
-    assert cfg.progress.configMap == "demo-progress"
+    assert cfg.eval.eval_file == "/data/runs/demo/qa/eval.json"
+    assert cfg.eval.top_k == (1, 4)
+    assert cfg.progress.config_map == "demo-progress"
 
 
 def test_student_servers_select_only_their_own_pods() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from harness import FakeCluster, raftrun
-from raft_operator import schema
+from raft_operator.crd import crd
 from raft_operator.builders import configmaps
 from raft_operator.builders.common import Run
 
@@ -51,7 +51,7 @@ def test_withheld_judge_score_and_comparisons_reach_status() -> None:
     assert summary["comparisons"] == [{"baseline": "base", "metric": "f1", "difference": 0.12, "ciLow": 0.05,
                                        "ciHigh": 0.2, "pValue": 0.004}]
     assert c.run["status"]["score"].startswith("no judge score: only 1 of 71")
-    status_schema = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    status_schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     summary_schema = status_schema["properties"]["results"]["properties"]["summary"]["properties"]
     assert set(summary) <= set(summary_schema)
     comparison_schema = summary_schema["comparisons"]["items"]["properties"]

@@ -10,13 +10,12 @@ import pytest
 
 from harness import FakeCluster, raftrun
 from raft_jobs.common.progress import ProgressReporter
-from raft_jobs.common.progress_schema import (
-    REPORTS, EvalReport, EvalResult, conform, encode_report, json_type, parse_report,
+from raft_api.progress import (
+    EvalReport, EvalResult, conform, encode_report, parse_report,
 )
-from raft_jobs.common.runconfig import ProgressConfig
+from raft_api.runconfig import ProgressConfig
 from raft_jobs.eval import aggregate
 from raft_operator import progress as reports
-from raft_operator.schema import crd
 from raft_sim.controllers.progress import datagen_progress, eval_progress, finetune_progress
 
 from test_reconciler import servers_up, to_eval, to_finetune
@@ -25,36 +24,6 @@ from test_reconciler import servers_up, to_eval, to_finetune
 def strict_json(value: Any) -> str:
     """What the API server accepts: JSON without NaN or Infinity."""
     return json.dumps(value, allow_nan=False)
-
-
-def status_schema() -> dict[str, Any]:
-    return crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
-
-
-def shape(schema: dict[str, Any]) -> dict[str, Any]:
-    """The type skeleton of an OpenAPI schema (descriptions and bounds left out)."""
-    out: dict[str, Any] = {"type": schema["type"]}
-    if "properties" in schema:
-        out["properties"] = {k: shape(v) for k, v in schema["properties"].items()}
-    if "items" in schema:
-        out["items"] = shape(schema["items"])
-    if "additionalProperties" in schema:
-        out["additionalProperties"] = shape(schema["additionalProperties"])
-    return out
-
-
-def test_report_types_match_the_status_schema() -> None:
-    status = status_schema()["properties"]
-    for (key, part), path in reports.STATUS_TARGETS.items():
-        want = json_type(REPORTS[key])
-        if part is not None:
-            want = want["properties"][part]
-        elif "properties" in want:
-            want["properties"] = {k: v for k, v in want["properties"].items() if k not in reports.NOT_IN_STATUS}
-        have = status[path[0]]
-        for step in path[1:]:
-            have = have["properties"][step]
-        assert shape(have) == want, f"status.{'.'.join(path)} and the {key} report type differ"
 
 
 def test_nan_loss_does_not_freeze_status() -> None:

@@ -80,14 +80,14 @@ def test_programs_send_the_key_the_simulated_server_requires(monkeypatch: pytest
     import urllib.error
     import urllib.request
 
-    from raft_jobs.common.runconfig import run_config_from_dict
+    from raft_api.runconfig import run_config_from_dict
     from raft_operator.builders import configmaps
     from raft_sim.vllm_server import SimSettings, SimulatedVLLMServer
 
     config = run_config_from_dict(configmaps.run_config(run()))
     monkeypatch.setenv(server_auth.CLIENT_ENV, "k-run")
     assert config.teacher.api_key() == "k-run"
-    assert {m.name: m.apiKeyEnv for m in config.eval.models} == {n: server_auth.CLIENT_ENV for n in ("student", "base", "teacher")}
+    assert {m.name: m.api_key_env for m in config.eval.models} == {n: server_auth.CLIENT_ENV for n in ("student", "base", "teacher")}
 
     with SimulatedVLLMServer(SimSettings(models=["m"], api_key="k-run")).running_in_thread() as server:
         def post(key: str | None) -> int:

@@ -5,7 +5,8 @@ type named here (``datagen`` → :class:`DatagenReport`, ``finetune`` → :class
 ``eval`` → :class:`EvalReport`). The programs and the simulated controllers build their reports
 with these types and send them through :func:`encode_report`; the operator reads them back with
 :func:`parse_report` before folding them into the RaftRun status. The status schema's
-``datagen``, ``training`` and ``results`` sections are checked against these types by a test.
+``datagen``, ``training`` and ``results`` sections are rendered from these types
+(:mod:`raft_api.status`), with the descriptions given here.
 
 The same definition is enforced at both ends, because the channel is untrusted: a buggy or
 hostile job can write anything its ServiceAccount may patch. A field is kept only when it has
@@ -22,7 +23,10 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict, get_args, get_origin, get_type_hints
 
+from .k8s import Desc
+
 STAGE_KEYS = ("datagen", "finetune", "eval")
+NOT_IN_STATUS = frozenset({"updatedAt", "phase", "answersDone", "answersTotal"})  # shown in status.progress only
 Stage = Literal["datagen", "finetune", "eval"]
 MAX_REPORT_CHARS = 65536  # a report is read at all only when its JSON text is at most this long
 MAX_INT = 2**53  # integers beyond this lose precision in JSON clients
@@ -43,74 +47,74 @@ Timestamp = Annotated[str, MaxLength(32)]
 class DatagenReport(TypedDict, total=False):
     """``datagen``: chunks done of the total, records written, teacher throughput."""
 
-    chunksDone: Count
-    chunksTotal: Count
-    records: Count
-    malformed: Count
-    retries: Count
-    tokensPerSecond: float
-    rejected: Annotated[dict[str, Count], MaxLength(16)]  # teacher answers rejected, by reason
+    chunksDone: Annotated[Count, Desc("Chunks finished.")]
+    chunksTotal: Annotated[Count, Desc("Chunks in the corpus.")]
+    records: Annotated[Count, Desc("RAFT records written.")]
+    malformed: Annotated[Count, Desc("Teacher outputs that were malformed and skipped.")]
+    retries: Annotated[Count, Desc("Requests retried.")]
+    tokensPerSecond: Annotated[float, Desc("Teacher tokens per second.")]
+    rejected: Annotated[dict[str, Count], MaxLength(16), Desc("Teacher chain-of-thought answers rejected, by reason: cutOff, noAnswer, teacherRefused, noQuote, quoteNotInOracle.")]
     updatedAt: Timestamp
 
 
 class FinetuneReport(TypedDict, total=False):
     """``finetune``: optimizer steps, losses, throughput."""
 
-    step: Count
-    totalSteps: Count
-    epoch: float
-    loss: float
-    firstLoss: float  # the first step's loss: with loss, the trend over the run
-    validationLoss: float
-    tokensPerSecond: float
-    mfu: float
+    step: Annotated[Count, Desc("Optimizer steps done.")]
+    totalSteps: Annotated[Count, Desc("Optimizer steps in total.")]
+    epoch: Annotated[float, Desc("Fractional epoch.")]
+    loss: Annotated[float, Desc("Training loss (latest step).")]
+    firstLoss: Annotated[float, Desc("Training loss of the first step (with loss: the trend over the run).")]
+    validationLoss: Annotated[float, Desc("Last validation loss.")]
+    tokensPerSecond: Annotated[float, Desc("Training tokens per second, all GPUs.")]
+    mfu: Annotated[float, Desc("Model FLOPs utilisation (GPU only).")]
     updatedAt: Timestamp
 
 
 class EvalResult(TypedDict, total=False):
     """Scores of one model in one mode (``none`` or ``rag`` with ``topK``)."""
 
-    model: Name
-    mode: Annotated[str, MaxLength(16)]
-    topK: Count
-    judgeScore: float
-    judgeCoverage: float
-    formatFollowed: float
-    rouge1: float
-    rouge2: float
-    rougeL: float
-    bleu: float
-    exactMatch: float
-    f1: float
-    refusals: Count
-    total: Count
-    precision: float
+    model: Annotated[Name, Desc("Model name: student, base, teacher.")]
+    mode: Annotated[str, MaxLength(16), Desc("none (no retrieval) or rag.")]
+    topK: Annotated[Count, Desc("Retrieved chunks (rag mode).")]
+    judgeScore: Annotated[float, Desc("Fraction of all answers judged correct (YES); absent when the judge coverage is below the threshold.")]
+    judgeCoverage: Annotated[float, Desc("Fraction of judge verdicts readable as YES or NO.")]
+    formatFollowed: Annotated[float, Desc("Fraction of replies ending in the <ANSWER>: line.")]
+    rouge1: Annotated[float, Desc("ROUGE-1 F.")]
+    rouge2: Annotated[float, Desc("ROUGE-2 F.")]
+    rougeL: Annotated[float, Desc("ROUGE-L F.")]
+    bleu: Annotated[float, Desc("BLEU.")]
+    exactMatch: Annotated[float, Desc("Exact match of the extracted answer.")]
+    f1: Annotated[float, Desc("Token F1 of the extracted answer.")]
+    refusals: Annotated[Count, Desc("Answers that refused.")]
+    total: Annotated[Count, Desc("Questions asked.")]
+    precision: Annotated[float, Desc("Fraction judged correct among the answers that are not refusals.")]
 
 
 class Comparison(TypedDict, total=False):
     """The student against one baseline in the headline mode: paired difference, CI and test."""
 
-    baseline: Name
-    metric: Annotated[str, MaxLength(32)]
-    difference: float
-    ciLow: float
-    ciHigh: float
-    pValue: float
+    baseline: Annotated[Name, Desc("The baseline model.")]
+    metric: Annotated[str, MaxLength(32), Desc("judge (correct or not) or f1.")]
+    difference: Annotated[float, Desc("Mean of student minus baseline.")]
+    ciLow: Annotated[float, Desc("Lower end of the 95% interval (bootstrap over source chunks).")]
+    ciHigh: Annotated[float, Desc("Upper end of the 95% interval.")]
+    pValue: Annotated[float, Desc("Two-sided paired randomisation test over source chunks.")]
 
 
 class EvalSummary(TypedDict, total=False):
     """The student in the declared headline mode: judge score (or why there is none), comparisons."""
 
-    model: Name
-    mode: Annotated[str, MaxLength(16)]
-    topK: Count
-    judgeScore: float
-    judgeCoverage: float
-    judgeWithheld: Annotated[str, MaxLength(256)]
-    judgeIsTeacher: bool
-    formatFollowed: float
-    improvement: Annotated[dict[str, float], MaxLength(16)]
-    comparisons: Annotated[list[Comparison], MaxLength(32)]
+    model: Annotated[Name, Desc("The student.")]
+    mode: Annotated[str, MaxLength(16), Desc("The primary mode: none or rag.")]
+    topK: Annotated[Count, Desc("Retrieved chunks of the primary mode (rag).")]
+    judgeScore: Annotated[float, Desc("Judge score of the student in the primary mode; absent when judgeWithheld.")]
+    judgeCoverage: Annotated[float, Desc("Fraction of the student's judge verdicts that were readable.")]
+    judgeWithheld: Annotated[str, MaxLength(256), Desc("Why there is no judge score (coverage below the threshold).")]
+    judgeIsTeacher: Annotated[bool, Desc("The judge is the teacher, which also wrote the references and the training labels.")]
+    formatFollowed: Annotated[float, Desc("Fraction of the student's replies ending in the <ANSWER>: line.")]
+    improvement: Annotated[dict[str, float], MaxLength(16), Desc("Relative improvement of the student's judge score over each baseline.")]
+    comparisons: Annotated[list[Comparison], MaxLength(32), Desc("Paired differences with each baseline over the same questions.")]
 
 
 class EvalReport(TypedDict, total=False):
@@ -234,22 +238,3 @@ def encode_report(stage: str, payload: Report | dict[str, Any], *, now: float | 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     body = conform(stage, {**payload, "updatedAt": stamp})
     return json.dumps(body, sort_keys=True, allow_nan=False)
-
-
-def json_type(hint: Any) -> dict[str, Any]:
-    """The OpenAPI shape of a report type (``type``, and ``properties``/``items``/``additionalProperties``)."""
-    if get_origin(hint) is Annotated:
-        hint = get_args(hint)[0]
-    if hint is bool:
-        return {"type": "boolean"}
-    if hint is int:
-        return {"type": "integer"}
-    if hint is float:
-        return {"type": "number"}
-    if hint is str:
-        return {"type": "string"}
-    if get_origin(hint) is list:
-        return {"type": "array", "items": json_type(get_args(hint)[0])}
-    if get_origin(hint) is dict:
-        return {"type": "object", "additionalProperties": json_type(get_args(hint)[1])}
-    return {"type": "object", "properties": {k: json_type(v) for k, v in _fields(hint).items()}}

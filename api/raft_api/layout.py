@@ -1,0 +1,3 @@
+"""Where workloads find things (being filled in)."""
+
+DATA_MOUNT = "/data"
