@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from raft_api.layout import RunLayout
 
 API_VERSION = "raftoperator.io/v1alpha1"
 KIND = "RunConfig"
@@ -144,22 +145,22 @@ class RunConfig:
     @property
     def dataset_dir(self) -> Path:
         """datagen output: train/validation JSONL, hf/, eval.jsonl, chunks.jsonl, manifest.json."""
-        return Path(self.root) / "dataset"
+        return Path(RunLayout(self.root).dataset)
 
     @property
     def checkpoint_dir(self) -> Path:
         """finetune's distributed checkpoints (resumable)."""
-        return Path(self.root) / "checkpoints"
+        return Path(RunLayout(self.root).checkpoints)
 
     @property
     def model_dir(self) -> Path:
         """finetune's final Hugging Face checkpoint, served by vLLM for eval."""
-        return Path(self.root) / "model"
+        return Path(RunLayout(self.root).model)
 
     @property
     def eval_dir(self) -> Path:
         """eval's results.json, answers.jsonl, report.md/html and plots."""
-        return Path(self.root) / "eval"
+        return Path(RunLayout(self.root).eval)
 
 
 def _build(cls: type, data: Mapping[str, Any] | None) -> Any:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from raft_api.layout import CORPUS_MOUNT
 from raft_jobs.common.runconfig import CorpusConfig
 
 from .documents import Document, clean_text
@@ -44,7 +45,7 @@ def load_corpus(corpus: CorpusConfig) -> list[Document]:
         raise CorpusError(f"corpus must set exactly one of volume, sitemap, huggingface; got {sorted(sources) or 'none'}")
     kind, spec = next(iter(sources.items()))
     if kind == "volume":
-        documents = load_directory(spec.get("path") or "/corpus", include=spec.get("include"))
+        documents = load_directory(spec.get("path") or CORPUS_MOUNT, include=spec.get("include"))
     elif kind == "sitemap":
         urls = spec.get("urls") or ([spec["url"]] if spec.get("url") else [])
         policy = FetchPolicy(allow_private_addresses=bool(spec.get("allowPrivateAddresses")))

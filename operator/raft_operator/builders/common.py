@@ -127,7 +127,7 @@ def workload_env(run: Run) -> list[dict[str, Any]]:
     """Environment every workload container gets: caches on the run's volume, HF token by reference."""
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp"},
-        {"name": "HF_HOME", "value": f"{run.root}/cache/huggingface"},
+        {"name": "HF_HOME", "value": api.RunLayout(run.root).huggingface_cache},
         {"name": "RAFT_RUN_CONFIG", "value": api.RUN_CONFIG_PATH},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]

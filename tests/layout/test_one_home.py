@@ -1,0 +1,59 @@
+"""One home for the run's paths: raft_api.layout defines them, the operator, the programs and the
+simulators take them from there."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from raft_api import layout
+from raft_api.layout import RunLayout
+from raft_jobs.common.runconfig import RunConfig
+from raft_operator import api
+from raft_operator.builders.common import Run
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ALLOWED_THIRD_PARTY = {"pydantic", "yaml"}
+
+
+def test_raft_api_imports_only_the_standard_library_pydantic_and_yaml() -> None:
+    for path in sorted((REPO_ROOT / "api" / "raft_api").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY or top == "raft_api", (
+                    f"{path.relative_to(REPO_ROOT)}:{node.lineno} imports {name}")
+
+
+def test_the_layout_of_a_run() -> None:
+    run = RunLayout.of_run("demo")
+    assert run.root == layout.run_root("demo") == "/data/runs/demo"
+    assert (run.dataset, run.checkpoints, run.model, run.eval) == (
+        "/data/runs/demo/dataset", "/data/runs/demo/checkpoints", "/data/runs/demo/model", "/data/runs/demo/eval")
+    assert run.report_html == "/data/runs/demo/eval/report.html"
+    assert run.results == "/data/runs/demo/eval/results.json"
+    assert run.huggingface_cache == "/data/runs/demo/cache/huggingface"
+    assert layout.RUN_CONFIG_PATH == "/etc/raft/run.yaml"
+
+
+@pytest.mark.parametrize("root", ["./raft-output", "out", "/tmp/run/", ""])
+def test_the_programs_folders_are_the_layouts(root: str) -> None:
+    config = RunConfig(root=root)
+    folders = (config.dataset_dir, config.checkpoint_dir, config.model_dir, config.eval_dir)
+    assert folders == tuple(Path(root) / name for name in ("dataset", "checkpoints", "model", "eval"))
+
+
+def test_the_operator_names_the_layouts_paths() -> None:
+    assert api.run_root is layout.run_root and api.RunLayout is RunLayout
+    run = Run(name="demo", namespace="ns", uid="u", spec=None)  # type: ignore[arg-type]
+    assert run.root == RunLayout.of_run("demo").root
