@@ -1,11 +1,12 @@
 """One home for the run's paths: raft_api.layout defines them, the operator, the programs and the
-simulators take them from there."""
+simulators take them from there, and run.yaml's location reaches the programs one way only."""
 
 from __future__ import annotations
 
 import ast
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,24 @@ def test_the_operator_names_the_layouts_paths() -> None:
     assert api.run_root is layout.run_root and api.RunLayout is RunLayout
     run = Run(name="demo", namespace="ns", uid="u", spec=None)  # type: ignore[arg-type]
     assert run.root == RunLayout.of_run("demo").root
+
+
+# ------------------------------------------------------------------ run.yaml's one channel: --config
+
+
+def _mains() -> list[Any]:
+    from raft_jobs.datagen.__main__ import main as datagen
+    from raft_jobs.eval.__main__ import main as evaluate
+    from raft_jobs.finetune.__main__ import main as finetune
+
+    return [datagen, evaluate, finetune]
+
+
+@pytest.mark.parametrize("program", range(3), ids=["datagen", "eval", "finetune"])
+def test_every_program_needs_config_and_reads_no_environment_variable(
+        program: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RAFT_RUN_CONFIG", str(tmp_path / "run.yaml"))
+    with pytest.raises(SystemExit) as exited:
+        _mains()[program]([])
+    assert exited.value.code == 2
+    assert "--config" in capsys.readouterr().err

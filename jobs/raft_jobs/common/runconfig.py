@@ -19,7 +19,6 @@ from raft_api.layout import RunLayout
 
 API_VERSION = "raftoperator.io/v1alpha1"
 KIND = "RunConfig"
-DEFAULT_PATH = "/etc/raft/run.yaml"
 REFUSAL_ANSWER = "I cannot answer this question based on the provided documents."
 
 
@@ -208,7 +207,7 @@ def run_config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     return _build(RunConfig, data)
 
 
-def load_run_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> RunConfig:
+def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read ``run.yaml`` from ``path``."""
     with open(path, encoding="utf-8") as fh:
         return run_config_from_dict(yaml.safe_load(fh) or {})

@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 
-from raft_jobs.common.runconfig import DEFAULT_PATH, load_run_config
+from raft_jobs.common.config_option import add_config_option
+from raft_jobs.common.runconfig import load_run_config
 
 from .pipeline import DatagenError, DatagenOptions, run_datagen
 
@@ -16,7 +17,7 @@ from .pipeline import DatagenError, DatagenOptions, run_datagen
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run datagen, print the manifest's counts; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m raft_jobs.datagen", description=__doc__)
-    parser.add_argument("--config", default=os.environ.get("RAFT_RUN_CONFIG", DEFAULT_PATH), help="run.yaml path")
+    add_config_option(parser)
     parser.add_argument(
         "--executor",
         choices=("ray", "local"),
