@@ -19,7 +19,6 @@ from raft_api.layout import RunLayout
 
 API_VERSION = "raftoperator.io/v1alpha1"
 KIND = "RunConfig"
-REFUSAL_ANSWER = "I cannot answer this question based on the provided documents."
 
 
 @dataclass
