@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Where workloads find things: defined once in raft_api.layout, named here for the operator's modules.
+from raft_api.layout import CONFIG_MOUNT, CORPUS_MOUNT, DATA_MOUNT, RUN_CONFIG_KEY, RUN_CONFIG_PATH, RunLayout, run_root
+
 GROUP = "raftoperator.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -42,18 +45,7 @@ STAGE_CONDITION = {TEACHER: TEACHER_READY, DATAGEN: DATA_GENERATED, FINETUNE: MO
 KUEUE_DEADLINES = "KueueDeadlines"  # a queued run's start-up deadlines fit Kueue's waitForPodsReady timeout
 ADDONS_COMPATIBLE = "AddonsCompatible"  # the add-ons the run uses serve every field it sets
 
-# Where workloads find things.
-DATA_MOUNT = "/data"
-CORPUS_MOUNT = "/corpus"
-CONFIG_MOUNT = "/etc/raft"
-RUN_CONFIG_KEY = "run.yaml"
-RUN_CONFIG_PATH = f"{CONFIG_MOUNT}/{RUN_CONFIG_KEY}"
-SERVER_PORT = 8000
-
-
-def run_root(run_name: str) -> str:
-    """The directory of one run on its volume."""
-    return f"{DATA_MOUNT}/runs/{run_name}"
+SERVER_PORT = 8000  # every model server's HTTP port
 
 
 class ChildNames:

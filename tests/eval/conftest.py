@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from raft_api.runconfig import REFUSAL_ANSWER
+from raft_jobs.common.conversation import REFUSAL_ANSWER
 from raft_sim.vllm_server import SimRequest, SimSettings, SimulatedVLLMServer, best_sentence
 
 TOWNS = [

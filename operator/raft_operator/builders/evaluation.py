@@ -32,7 +32,7 @@ def _server(run: Run, name: str, model: str, served: str, replicas: int, *, expo
 def servers(run: Run, replicas: int = 1) -> list[VllmServer]:
     """The fine-tuned student (from the run's volume) and, when asked, the base student."""
     # Both share the component label: give each its own selector by distinct names below.
-    out = [_server(run, run.names.serve_student, f"{run.root}/model", student_served_name(run), replicas,
+    out = [_server(run, run.names.serve_student, api.RunLayout(run.root).model, student_served_name(run), replicas,
                    exported=True)]
     if run.spec.eval.baselines.base_student:
         base = run.spec.student.base_model
