@@ -129,9 +129,6 @@ def workload_env(run: Run) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp"},
         {"name": "HF_HOME", "value": api.RunLayout(run.root).huggingface_cache},
-        # No program reads it (they take --config: raft_jobs/common/config_option.py); kept so that
-        # the rendered manifests stay as they were.
-        {"name": "RAFT_RUN_CONFIG", "value": api.RUN_CONFIG_PATH},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
     token_ref = run.spec.scheduling.hugging_face_token_secret_ref
