@@ -18,11 +18,11 @@ from kubernetes import config as kube_config
 from . import api, child_kinds, discovery, metrics, preflight, probes, server_keys
 from .apply import Applier, status_patch
 from .backoff import Backoff
-from .builders.common import Run
 from .conditions import set_condition
 from .errors import PermanentError, describe
 from .observed import Observed, run_key, summarize
 from .reconciler import Plan, fail_run, needs_preflight, reconcile
+from .run import Run
 from .settings import Settings
 from .settled import SettledRuns, fingerprint, needs_timer, wrote_nothing
 

@@ -20,7 +20,8 @@ from . import addon_versions, api, child_kinds, kueue
 from . import progress as reports
 from .builders import configmaps, datagen, evaluation, finetune, network_policy, storage, teacher, workload_rbac
 from .builders.network_policy import NetworkPolicyOptions
-from .builders.common import Manifest, Run
+from .builders.common import Manifest
+from .run import Run
 from .child_status import (MODEL_CHECK_FAILED, Outcome, PodProblem, deployment_available, deployment_problems,
                            pod_problems)
 from .conditions import get_condition, is_true, one_line, set_condition

@@ -19,7 +19,7 @@ from raft_api.layout import RunLayout
 from raft_api.runconfig import RunConfig
 from raft_operator import api
 from raft_operator.builders import configmaps as config_builders
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_sim.controllers.base import SimApi, SimSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import yaml
 from harness import raftrun
 from raft_api.runconfig import run_config_from_dict
 from raft_operator.builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 
 
 def make_run(**overrides) -> Run:

@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import api, child_kinds
 from . import server_auth
-from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
 from .configmaps import JUDGE_API_KEY_ENV, TEACHER_API_KEY_ENV, student_served_name
 from .vllm_server import VllmServer, deployment, service

@@ -9,7 +9,8 @@ from typing import Any
 
 from .. import api
 from . import model_cache, server_auth
-from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, metadata, pod_spec, pod_template, resources,
                      selector, standard_mounts, standard_volumes, workload_env)
 
 HEALTH_PATH = "/health"
