@@ -17,31 +17,20 @@ RUN_LABEL = f"{GROUP}/run"
 # webhook in a namespace with a LocalQueue named "default". Either way Kueue admits the child.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
-# Phases of status.phase, in pipeline order.
+# Phases of status.phase outside the stages; each stage names its own (raft_operator.stages).
 PENDING = "Pending"
-SERVING_TEACHER = "ServingTeacher"
-GENERATING_DATA = "GeneratingData"
-FINE_TUNING = "FineTuning"
-EVALUATING = "Evaluating"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 SUSPENDED = "Suspended"
 TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
 
-# Stages (status.stage) and the phase each one runs in.
-TEACHER, DATAGEN, FINETUNE, EVAL, DONE = "teacher", "datagen", "finetune", "eval", "done"
-STAGE_PHASE = {TEACHER: SERVING_TEACHER, DATAGEN: GENERATING_DATA, FINETUNE: FINE_TUNING, EVAL: EVALUATING}
+DONE = "done"  # status.stage once every stage finished (the stages' names: raft_operator.stages)
 
-# Condition types (status.conditions[].type).
+# Condition types (status.conditions[].type) of the whole run; each stage names its own (raft_operator.stages).
 READY = "Ready"
 SUCCEEDED_CONDITION = "Succeeded"
 STALLED = "Stalled"
 RECONCILING = "Reconciling"  # kstatus: True while a stage runs
-TEACHER_READY = "TeacherReady"
-DATA_GENERATED = "DataGenerated"
-MODEL_TRAINED = "ModelTrained"
-EVALUATED = "Evaluated"
-STAGE_CONDITION = {TEACHER: TEACHER_READY, DATAGEN: DATA_GENERATED, FINETUNE: MODEL_TRAINED, EVAL: EVALUATED}
 KUEUE_DEADLINES = "KueueDeadlines"  # a queued run's start-up deadlines fit Kueue's waitForPodsReady timeout
 ADDONS_COMPATIBLE = "AddonsCompatible"  # the add-ons the run uses serve every field it sets
 
