@@ -17,20 +17,14 @@ RUN_LABEL = f"{GROUP}/run"
 # webhook in a namespace with a LocalQueue named "default". Either way Kueue admits the child.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
-# Phases of status.phase outside the stages; each stage names its own (raft_operator.stages).
-PENDING = "Pending"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-SUSPENDED = "Suspended"
+# Phases of status.phase outside the stages, and status.stage once every stage finished; each
+# stage's own names are raft_api.status.STAGE_NAMES.
+from raft_api.status import DONE, FAILED, PENDING, RUN_CONDITIONS, SUCCEEDED, SUSPENDED  # noqa: E402
+
 TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
 
-DONE = "done"  # status.stage once every stage finished (the stages' names: raft_operator.stages)
-
-# Condition types (status.conditions[].type) of the whole run; each stage names its own (raft_operator.stages).
-READY = "Ready"
-SUCCEEDED_CONDITION = "Succeeded"
-STALLED = "Stalled"
-RECONCILING = "Reconciling"  # kstatus: True while a stage runs
+# Condition types (status.conditions[].type) of the whole run; each stage names its own.
+READY, SUCCEEDED_CONDITION, STALLED, RECONCILING = RUN_CONDITIONS  # Reconciling (kstatus): True while a stage runs
 KUEUE_DEADLINES = "KueueDeadlines"  # a queued run's start-up deadlines fit Kueue's waitForPodsReady timeout
 ADDONS_COMPATIBLE = "AddonsCompatible"  # the add-ons the run uses serve every field it sets
 

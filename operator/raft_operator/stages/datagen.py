@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from raft_api.status import stage_names
+
 from .. import api, child_kinds
 from ..builders import datagen
 from ..builders.common import Manifest
@@ -47,6 +49,6 @@ class Datagen(BatchStage):
         return {child_kinds.RAYJOB.kind}
 
 
-STAGE = Datagen(name="datagen", phase="GeneratingData", condition="DataGenerated", component="datagen",
+STAGE = Datagen(**stage_names("datagen"), component="datagen",
                 deadline_field="failurePolicy.datagenDeadlineSeconds", progress_key="datagen", status_path="datagen",
                 progress=Fraction("chunks", "chunksDone", "chunksTotal", "starting Ray"))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from raft_api.status import stage_names
+
 from .. import api, kueue
 from ..builders import evaluation
 from ..builders.common import Manifest
@@ -126,7 +128,7 @@ class Eval(BatchStage):
 
 
 # While Kueue holds the Job, its condition keeps saying "eval Job running" (shows_queue=False).
-STAGE = Eval(name="eval", phase="Evaluating", condition="Evaluated", component="eval",
+STAGE = Eval(**stage_names("eval"), component="eval",
              deadline_field="failurePolicy.evalDeadlineSeconds", progress_key="eval", status_path="results",
              report_parts=(("results", "models"), ("summary", "summary")),
              progress=Fraction("answers", "answersDone", "answersTotal", "evaluating"), shows_queue=False)

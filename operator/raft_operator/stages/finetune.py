@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from raft_api.status import stage_names
+
 from .. import api
 from ..builders import finetune
 from ..builders.common import Manifest
@@ -46,6 +48,6 @@ class Finetune(BatchStage):
         return {p.training_kind}
 
 
-STAGE = Finetune(name="finetune", phase="FineTuning", condition="ModelTrained", component="finetune",
+STAGE = Finetune(**stage_names("finetune"), component="finetune",
                  deadline_field="failurePolicy.finetuneDeadlineSeconds", progress_key="finetune",
                  status_path="training", progress=Fraction("step", "step", "totalSteps", "starting training"))

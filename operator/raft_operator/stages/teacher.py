@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from raft_api.status import stage_names
+
 from .. import api, child_kinds, kueue
 from ..builders import teacher
 from ..builders.common import Manifest
@@ -50,7 +52,7 @@ class Teacher(Stage):
         return {child_kinds.LEADER_WORKER_SET.kind} if multi_node(p.run) else set()
 
 
-STAGE = Teacher(name="teacher", phase="ServingTeacher", condition="TeacherReady", component="teacher",
+STAGE = Teacher(**stage_names("teacher"), component="teacher",
                 deadline_field="teacher.vllm.startupTimeoutSeconds")
 
 
