@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from raft_api.layout import SPLIT_FILES, RunLayout
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_LINE = re.compile(r"step (\d+)/(\d+) epoch [0-9.]+ loss ([0-9.]+) .*?tokens/s (\d+)(?:.*? mfu ([0-9.]+))?")
@@ -66,10 +67,10 @@ def build_student(model_dir: Path, out: Path, seed: int) -> None:
 def write_run(root: Path, student: Path, precision: str, records: int, context: int) -> Path:
     """A run directory with the dataset where datagen writes it, and run.yaml."""
     rows = _records(records + 32, seed=7)
-    dataset = root / "dataset"
+    dataset = Path(RunLayout(str(root)).dataset)
     dataset.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", rows[:records]), ("validation", rows[records:])):
-        (dataset / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
+        (dataset / SPLIT_FILES[name]).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
     config = {
         "apiVersion": "raftoperator.io/v1alpha1", "kind": "RunConfig", "root": str(root),
         "student": {"baseModel": str(student), "learningRate": 3e-4, "epochs": 1, "contextLength": context,
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         config = write_run(work / precision, student, precision, args.records, args.context_length)
         runs[precision] = finetune(config, args.out / f"cuda_finetune_{precision}.log")
         print(f"finetune {precision}: {runs[precision]}", flush=True)
-    export = work / "bf16" / "model"
+    export = Path(RunLayout(str(work / "bf16")).model)
     problems = check_model(export) if export.exists() else ["no export"]
     served = serve(export, args.out / "cuda_serve.log", args.max_tokens) if not problems else None
 

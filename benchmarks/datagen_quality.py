@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen_throughput import write_corpus
+from raft_api.layout import CHUNKS_FILE, EVAL_QUESTIONS_FILE, SPLIT_FILES
 
 from raft_jobs.common.refusal import is_refusal
 from raft_api.runconfig import run_config_from_dict
@@ -76,9 +77,9 @@ def main() -> None:
             seconds = time.monotonic() - started
             injected = dict(server.counters.faults)
         d = config.dataset_dir
-        records = _jsonl(d / "train.jsonl") + _jsonl(d / "validation.jsonl")
-        chunks = {c["id"]: c["text"] for c in _jsonl(d / "chunks.jsonl")}
-        references = _jsonl(d / "eval.jsonl")
+        records = [r for split in SPLIT_FILES.values() for r in _jsonl(d / split)]
+        chunks = {c["id"]: c["text"] for c in _jsonl(d / CHUNKS_FILE)}
+        references = _jsonl(d / EVAL_QUESTIONS_FILE)
     kinds = ("quote not in the document", "cut off", "says the document lacks the answer")
     in_records = dict.fromkeys(kinds, 0)
     for record in records:

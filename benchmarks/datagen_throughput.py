@@ -64,6 +64,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from raft_api.layout import SPLIT_FILES, RunLayout
 from raft_api.runconfig import run_config_from_dict
 from raft_jobs.datagen.loaders import load_file
 from raft_jobs.datagen.pipeline import DatagenOptions, run_datagen
@@ -80,6 +81,7 @@ EVAL_TOKENS_PER_REQUEST = 42  # mean of an answer in the RAFT format (about 85 t
 CHUNKS_PER_SLOT = 1.2  # default corpus size: chunks per slot of all replicas (5 requests each)
 BASELINE = {"workers": 2, "concurrency": 32}
 RESULTS = Path(__file__).parent / "results"
+TRAIN_FILE = SPLIT_FILES["train"]  # datagen's training split, the eval measurement's questions
 
 
 def corpus_texts(root: Path, chars: int) -> tuple[Path, int]:
@@ -227,6 +229,11 @@ def _datagen_quietly(config: Any) -> None:
     run_datagen(config, DatagenOptions(executor="local", progress_interval=60.0))
 
 
+def _dataset(root: Path) -> Path:
+    """Where datagen writes the dataset of a run rooted at ``root``."""
+    return Path(RunLayout(str(root)).dataset)
+
+
 def run_eval_measured(root: Path, dataset: Path, urls: list[str], questions: int, slots: int,
                       capacity: float) -> dict[str, Any]:
     """The eval program's answer and judge phases (no retrieval) on ``questions`` held-out questions."""
@@ -234,7 +241,7 @@ def run_eval_measured(root: Path, dataset: Path, urls: list[str], questions: int
     from raft_jobs.eval.runner import evaluate
 
     items = []
-    with (dataset / "train.jsonl").open(encoding="utf-8") as fh:
+    with (dataset / TRAIN_FILE).open(encoding="utf-8") as fh:
         for line in fh:
             record = json.loads(line)
             items.append({"question": record["question"], "answer": record["cot_answer"].split("<ANSWER>:")[-1].strip()})
@@ -285,7 +292,7 @@ def main() -> None:
     slots = args.slots
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
-    if args.eval_only and not (args.dataset and (args.dataset / "train.jsonl").is_file()):
+    if args.eval_only and not (args.dataset and (args.dataset / TRAIN_FILE).is_file()):
         raise SystemExit("--eval-only needs --dataset DIR holding a train.jsonl from an earlier datagen")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -294,8 +301,8 @@ def main() -> None:
         for replicas in args.replicas:
             if args.eval_only:
                 out = tmp_path / "eval-only"
-                (out / "dataset").mkdir(parents=True, exist_ok=True)
-                shutil.copy(args.dataset / "train.jsonl", out / "dataset" / "train.jsonl")
+                _dataset(out).mkdir(parents=True, exist_ok=True)
+                shutil.copy(args.dataset / TRAIN_FILE, _dataset(out) / TRAIN_FILE)
             else:
                 if not corpus_chars:
                     corpus_root, corpus_chars = corpus_texts(tmp_path / "corpus-all", chars_needed)
@@ -307,7 +314,7 @@ def main() -> None:
             with serving(replicas, slots, EVAL_TOKENS_PER_REQUEST, EVAL_REQUESTS_PER_SECOND) as (urls, server):
                 low, high = args.eval_questions
                 questions = min(high, max(low, int(args.eval_questions_per_slot * slots * replicas)))
-                result = run_eval_measured(tmp_path / f"eval-{replicas}", out / "dataset", urls, questions, slots,
+                result = run_eval_measured(tmp_path / f"eval-{replicas}", _dataset(out), urls, questions, slots,
                                            server["capacity"])
                 _row(rows, "eval (answer + judge)", "defaults (adaptive)", replicas, server, **result)
             _write(rows, slots, corpus_chars, time.monotonic() - started, args.replicas, sys.argv[1:])  # per replica count
@@ -328,7 +335,7 @@ def _datagen_rows(rows: list[dict[str, Any]], args: argparse.Namespace, files: l
         _row(rows, "datagen", "baseline: 2 workers × 32 fixed", replicas, server, corpusChars=corpus[1], **result)
     if args.dataset:
         args.dataset.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out / "dataset" / "train.jsonl", args.dataset / "train.jsonl")
+        shutil.copy(_dataset(out) / TRAIN_FILE, args.dataset / TRAIN_FILE)
     return out
 
 

@@ -71,8 +71,8 @@ class FinetuneReport(TypedDict, total=False):
     updatedAt: Timestamp
 
 
-class EvalResult(TypedDict, total=False):
-    """Scores of one model in one mode (``none`` or ``rag`` with ``topK``)."""
+class ModelScore(TypedDict, total=False):
+    """One model in one mode: what the results and the headline summary both say of it."""
 
     model: Annotated[Name, Desc("Model name: student, base, teacher.")]
     mode: Annotated[str, MaxLength(16), Desc("none (no retrieval) or rag.")]
@@ -80,6 +80,11 @@ class EvalResult(TypedDict, total=False):
     judgeScore: Annotated[float, Desc("Fraction of all answers judged correct (YES); absent when the judge coverage is below the threshold.")]
     judgeCoverage: Annotated[float, Desc("Fraction of judge verdicts readable as YES or NO.")]
     formatFollowed: Annotated[float, Desc("Fraction of replies ending in the <ANSWER>: line.")]
+
+
+class EvalResult(ModelScore, total=False):
+    """Scores of one model in one mode (``none`` or ``rag`` with ``topK``)."""
+
     rouge1: Annotated[float, Desc("ROUGE-1 F.")]
     rouge2: Annotated[float, Desc("ROUGE-2 F.")]
     rougeL: Annotated[float, Desc("ROUGE-L F.")]
@@ -102,17 +107,12 @@ class Comparison(TypedDict, total=False):
     pValue: Annotated[float, Desc("Two-sided paired randomisation test over source chunks.")]
 
 
-class EvalSummary(TypedDict, total=False):
-    """The student in the declared headline mode: judge score (or why there is none), comparisons."""
+class EvalSummary(ModelScore, total=False):
+    """The student in the declared headline mode (spec.eval.primaryMode): judge score (or why there
+    is none), comparisons."""
 
-    model: Annotated[Name, Desc("The student.")]
-    mode: Annotated[str, MaxLength(16), Desc("The primary mode: none or rag.")]
-    topK: Annotated[Count, Desc("Retrieved chunks of the primary mode (rag).")]
-    judgeScore: Annotated[float, Desc("Judge score of the student in the primary mode; absent when judgeWithheld.")]
-    judgeCoverage: Annotated[float, Desc("Fraction of the student's judge verdicts that were readable.")]
     judgeWithheld: Annotated[str, MaxLength(256), Desc("Why there is no judge score (coverage below the threshold).")]
     judgeIsTeacher: Annotated[bool, Desc("The judge is the teacher, which also wrote the references and the training labels.")]
-    formatFollowed: Annotated[float, Desc("Fraction of the student's replies ending in the <ANSWER>: line.")]
     improvement: Annotated[dict[str, float], MaxLength(16), Desc("Relative improvement of the student's judge score over each baseline.")]
     comparisons: Annotated[list[Comparison], MaxLength(32), Desc("Paired differences with each baseline over the same questions.")]
 

@@ -19,12 +19,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from . import spec
+from .layout import RunLayout
 from .k8s import field
 
 API_VERSION = "raftoperator.io/v1alpha1"
 KIND = "RunConfig"
-DEFAULT_PATH = "/etc/raft/run.yaml"
-REFUSAL_ANSWER = "I cannot answer this question based on the provided documents."
 
 _RUN_YAML = ConfigDict(frozen=False, alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
@@ -133,22 +132,22 @@ class RunConfig(RunModel):
     @property
     def dataset_dir(self) -> Path:
         """datagen output: train/validation JSONL, hf/, eval.jsonl, chunks.jsonl, manifest.json."""
-        return Path(self.root) / "dataset"
+        return Path(RunLayout(self.root).dataset)
 
     @property
     def checkpoint_dir(self) -> Path:
         """finetune's distributed checkpoints (resumable)."""
-        return Path(self.root) / "checkpoints"
+        return Path(RunLayout(self.root).checkpoints)
 
     @property
     def model_dir(self) -> Path:
         """finetune's final Hugging Face checkpoint, served by vLLM for eval."""
-        return Path(self.root) / "model"
+        return Path(RunLayout(self.root).model)
 
     @property
     def eval_dir(self) -> Path:
         """eval's results.json, answers.jsonl, report.md/html and plots."""
-        return Path(self.root) / "eval"
+        return Path(RunLayout(self.root).eval)
 
 
 def _pod_fields(model: type[BaseModel]) -> set[str]:
@@ -169,7 +168,7 @@ def run_config_from_dict(data: Mapping[str, Any]) -> RunConfig:
         raise RunConfigError(f"run.yaml: {problems}") from None
 
 
-def load_run_config(path: str | os.PathLike[str] = DEFAULT_PATH) -> RunConfig:
+def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     """Read ``run.yaml`` from ``path``."""
     with open(path, encoding="utf-8") as fh:
         return run_config_from_dict(yaml.safe_load(fh) or {})

@@ -7,6 +7,7 @@ what ``hack/crdgen.py`` renders into the status schema.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, create_model
@@ -16,10 +17,38 @@ from .k8s import field
 from .openapi import described, report_schema
 from .progress import NOT_IN_STATUS, DatagenReport, EvalResult, EvalSummary, FinetuneReport
 
-PHASES = ("Pending", "ServingTeacher", "GeneratingData", "FineTuning", "Evaluating", "Succeeded", "Failed",
-          "Suspended")
-STAGES = ("teacher", "datagen", "finetune", "eval")  # in pipeline order; status.stage is "done" after the last
-CONDITION_TYPES = "Ready, Succeeded, Stalled, Reconciling, TeacherReady, DataGenerated, ModelTrained, Evaluated"
+
+
+@dataclass(frozen=True)
+class StageNames:
+    """What the API shows of one stage: status.stage (and its key under status.stages), the phase
+    while it runs, its condition type. The operator's stage modules (raft_operator.stages) take theirs
+    from here."""
+
+    name: str
+    phase: str
+    condition: str
+
+
+# The stages in pipeline order; status.stage is "done" after the last.
+STAGE_NAMES = (
+    StageNames("teacher", "ServingTeacher", "TeacherReady"),
+    StageNames("datagen", "GeneratingData", "DataGenerated"),
+    StageNames("finetune", "FineTuning", "ModelTrained"),
+    StageNames("eval", "Evaluating", "Evaluated"),
+)
+STAGES = tuple(stage.name for stage in STAGE_NAMES)
+DONE = "done"
+PENDING, SUCCEEDED, FAILED, SUSPENDED = "Pending", "Succeeded", "Failed", "Suspended"
+PHASES = (PENDING, *(stage.phase for stage in STAGE_NAMES), SUCCEEDED, FAILED, SUSPENDED)
+RUN_CONDITIONS = ("Ready", "Succeeded", "Stalled", "Reconciling")  # of the whole run; one more per stage
+CONDITION_TYPES = ", ".join((*RUN_CONDITIONS, *(stage.condition for stage in STAGE_NAMES)))
+
+
+def stage_names(name: str) -> dict[str, str]:
+    """The API names of stage ``name`` as keyword arguments (name, phase, condition)."""
+    names = next(stage for stage in STAGE_NAMES if stage.name == name)
+    return {"name": names.name, "phase": names.phase, "condition": names.condition}
 DATE_TIME = {"format": "date-time"}
 
 
@@ -83,7 +112,7 @@ class RaftRunStatus(StatusModel):
     observed_generation: int | None = field("The spec generation the operator last reconciled.",
                                             k8s={"format": "int64"})
     phase: Literal[PHASES] | None = field(f"{', '.join(PHASES[:-1])} or {PHASES[-1]}.", k8s={"maxLength": 253})
-    stage: str | None = field(f"Current (or last) stage: {', '.join(STAGES)}, done.", max_length=253)
+    stage: str | None = field(f"Current (or last) stage: {', '.join(STAGES)}, {DONE}.", max_length=253)
     progress: str | None = field("Progress of the current stage, for people.", max_length=256)
     score: str | None = field("Summary score of the fine-tuned student once evaluated.", max_length=256)
     message: str | None = field("What the run is doing or why it failed.", max_length=32768)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Where workloads find things: defined once in raft_api.layout, named here for the operator's modules.
+from raft_api.layout import CONFIG_MOUNT, CORPUS_MOUNT, DATA_MOUNT, RUN_CONFIG_KEY, RUN_CONFIG_PATH, RunLayout, run_root
+
 GROUP = "raftoperator.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -14,46 +17,18 @@ RUN_LABEL = f"{GROUP}/run"
 # webhook in a namespace with a LocalQueue named "default". Either way Kueue admits the child.
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
-# Phases of status.phase, in pipeline order.
-PENDING = "Pending"
-SERVING_TEACHER = "ServingTeacher"
-GENERATING_DATA = "GeneratingData"
-FINE_TUNING = "FineTuning"
-EVALUATING = "Evaluating"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-SUSPENDED = "Suspended"
+# Phases of status.phase outside the stages, and status.stage once every stage finished; each
+# stage's own names are raft_api.status.STAGE_NAMES.
+from raft_api.status import DONE, FAILED, PENDING, RUN_CONDITIONS, SUCCEEDED, SUSPENDED  # noqa: E402
+
 TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
 
-# Stages (status.stage) and the phase each one runs in.
-TEACHER, DATAGEN, FINETUNE, EVAL, DONE = "teacher", "datagen", "finetune", "eval", "done"
-STAGE_PHASE = {TEACHER: SERVING_TEACHER, DATAGEN: GENERATING_DATA, FINETUNE: FINE_TUNING, EVAL: EVALUATING}
-
-# Condition types (status.conditions[].type).
-READY = "Ready"
-SUCCEEDED_CONDITION = "Succeeded"
-STALLED = "Stalled"
-RECONCILING = "Reconciling"  # kstatus: True while a stage runs
-TEACHER_READY = "TeacherReady"
-DATA_GENERATED = "DataGenerated"
-MODEL_TRAINED = "ModelTrained"
-EVALUATED = "Evaluated"
-STAGE_CONDITION = {TEACHER: TEACHER_READY, DATAGEN: DATA_GENERATED, FINETUNE: MODEL_TRAINED, EVAL: EVALUATED}
+# Condition types (status.conditions[].type) of the whole run; each stage names its own.
+READY, SUCCEEDED_CONDITION, STALLED, RECONCILING = RUN_CONDITIONS  # Reconciling (kstatus): True while a stage runs
 KUEUE_DEADLINES = "KueueDeadlines"  # a queued run's start-up deadlines fit Kueue's waitForPodsReady timeout
 ADDONS_COMPATIBLE = "AddonsCompatible"  # the add-ons the run uses serve every field it sets
 
-# Where workloads find things.
-DATA_MOUNT = "/data"
-CORPUS_MOUNT = "/corpus"
-CONFIG_MOUNT = "/etc/raft"
-RUN_CONFIG_KEY = "run.yaml"
-RUN_CONFIG_PATH = f"{CONFIG_MOUNT}/{RUN_CONFIG_KEY}"
-SERVER_PORT = 8000
-
-
-def run_root(run_name: str) -> str:
-    """The directory of one run on its volume."""
-    return f"{DATA_MOUNT}/runs/{run_name}"
+SERVER_PORT = 8000  # every model server's HTTP port
 
 
 class ChildNames:

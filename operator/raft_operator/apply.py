@@ -11,7 +11,7 @@ from kubernetes.client.rest import ApiException
 
 from . import adoption, child_kinds, metrics, permissions
 from .errors import PERMANENT_ON_CREATE, PERMANENT_ON_WRITE, refused
-from .reconciler import Plan, Ref
+from .plan import Plan, Ref
 
 log = logging.getLogger(__name__)
 

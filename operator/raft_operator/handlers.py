@@ -18,13 +18,14 @@ from kubernetes import config as kube_config
 from . import api, child_kinds, discovery, metrics, preflight, probes, server_keys
 from .apply import Applier, status_patch
 from .backoff import Backoff
-from .builders.common import Run
 from .conditions import set_condition
 from .errors import PermanentError, describe
 from .observed import Observed, run_key, summarize
 from .reconciler import Plan, fail_run, needs_preflight, reconcile
+from .run import Run
 from .settings import Settings
 from .settled import SettledRuns, fingerprint, needs_timer, wrote_nothing
+from .stages import STAGES
 
 SETTINGS = Settings.from_env()
 MANAGED = {"app.kubernetes.io/managed-by": api.MANAGER, api.RUN_LABEL: kopf.PRESENT}
@@ -105,14 +106,14 @@ async def workloads(body: kopf.Body, namespace: str | None, **_: Any) -> dict:
 
 
 def observe(namespace: str, name: str, indexes: dict[str, Any]) -> Observed:
-    """The run's children from every index, and the Kueue Workloads of its batch children, its
-    LeaderWorkerSet teacher and its pods."""
+    """The run's children from every index, and the Kueue Workloads of each stage's own child
+    (its batch job, the LeaderWorkerSet teacher) and of its pods."""
     key = (namespace, name)
     summaries = [s for idx_name, index in indexes.items() if idx_name.startswith(INDEX_PREFIX)
                  for s in index.get(key, [])]
     names = api.ChildNames(name)
     by_owner = indexes.get("workloads") or {}
-    owners = [names.datagen, names.finetune, names.eval, names.teacher] + [s["name"] for s in summaries if s["kind"] == "Pod"]
+    owners = [stage.owner(names) for stage in STAGES] + [s["name"] for s in summaries if s["kind"] == "Pod"]
     summaries += [s for owner in owners for s in by_owner.get((namespace, owner), [])]
     return Observed.from_summaries(summaries)
 

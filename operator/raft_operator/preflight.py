@@ -15,8 +15,8 @@ from kubernetes.client.rest import ApiException
 
 from raft_api.spec import ImagePullSecret, SecretKeyRef
 
-from .builders.common import Run
 from .permissions import KUEUE_GROUP
+from .run import Run
 
 Reader = Callable[[str], "dict[str, Any] | None"]  # GET a path; None when it does not exist (404)
 # What the preflight reads (RBAC) is listed in raft_operator.permissions.

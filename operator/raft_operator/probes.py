@@ -16,7 +16,7 @@ import urllib.parse
 from typing import Mapping
 
 from . import api
-from .builders.common import Run
+from .run import Run
 from .settings import Settings
 
 MAX_RESPONSE_BYTES = 64 * 1024  # a one-token completion is well under 1 KiB

@@ -16,8 +16,8 @@ from kubernetes.client.rest import ApiException
 
 from . import permissions
 from .builders import server_auth
-from .builders.common import Run
 from .errors import PermanentError
+from .run import Run
 
 
 class ForeignSecret(PermanentError):

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from . import api
 from .conditions import get_condition
 from .observed import Observed
-from .reconciler import Plan
+from .plan import Plan
 
 Fingerprint = tuple[Any, ...]
 SETTLING_PHASES = api.TERMINAL_PHASES | {api.SUSPENDED}

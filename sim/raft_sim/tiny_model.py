@@ -16,6 +16,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from raft_api.layout import HF_DATASET_DIR, SPLIT_FILES, RunLayout
+
 BOS = "<|begin_of_text|>"
 EOS = "<|end_of_text|>"
 EOT = "<|eot_id|>"
@@ -199,17 +201,17 @@ def write_dataset(
     fmt: str = "jsonl",
 ) -> Path:
     """Write records where datagen does: ``root/dataset/{train,validation}.jsonl`` or ``hf/``."""
-    dataset_dir = Path(root) / "dataset"
+    dataset_dir = Path(RunLayout(str(root)).dataset)
     dataset_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "hf":
         from datasets import Dataset, DatasetDict
 
         DatasetDict(
             {"train": Dataset.from_list(train), "validation": Dataset.from_list(validation)}
-        ).save_to_disk(str(dataset_dir / "hf"))
+        ).save_to_disk(str(dataset_dir / HF_DATASET_DIR))
     else:
         for name, rows in (("train", train), ("validation", validation)):
-            with open(dataset_dir / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+            with open(dataset_dir / SPLIT_FILES[name], "w", encoding="utf-8") as fh:
                 for row in rows:
                     fh.write(json.dumps(row) + "\n")
     return dataset_dir

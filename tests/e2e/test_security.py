@@ -12,7 +12,8 @@ import yaml
 
 from operator_process import RELEASE, RELEASE_NAMESPACE
 from raft_operator.builders import datagen, evaluation, finetune, teacher
-from raft_operator.builders.common import Run, owner_reference
+from raft_operator.builders.common import owner_reference
+from raft_operator.run import Run
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 
 from raft_operator import api
 from raft_operator.builders import network_policy
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_dev.cluster import LocalCluster
 from real_node_support import real_node_namespaces
 

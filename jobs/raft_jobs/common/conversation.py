@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from raft_api.runconfig import REFUSAL_ANSWER
-
 ANSWER_TAG = "<ANSWER>:"
+REFUSAL_ANSWER = "I cannot answer this question based on the provided documents."
 QUOTE_BEGIN = "##begin_quote##"
 QUOTE_END = "##end_quote##"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import string
 
-from raft_api.runconfig import REFUSAL_ANSWER
+from .conversation import REFUSAL_ANSWER
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)

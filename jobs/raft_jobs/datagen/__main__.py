@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 
-from raft_api.runconfig import DEFAULT_PATH, load_run_config
+from raft_api.runconfig import RunConfigError, load_run_config
+from raft_jobs.common.config_option import add_config_option
 
 from .pipeline import DatagenError, DatagenOptions, run_datagen
 
@@ -16,7 +17,7 @@ from .pipeline import DatagenError, DatagenOptions, run_datagen
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run datagen, print the manifest's counts; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m raft_jobs.datagen", description=__doc__)
-    parser.add_argument("--config", default=os.environ.get("RAFT_RUN_CONFIG", DEFAULT_PATH), help="run.yaml path")
+    add_config_option(parser)
     parser.add_argument(
         "--executor",
         choices=("ray", "local"),
@@ -32,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)
 
-    config = load_run_config(args.config)
-    if args.workers:
-        config.datagen.workers = args.workers
     try:
+        config = load_run_config(args.config)
+        if args.workers:
+            config.datagen.workers = args.workers
         manifest = run_datagen(config, DatagenOptions(executor=args.executor, batch_chunks=args.batch_chunks, batch_seconds=args.batch_seconds))
-    except DatagenError as exc:
+    except (DatagenError, RunConfigError) as exc:
         logging.getLogger("raft_jobs.datagen").error("%s", exc)
         print(f"datagen failed: {exc}", file=sys.stderr)
         return 2

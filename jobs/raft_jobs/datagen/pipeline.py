@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raft_api.layout import CHUNKS_FILE, EVAL_QUESTIONS_FILE, HF_DATASET_DIR, MANIFEST_FILE, SPLIT_FILES
 from raft_jobs.common.llm import LLMError, LLMPool
 from raft_jobs.common.progress import ProgressReporter
 from raft_api.progress import DatagenReport
@@ -166,7 +167,7 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
 
     out = config.dataset_dir
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "chunks.jsonl", (c.as_dict() for c in chunks))
+    write_jsonl(out / CHUNKS_FILE, (c.as_dict() for c in chunks))
     plan = make_plan(chunks, cfg)
     digest = input_hash(chunks, config)
     shards_dir = out / "shards"
@@ -194,7 +195,7 @@ def run_datagen(config: RunConfig, options: DatagenOptions | None = None) -> dic
     manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
     tokens = manifest["tokens"]["completionThisRun"]
     manifest["tokensPerSecond"] = round(tokens / worker_seconds, 1) if worker_seconds > 0 else 0.0
-    write_json(out / "manifest.json", manifest)
+    write_json(out / MANIFEST_FILE, manifest)
     final: DatagenReport = {
         "chunksDone": manifest["counts"]["chunksDone"],
         "chunksTotal": len(chunks),
@@ -321,10 +322,10 @@ def _write_outputs(
     for name in splits:
         splits[name] = [r for r in splits[name] if r["id"] in kept_ids]
 
-    write_jsonl(out / "train.jsonl", splits["train"])
-    write_jsonl(out / "validation.jsonl", splits["validation"])
-    write_jsonl(out / "eval.jsonl", eval_rows)
-    write_hf(out / "hf", splits)
+    for name, rows in splits.items():
+        write_jsonl(out / SPLIT_FILES[name], rows)
+    write_jsonl(out / EVAL_QUESTIONS_FILE, eval_rows)
+    write_hf(out / HF_DATASET_DIR, splits)
 
     everything = splits["train"] + splits["validation"]
     kinds = {kind: sum(1 for r in everything if r["type"] == kind) for kind in (ORACLE, DISTRACTOR, REFUSAL)}

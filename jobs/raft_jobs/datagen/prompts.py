@@ -6,8 +6,7 @@ template is the server's business, so no template tokens appear here.
 
 from __future__ import annotations
 
-from raft_jobs.common.conversation import ANSWER_TAG, QUOTE_BEGIN, QUOTE_END, raft_instruction
-from raft_api.runconfig import REFUSAL_ANSWER
+from raft_jobs.common.conversation import ANSWER_TAG, QUOTE_BEGIN, QUOTE_END, REFUSAL_ANSWER, raft_instruction
 
 __all__ = ["ANSWER_TAG", "QUOTE_BEGIN", "QUOTE_END", "cot_messages", "question_messages", "raft_instruction",
            "refusal_answer"]

@@ -1,6 +1,6 @@
 """The eval program: score the fine-tuned student against baselines, with and without RAG.
 
-``python -m raft_jobs.eval --config /etc/raft/run.yaml`` (``$RAFT_RUN_CONFIG`` when set).
+``python -m raft_jobs.eval --config /etc/raft/run.yaml``.
 Exit status 0 on success, 1 when the evaluation failed (an endpoint stayed down: the message
 names it), 2 for an unreadable run config.
 

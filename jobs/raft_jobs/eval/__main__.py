@@ -1,4 +1,4 @@
-"""Command line: ``python -m raft_jobs.eval [--config run.yaml]``.
+"""Command line: ``python -m raft_jobs.eval --config run.yaml``.
 
 Exit status 0 when the reports were written, 1 when the evaluation failed (the reason, naming
 the endpoint when one stayed down, is the last log line), 2 for a bad run configuration.
@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 
-from raft_api.runconfig import DEFAULT_PATH, load_run_config
+from raft_api.runconfig import load_run_config
+from raft_jobs.common.config_option import add_config_option
 
 log = logging.getLogger("raft_jobs.eval")
 
@@ -20,11 +21,7 @@ log = logging.getLogger("raft_jobs.eval")
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the evaluation, return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m raft_jobs.eval", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--config",
-        default=os.environ.get("RAFT_RUN_CONFIG", DEFAULT_PATH),
-        help="run.yaml (default %(default)s)",
-    )
+    add_config_option(parser)
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from raft_api.layout import (ANSWERS_FILE, CHUNKS_FILE, EVAL_QUESTIONS_FILE, REPORT_HTML_FILE, REPORT_MD_FILE,
+                             RESULTS_FILE)
 from raft_jobs.common.llm import EndpointDownError, FatalRequestError, LLMError, RequestFailedError
+from raft_jobs.common.model_fingerprint import FINGERPRINT_FILE
 from raft_jobs.common.progress import ProgressReporter
 from raft_api.progress import EvalReport
 from raft_jobs.common.run_root import ForeignRunDirectory, claim_root
@@ -124,7 +127,7 @@ def eval_source(config: RunConfig) -> Path:
     if config.eval.eval_file:
         path = Path(config.eval.eval_file)
         return path if path.is_absolute() else Path(config.root) / path
-    return config.dataset_dir / "eval.jsonl"
+    return config.dataset_dir / EVAL_QUESTIONS_FILE
 
 
 def judge_endpoint(config: RunConfig) -> Endpoint:
@@ -332,7 +335,7 @@ async def evaluate(
     if not source.exists():
         raise EvalError(f"eval questions not found at {source} (datagen's eval.jsonl or eval.evalFile)")
     items = load_eval_items(source)
-    chunks_path = config.dataset_dir / "chunks.jsonl"
+    chunks_path = config.dataset_dir / CHUNKS_FILE
     max_k = max((m.top_k or 0 for m in modes), default=0)
     if max_k and not chunks_path.exists():
         raise EvalError(f"RAG needs datagen's chunks at {chunks_path}")
@@ -443,7 +446,7 @@ async def _answer_all(run: _Run, clients: dict[str, ChatClient], judge: ChatClie
 def _training_loss(config: RunConfig) -> list[list[float]]:
     """The student's training loss per step, from the export record (empty when there is none)."""
     try:
-        record = json.loads((Path(config.root) / "model" / "raft-export.json").read_text())
+        record = json.loads((config.model_dir / FINGERPRINT_FILE).read_text())
     except (OSError, ValueError):
         return []
     return [list(p) for p in record.get("trainingLoss") or [] if isinstance(p, list) and len(p) == 2]
@@ -503,14 +506,14 @@ def write_outputs(out_dir: Path, results: dict[str, Any], records: Sequence[Answ
     """results.json, answers.jsonl, the plots, report.md and report.html under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     disagreements = aggregate.disagreements(records)
-    results_path = out_dir / "results.json"
+    results_path = out_dir / RESULTS_FILE
     _write_atomic(results_path, json.dumps(results, indent=2) + "\n")
-    answers_path = out_dir / "answers.jsonl"
+    answers_path = out_dir / ANSWERS_FILE
     _write_atomic(answers_path, "".join(json.dumps(r.to_json()) + "\n" for r in records))
     plot_paths = plots.write_plots(results["results"], out_dir)
-    md_path = out_dir / "report.md"
+    md_path = out_dir / REPORT_MD_FILE
     _write_atomic(md_path, report.render_markdown(results, disagreements, [p.name for p in plot_paths]))
-    html_path = out_dir / "report.html"
+    html_path = out_dir / REPORT_HTML_FILE
     _write_atomic(html_path, report.render_html(results, disagreements, plot_paths))
     return [results_path, answers_path, *plot_paths, md_path, html_path]
 

@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 
-from raft_api.runconfig import DEFAULT_PATH, RunConfigError, load_run_config
+from raft_api.runconfig import RunConfigError, load_run_config
+
+from ..common.config_option import add_config_option
 from .errors import FinetuneError
 
 log = logging.getLogger("raft_jobs.finetune")
@@ -16,7 +18,7 @@ log = logging.getLogger("raft_jobs.finetune")
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 for a bad input, see FinetuneError)."""
     parser = argparse.ArgumentParser(prog="python -m raft_jobs.finetune", description=__doc__)
-    parser.add_argument("--config", default=DEFAULT_PATH, help=f"run.yaml (default {DEFAULT_PATH})")
+    add_config_option(parser)
     args = parser.parse_args(argv)
     rank = os.environ.get("RANK", "0")
     logging.basicConfig(

@@ -11,7 +11,8 @@ from raft_api.runconfig import run_config_from_dict, run_config_to_dict
 
 from .. import api
 from . import server_auth
-from .common import Manifest, Run, metadata
+from ..run import Run
+from .common import Manifest, metadata
 
 TEACHER_API_KEY_ENV = "TEACHER_API_KEY"
 JUDGE_API_KEY_ENV = "JUDGE_API_KEY"

@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import api, child_kinds
 from . import server_auth
-from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
 from .configmaps import TEACHER_API_KEY_ENV
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import api, child_kinds
 from . import server_auth
-from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, metadata, pod_spec, pod_template, resources,
                      secret_env, standard_mounts, standard_volumes, workload_env)
 from .configmaps import JUDGE_API_KEY_ENV, TEACHER_API_KEY_ENV, student_served_name
 from .vllm_server import VllmServer, deployment, service
@@ -32,7 +33,7 @@ def _server(run: Run, name: str, model: str, served: str, replicas: int, *, expo
 def servers(run: Run, replicas: int = 1) -> list[VllmServer]:
     """The fine-tuned student (from the run's volume) and, when asked, the base student."""
     # Both share the component label: give each its own selector by distinct names below.
-    out = [_server(run, run.names.serve_student, f"{run.root}/model", student_served_name(run), replicas,
+    out = [_server(run, run.names.serve_student, api.RunLayout(run.root).model, student_served_name(run), replicas,
                    exported=True)]
     if run.spec.eval.baselines.base_student:
         base = run.spec.student.base_model

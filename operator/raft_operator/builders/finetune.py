@@ -11,7 +11,8 @@ from typing import Any
 
 from .. import api, child_kinds
 from . import model_cache, trainjob
-from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, metadata, pod_spec, pod_template, resources,
                      standard_mounts, standard_volumes, workload_env)
 
 TTL_SECONDS_AFTER_FINISHED = 3600

@@ -14,7 +14,8 @@ import shlex
 from typing import Any
 
 from .. import child_kinds
-from .common import Manifest, Run, metadata, pod_template
+from ..run import Run
+from .common import Manifest, metadata, pod_template
 from .vllm_server import VllmServer, args, deployment
 
 WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"

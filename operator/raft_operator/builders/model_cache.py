@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 from raft_jobs.common.model_fetch import FETCH_ENV
 
-from .common import Run, container_security_context, workload_env
+from ..run import Run
+from .common import container_security_context, workload_env
 
 MOUNT = "/models"
 HF_HOME = f"{MOUNT}/huggingface"

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import api
-from .common import Manifest, Run, metadata
+from ..run import Run
+from .common import Manifest, metadata
 
 RAY_DASHBOARD_PORT = 8265
 DNS_PORT = 53

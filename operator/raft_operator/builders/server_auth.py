@@ -14,7 +14,8 @@ import base64
 import secrets
 from typing import Any
 
-from .common import Manifest, Run, metadata
+from ..run import Run
+from .common import Manifest, metadata
 
 SECRET_KEY = "api-key"
 SERVER_ENV = "VLLM_API_KEY"  # read by vLLM itself

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import Manifest, Run, metadata, owner_reference
+from ..run import Run
+from .common import Manifest, metadata, owner_reference
 
 
 def owned_by_run(run: Run) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import leaderworkerset
-from .common import Manifest, Run
+from ..run import Run
+from .common import Manifest
 from .vllm_server import VllmServer, deployment, headless_service, service
 
 

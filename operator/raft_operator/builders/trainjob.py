@@ -16,7 +16,8 @@ from typing import Any
 
 from .. import api, child_kinds
 from . import model_cache
-from .common import (Manifest, Run, container_security_context, labels, metadata, pod_spec, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, labels, metadata, pod_spec, resources,
                      standard_mounts, standard_volumes, workload_env)
 
 NODE = "node"  # the replicated job and its container in Trainer's torch runtimes

@@ -9,7 +9,8 @@ from typing import Any
 
 from .. import api
 from . import model_cache, server_auth
-from .common import (Manifest, Run, container_security_context, metadata, pod_spec, pod_template, resources,
+from ..run import Run
+from .common import (Manifest, container_security_context, metadata, pod_spec, pod_template, resources,
                      selector, standard_mounts, standard_volumes, workload_env)
 
 HEALTH_PATH = "/health"
@@ -81,9 +82,10 @@ def check_container(server: VllmServer) -> dict[str, Any]:
 
 def deployment(run: Run, server: VllmServer) -> Manifest:
     """The server Deployment. Recreate: a rolling update would need twice the GPUs."""
+    layout = api.RunLayout(run.root)
     env = workload_env(run) + [
-        {"name": "VLLM_CACHE_ROOT", "value": f"{run.root}/cache/vllm"},
-        {"name": "XDG_CACHE_HOME", "value": f"{run.root}/cache/xdg"},
+        {"name": "VLLM_CACHE_ROOT", "value": layout.vllm_cache},
+        {"name": "XDG_CACHE_HOME", "value": layout.xdg_cache},
     ] + server_auth.server_env(run)
     http_get = {"path": HEALTH_PATH, "port": "http"}
     container = {

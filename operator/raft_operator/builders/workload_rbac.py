@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import Manifest, Run, metadata
+from ..run import Run
+from .common import Manifest, metadata
 
 
 def service_account(run: Run) -> Manifest:

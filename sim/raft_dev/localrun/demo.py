@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from raft_api.layout import RUNS_FOLDER, RunLayout
 
 from ..cluster import REPO_ROOT, cache_dir
 from .stack import RealStack, link_tree
@@ -67,7 +68,7 @@ def record(folder: Path, outputs: Path, status: dict[str, Any], elapsed: float, 
     import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
-    for plot in sorted((outputs / "eval").glob("*.png")):
+    for plot in sorted(Path(RunLayout(str(outputs)).eval).glob("*.png")):
         shutil.copy(plot, folder / plot.name)
     numbers = {k: status.get(k) for k in ("datagen", "training") if status.get(k)}
     (folder / "summary.md").write_text(
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run failed after {elapsed:.0f}s; operator log:\n{stack.operator.log_tail() if stack.operator else ''}")
             return 1
         keep = cache_dir() / "demo" / name
-        link_tree(data / "runs" / name, keep)
+        link_tree(data / RUNS_FOLDER / name, keep)
         kubeconfig = stack.keep() if not args.teardown else None
     total = time.monotonic() - started
     say(f"Succeeded: {elapsed:.0f}s from kubectl apply, {total:.0f}s in all")
@@ -117,11 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         record(Path(args.record), keep, status, elapsed, total)
     print(json.dumps({k: status.get(k) for k in ("dataset", "training", "results") if status.get(k)}, indent=2))
     print("\n" + results_table(status))
+    kept = RunLayout(str(keep))
     print(f"""
 Outputs (kept after the cluster is gone):
-  dataset  {keep / 'dataset'}   (train.jsonl, eval.jsonl, manifest.json)
-  model    {keep / 'model'}     (Hugging Face checkpoint, served by the student server)
-  report   {keep / 'eval' / 'report.html'}   (and results.json, plots)""")
+  dataset  {kept.dataset}   (train.jsonl, eval.jsonl, manifest.json)
+  model    {kept.model}     (Hugging Face checkpoint, served by the student server)
+  report   {kept.report_html}   (and results.json, plots)""")
     if kubeconfig is not None:
         print(f"""
 The cluster keeps running (the real node, the operator pod, the finished run):

@@ -17,11 +17,12 @@ configs from watch caches (:mod:`~raft_sim.controllers.cache`), as the real cont
 their informers.
 
 While a stage runs, the controllers also play the workload program's part of the progress
-channel: they patch key ``datagen`` / ``finetune`` / ``eval`` of ConfigMap ``<run>-progress``
-with plausible numbers (:mod:`~raft_sim.controllers.progress`; see docs/architecture.md,
-"Progress channel"). With ``--real-workloads`` the pods really run
-(the real node, ``hack/cluster/node.sh``): the controllers inject what the real ones inject into the
-pods, read the outcome from the workloads and leave progress to the programs.
+channel: they patch key ``datagen`` / ``finetune`` / ``eval`` of the ConfigMap that the run's
+run.yaml names (``progress.configMap``, as the programs read it) with plausible numbers
+(:mod:`~raft_sim.controllers.progress`; see docs/architecture.md, "Progress channel"). With
+``--real-workloads`` the pods really run (the real node, ``hack/cluster/node.sh``): the
+controllers inject what the real ones inject into the pods, read the outcome from the
+workloads and leave progress to the programs.
 
 Failure injection never needs a changed manifest: annotations are read from the object's
 owners (ownerReferences, any kind, typically the RaftRun) and then from the object itself:

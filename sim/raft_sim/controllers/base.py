@@ -16,7 +16,9 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from raft_api.layout import RUN_CONFIG_KEY
 from raft_api.progress import Report, encode_report
+from raft_operator.api import ChildNames
 
 from .cache import WatchCache, owner_uids
 
@@ -389,28 +391,35 @@ class SimApi:
         return None
 
     def report(self, obj: Obj, stage: str, payload: Report) -> None:
-        """Patch key ``stage`` of ``<run>-progress`` like the workload program would."""
-        run = self.run_name(obj)
-        if not run:
+        """Patch key ``stage`` of the progress ConfigMap like the workload program would.
+
+        As the programs do, take the ConfigMap from run.yaml (``progress.configMap``; none: no
+        report) and its namespace from there too, else the workload's own.
+        """
+        progress = self.run_config(obj).get("progress") or {}
+        name = progress.get("configMap")
+        if not name:
             return
+        namespace = progress.get("namespace") or meta(obj)["namespace"]
         try:
             self.configmaps.patch(
                 body={"data": {stage: encode_report(stage, payload)}},
-                name=f"{run}-progress", namespace=meta(obj)["namespace"], content_type=MERGE_PATCH,
+                name=name, namespace=namespace, content_type=MERGE_PATCH,
             )
         except NotFoundError:
-            log.debug("no progress ConfigMap %s-progress for %s", run, stage)
+            log.debug("no progress ConfigMap %s/%s for %s", namespace, name, stage)
 
     def run_config(self, obj: Obj) -> Obj:
         """The run's ``run.yaml`` (ConfigMap ``<run>-config``), or {} when there is none."""
         run = self.run_name(obj)
         if not run:
             return {}
-        cm = self.config_cache.get(meta(obj)["namespace"], f"{run}-config") if self._ready(self.config_cache) else None
+        name = ChildNames(run).config
+        cm = self.config_cache.get(meta(obj)["namespace"], name) if self._ready(self.config_cache) else None
         if cm is None:
-            cm = self.get(self.configmaps, meta(obj)["namespace"], f"{run}-config")
+            cm = self.get(self.configmaps, meta(obj)["namespace"], name)
         try:
-            return yaml.safe_load(((cm or {}).get("data") or {}).get("run.yaml") or "") or {}
+            return yaml.safe_load(((cm or {}).get("data") or {}).get(RUN_CONFIG_KEY) or "") or {}
         except yaml.YAMLError:
             return {}
 

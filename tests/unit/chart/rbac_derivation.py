@@ -53,7 +53,8 @@ def operator_permissions() -> set[Permission]:
 
     from raft_operator.child_kinds import KINDS
     from raft_operator.builders import workload_rbac
-    from raft_operator.builders.common import Run, owner_reference
+    from raft_operator.builders.common import owner_reference
+    from raft_operator.run import Run
     from raft_operator.permissions import PREFLIGHT_READS, UNWATCHED, verbs
 
     registry = registries.get_default_registry()

@@ -3,7 +3,8 @@
 import math
 import re
 
-from raft_api.runconfig import REFUSAL_ANSWER, DatagenConfig
+from raft_api.runconfig import DatagenConfig
+from raft_jobs.common.conversation import REFUSAL_ANSWER
 from raft_jobs.datagen.assemble import DISTRACTOR, ORACLE, REFUSAL, assemble_records, make_plan
 from raft_jobs.datagen.chunking import Chunk, chunk_id
 

@@ -1,6 +1,6 @@
 """Parsing the teacher's question lists and validating chain-of-thought answers."""
 
-from raft_api.runconfig import REFUSAL_ANSWER
+from raft_jobs.common.conversation import REFUSAL_ANSWER
 from raft_jobs.datagen.parsing import (
     CUT_OFF,
     NO_ANSWER,

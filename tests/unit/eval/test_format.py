@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from raft_jobs.common.conversation import system_prompt
-from raft_api.runconfig import REFUSAL_ANSWER, run_config_from_dict
+from raft_api.runconfig import run_config_from_dict
+from raft_jobs.common.conversation import REFUSAL_ANSWER, system_prompt
 from raft_jobs.eval import metrics, runner
 
 

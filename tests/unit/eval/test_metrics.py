@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from raft_api.runconfig import REFUSAL_ANSWER
+from raft_jobs.common.conversation import REFUSAL_ANSWER
 from raft_jobs.eval import metrics, stats
 
 

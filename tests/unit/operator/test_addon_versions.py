@@ -12,7 +12,7 @@ from harness import FakeCluster, raftrun
 from raft_operator import addon_versions, discovery
 from raft_operator.addon_versions import ADDONS, Addon
 from raft_operator.builders import datagen, finetune, teacher
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_operator.observed import Observed
 from raft_operator.settled import fingerprint
 

@@ -16,7 +16,7 @@ import yaml
 from harness import raftrun
 from raft_api.runconfig import run_config_from_dict
 from raft_operator.builders import configmaps, datagen, evaluation, finetune, storage, teacher, workload_rbac
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_sim.controllers import trainjob as trainer
 
 # Kubeflow Trainer's torch-distributed ClusterTrainingRuntime, the runtime every TrainJob names by default.

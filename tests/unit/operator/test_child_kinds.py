@@ -11,7 +11,7 @@ from harness import merge, raftrun
 from raft_operator import child_kinds, discovery, kueue, permissions
 from raft_operator.builders import (configmaps, datagen, evaluation, finetune, network_policy, storage, teacher,
                                     workload_rbac)
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_operator.builders.network_policy import NetworkPolicyOptions
 from raft_operator.child_status import Outcome
 from raft_operator.observed import summarize

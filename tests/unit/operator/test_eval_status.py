@@ -8,7 +8,7 @@ import json
 from harness import FakeCluster, raftrun
 from raft_operator.crd import crd
 from raft_operator.builders import configmaps
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 
 TEACHER, RAYJOB, PTJOB = "demo-teacher", "demo-datagen", "demo-finetune"
 SERVERS = ["demo-serve-student", "demo-serve-base"]

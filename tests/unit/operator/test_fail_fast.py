@@ -13,7 +13,7 @@ from kubernetes.client.rest import ApiException
 from harness import FakeCluster, raftrun
 from raft_operator import admission, adoption, api, preflight
 from raft_operator.backoff import Backoff
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_operator.child_status import job_outcome, rayjob_outcome
 from raft_operator.errors import PERMANENT_ON_CREATE, PermanentError, api_cause, refused
 from raft_operator.observed import Observed

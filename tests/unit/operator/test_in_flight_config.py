@@ -6,7 +6,7 @@ from harness import raftrun
 from raft_jobs.common.concurrency import in_flight_options
 from raft_api.runconfig import run_config_from_dict
 from raft_operator.builders import configmaps
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 
 
 def test_defaults_adapt_and_carry_the_spec_cap_into_run_yaml() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness import raftrun
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_operator.probes import teacher_completion
 from raft_operator.settings import Settings
 

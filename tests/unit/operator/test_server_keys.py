@@ -11,7 +11,7 @@ from kubernetes.client.rest import ApiException
 
 from harness import raftrun
 from raft_operator.builders import server_auth
-from raft_operator.builders.common import Run
+from raft_operator.run import Run
 from raft_operator.server_keys import ForeignSecret, ensure_server_key
 
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from raft_api.layout import HF_DATASET_DIR, SPLIT_FILES
+
 from ..errors import FinetuneError
 
 REQUIRED_FIELDS = ("instruction", "cot_answer")
@@ -29,11 +31,11 @@ def load_raft_splits(dataset_dir: str | Path) -> dict[str, list[Record]]:
     validation loss is reported then).
     """
     dataset_dir = Path(dataset_dir)
-    hf_dir = dataset_dir / "hf"
+    hf_dir = dataset_dir / HF_DATASET_DIR
     if hf_dir.is_dir():
         splits, source = _load_hf(hf_dir), str(hf_dir)
-    elif (dataset_dir / "train.jsonl").is_file():
-        splits = {name: _load_jsonl(dataset_dir / f"{name}.jsonl") for name in SPLITS}
+    elif (dataset_dir / SPLIT_FILES["train"]).is_file():
+        splits = {name: _load_jsonl(dataset_dir / SPLIT_FILES[name]) for name in SPLITS}
         source = str(dataset_dir)
     else:
         raise FinetuneError(
