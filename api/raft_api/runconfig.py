@@ -67,6 +67,14 @@ class CorpusConfig(RunModel):
     huggingface: spec.HuggingFaceCorpus | None = field("A Hugging Face dataset with one text column.")
 
 
+def widened(section: type[BaseModel], name: str, note: str, **bounds: Any) -> Any:
+    """The spec's field ``name`` (its description and default) with the bounds the programs accept
+    instead: a hand-written run.yaml may ask for what a RaftRun cannot (a tiny model's context, no
+    retrieval), and ``note`` says what."""
+    info = section.model_fields[name]
+    return field(f"{info.description} {note}", info.default, **bounds)
+
+
 class DatagenConfig(spec.Datagen):
     model_config = _RUN_YAML
 
@@ -78,6 +86,8 @@ class DatagenConfig(spec.Datagen):
 class StudentConfig(spec.Student):
     model_config = _RUN_YAML
 
+    context_length: int = widened(spec.Student, "context_length", "Any length of at least 16 tokens (tiny models).",
+                                  ge=16, le=262144)
     weight_decay: float = field("AdamW weight decay.", 0.0, ge=0)
     max_grad_norm: float = field("Gradient clipping norm.", 1.0, gt=0)
     validation_every_steps: int = field("Steps between validation losses.", 200, ge=1)
@@ -91,15 +101,10 @@ class EvalModel(Endpoint):
     role: Literal["student", "baseline"] = field("student or baseline.", "baseline")
 
 
-_SPEC_TOP_K = spec.Eval.model_fields["top_k"]
-
-
 class EvalConfig(spec.Eval):
     model_config = _RUN_YAML
 
-    # The programs also evaluate without retrieval only, which a RaftRun cannot ask for.
-    top_k: tuple[spec.TopK, ...] = field(f"{_SPEC_TOP_K.description} Empty: no retrieval.", _SPEC_TOP_K.default,
-                                         max_length=16)
+    top_k: tuple[spec.TopK, ...] = widened(spec.Eval, "top_k", "Empty: no retrieval.", max_length=16)
 
     judge: Endpoint = field("The judge (the teacher unless the spec names one).", Endpoint)  # type: ignore[assignment]
     models: list[EvalModel] = field("The student and the baselines.", list)
@@ -113,7 +118,7 @@ class ProgressConfig(RunModel):
 
     config_map: str | None = field("The progress ConfigMap.")
     namespace: str | None = field("Its namespace.")
-    interval_seconds: float = field("Seconds between reports.", 10.0, gt=0)
+    interval_seconds: float = field("Seconds between reports (0: every one).", 10.0, ge=0)
 
 
 class RunConfig(RunModel):
