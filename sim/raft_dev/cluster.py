@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import yaml
 
+from raft_sim.versions import pinned_versions
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HACK_DIR = REPO_ROOT / "hack" / "cluster"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "helm")
@@ -49,16 +51,6 @@ class ClusterError(RuntimeError):
 def cache_dir() -> Path:
     """Where the cluster's binaries and state live (``$RAFT_CACHE``, default ~/.cache/raft-operator)."""
     return Path(os.environ.get("RAFT_CACHE") or Path.home() / ".cache" / "raft-operator")
-
-
-def pinned_versions() -> dict[str, str]:
-    """The versions of hack/cluster/versions.env, each overridable from the environment."""
-    versions = {}
-    for line in (HACK_DIR / "versions.env").read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.startswith("#"):
-            versions[key.strip()] = os.environ.get(key.strip()) or value.strip()
-    return versions
 
 
 def bin_dir() -> Path:

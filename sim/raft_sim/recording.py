@@ -480,7 +480,7 @@ class StatusRecorder:
     def to_dict(self, source: str = "real", replay: Obj | None = None) -> Obj:
         """The recording (see the module docstring); ``source`` says whose controllers ran."""
         try:
-            from .cluster import pinned_versions
+            from .versions import pinned_versions
 
             versions = pinned_versions()
         except OSError:

@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
+from raft_api.layout import RUN_CONFIG_KEY
 from raft_dev.cluster import LocalCluster
 
 from cluster_manifests import job, owner_reference, pytorchjob, rayjob
@@ -17,10 +19,15 @@ TIMEOUT = "60s"
 
 
 def make_parent(cluster: LocalCluster, namespace: str, run: str, annotations: dict[str, str] | None = None) -> Any:
-    """A stand-in parent (a ConfigMap; the controllers read any owner's annotations) + progress ConfigMap."""
+    """A stand-in parent (a ConfigMap; the controllers read any owner's annotations), the progress
+    ConfigMap, and run.yaml naming it, as the operator writes them (the controllers report where it says)."""
     cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
                    "metadata": {"name": run, "annotations": annotations or {}}}, namespace)
     cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{run}-progress"}}, namespace)
+    run_yaml = yaml.safe_dump({"apiVersion": "raftoperator.io/v1alpha1", "kind": "RunConfig",
+                               "progress": {"configMap": f"{run}-progress", "namespace": namespace}})
+    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{run}-config"},
+                   "data": {RUN_CONFIG_KEY: run_yaml}}, namespace)
     return owner_reference(cluster.kubectl_json("get", "configmap", run, "-n", namespace))
 
 

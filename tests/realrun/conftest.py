@@ -1,7 +1,7 @@
-"""The real-node tier's one stack: a local cluster with the real node, the real add-on controllers
-and the operator pod, for every module of this folder (one real node per machine): the real runs
-(test_real_run, test_failure_states, test_kueue_real) and the node's own tests (test_real_node,
-test_network_policy, each in namespaces of its own). The tier runs after every test of the
+"""The real runs' one stack: a local cluster with the real node, the real add-on controllers and
+the operator pod, for the real runs (test_real_run, test_failure_states, test_kueue_real; one real
+node per machine). The node's own tests (node/) run first, each on a cluster of its own without
+an operator, and stop it before this stack starts. The tier runs after every test of the
 simulated cluster (tests/conftest.py orders the tiers), so that no test of the simulated cluster,
 several of which time themselves, shares the machine with the real node's start-up and teardown."""
 

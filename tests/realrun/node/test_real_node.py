@@ -10,7 +10,7 @@ import time
 import pytest
 
 from raft_dev.cluster import LocalCluster, pinned_versions
-from real_node_support import real_node_namespaces
+from real_node_support import real_node_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -46,9 +46,8 @@ def pod(name: str, command: list[str], **spec: object) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster(stack):
-    """The real-run stack's cluster (tests/realrun/conftest.py), with this module's namespace."""
-    with real_node_namespaces(stack[0].cluster, (NS,)) as cluster:
+def cluster():
+    with real_node_cluster("raft-node-test", (NS,)) as cluster:
         yield cluster
 
 

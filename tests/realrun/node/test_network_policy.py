@@ -14,7 +14,7 @@ from raft_operator import api
 from raft_operator.builders import network_policy
 from raft_operator.run import Run
 from raft_dev.cluster import LocalCluster
-from real_node_support import real_node_namespaces
+from real_node_support import real_node_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -83,9 +83,8 @@ def run_labels(run: str, component: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cluster(stack):
-    """The real-run stack's cluster (tests/realrun/conftest.py), with the two tenants' namespaces."""
-    with real_node_namespaces(stack[0].cluster, ("tenant-a", "tenant-b")) as cluster:
+def cluster():
+    with real_node_cluster("raft-netpol-test", ("tenant-a", "tenant-b")) as cluster:
         cluster.apply([
             pod("alpha-teacher", "tenant-a", run_labels("alpha", "teacher"), [str(api.SERVER_PORT)], LISTEN),
             pod("alpha-head", "tenant-a", run_labels("alpha", "datagen"), [str(GCS), str(DASHBOARD)], LISTEN),
