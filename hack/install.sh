@@ -20,7 +20,7 @@ log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
 # System packages (Debian's), when missing: Lua 5.1, the dialect of Argo CD's interpreter
 # (health-check tests); the real node's container runtime, CNI plugins and packet filter
 # (hack/cluster/node.sh); buildah and mmdebstrap, which build the images (hack/images/build.sh).
-system_packages=(lua5.1 containerd runc containernetworking-plugins iptables conntrack curl buildah mmdebstrap)
+system_packages=(lua5.1 containerd runc containernetworking-plugins iptables ipset conntrack curl buildah mmdebstrap)
 missing_packages=()
 for package in "${system_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing_packages+=("$package")
