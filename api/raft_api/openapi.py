@@ -9,7 +9,6 @@ keywords pydantic has no parameter for come from its :data:`~raft_api.k8s.K8S` e
 
 from __future__ import annotations
 
-import enum
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -37,13 +36,8 @@ def _plain(hint: Any) -> Any:
 
 
 def _json(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if isinstance(value, (tuple, list)):
-        return [_json(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+    """A field's default as JSON: the models' list defaults are tuples."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _bounds(metadata: Any, is_array: bool) -> Schema:
